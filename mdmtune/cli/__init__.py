@@ -1,0 +1,1 @@
+"""The `mdmtune` command: thin wrappers that parse, call the library and print."""

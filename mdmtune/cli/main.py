@@ -1,0 +1,56 @@
+"""Entry point of the `mdmtune` command.
+
+Each command lives in its own module with a `register(app)` function; this module only assembles them and turns
+every error into the contract's shape: bad input exits 2 with one line on stderr, an internal failure exits 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from mdmtune.cli.output import fail
+from mdmtune.errors import InvalidInput, MdmtuneError
+
+app = typer.Typer(
+    name="mdmtune",
+    help="Tune the mask schedule of a masked diffusion model after training.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register_commands() -> None:
+    """Import each command module; the order here is the order in `--help`."""
+    from mdmtune.cli import core
+
+    for module in (core,):
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; never print a traceback for bad input."""
+    _register_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except click.exceptions.Exit as done:
+        raise SystemExit(done.exit_code) from None
+    except click.exceptions.Abort:
+        fail("aborted", code=130)
+    except click.UsageError as error:
+        fail(error.format_message().replace("\n", " "))
+    except InvalidInput as error:
+        fail(str(error))
+    except MdmtuneError as error:
+        fail(str(error), code=1)
+    except OSError as error:
+        fail(str(error).replace("\n", " "))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
