@@ -1,0 +1,20 @@
+"""The service's database: SQLAlchemy 2 models (`models`), engines and sessions (`session`), API keys (`apikeys`).
+
+No business logic lives here (the job life cycle is in `mdmtune.workers`). The schema changes only through the
+Alembic migrations in `mdmtune.migrations` (`mdmtune db upgrade`); nothing here calls `create_all`.
+"""
+
+from mdmtune.db.models import ApiKey, Base, Checkpoint, EvalSet, Job, JobStatus
+from mdmtune.db.session import make_engine, make_session_factory, optuna_storage
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Checkpoint",
+    "EvalSet",
+    "Job",
+    "JobStatus",
+    "make_engine",
+    "make_session_factory",
+    "optuna_storage",
+]
