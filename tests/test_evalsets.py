@@ -1,0 +1,139 @@
+"""Eval sets: JSONL parsing, validation that names the line, atomic writing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from mdmtune.errors import InvalidInput
+from mdmtune.evalsets import EvalRecord, load_eval_set, parse_eval_set, write_eval_set
+
+
+def jsonl(*objects: object) -> bytes:
+    return ("\n".join(json.dumps(o) for o in objects) + "\n").encode()
+
+
+def refused(data: bytes) -> str:
+    with pytest.raises(InvalidInput) as caught:
+        parse_eval_set(data)
+    assert caught.value.field == "eval_set"
+    return caught.value.message
+
+
+def test_completion_set_parses_with_ids_as_given_and_its_sha256():
+    data = jsonl({"id": 7, "prompt": "1+1=", "answer": "2"}, {"id": "b", "prompt": "2+2=", "answer": "4"})
+    eval_set = parse_eval_set(data)
+    assert eval_set.kind == "completion"
+    assert [r.id for r in eval_set.records] == [7, "b"]
+    assert eval_set.records[0] == EvalRecord(id=7, kind="completion", prompt="1+1=", masked=None, answer="2", line=1)
+    assert eval_set.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_infill_set_keeps_extra_fields_and_skips_blank_lines():
+    data = b"\n" + jsonl({"id": 1, "masked": "1_3", "answer": "123", "source": "x", "level": 2}) + b"  \r\n\n"
+    eval_set = parse_eval_set(data)
+    (record,) = eval_set.records
+    assert (record.kind, record.masked, record.prompt, record.line) == ("infill", "1_3", None, 2)
+    assert record.extra == {"source": "x", "level": 2}
+    assert record.to_json() == {"id": 1, "masked": "1_3", "answer": "123", "source": "x", "level": 2}
+
+
+def test_crlf_line_endings_and_byte_order_mark_are_accepted():
+    data = b"\xef\xbb\xbf" + b'{"id": 1, "prompt": "a", "answer": "b"}\r\n{"id": 2, "prompt": "c", "answer": "d"}\r\n'
+    assert len(parse_eval_set(data)) == 2
+
+
+def test_bad_json_names_its_line():
+    data = jsonl({"id": 1, "prompt": "a", "answer": "b"}) + b'{"id": 2, "prompt": \n'
+    assert refused(data).startswith("line 2: not valid JSON")
+
+
+def test_non_object_line_is_refused_with_its_line():
+    assert "line 2: a record must be a JSON object" in refused(jsonl({"id": 1, "prompt": "a", "answer": "b"}, [1, 2]))
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        ({"prompt": "a", "answer": "b"}, 'missing field "id"'),
+        ({"id": 2, "prompt": "a"}, 'missing field "answer"'),
+        ({"id": 2, "answer": "b"}, "neither"),
+        ({"id": 2, "prompt": "a", "masked": "_", "answer": "b"}, "both"),
+    ],
+)
+def test_missing_field_names_the_line_and_the_field(record, says):
+    message = refused(jsonl({"id": 1, "prompt": "a", "answer": "b"}, record))
+    assert message.startswith("line 2:")
+    assert says in message
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        ({"id": 1.5, "prompt": "a", "answer": "b"}, '"id" must be a string or an integer'),
+        ({"id": True, "prompt": "a", "answer": "b"}, '"id" must be a string or an integer'),
+        ({"id": None, "prompt": "a", "answer": "b"}, '"id" must be a string or an integer'),
+        ({"id": 2, "prompt": 3, "answer": "b"}, '"prompt" must be a string'),
+        ({"id": 2, "masked": ["_"], "answer": "b"}, '"masked" must be a string'),
+        ({"id": 2, "prompt": "a", "answer": 4}, '"answer" must be a string'),
+    ],
+)
+def test_wrong_type_names_the_line_and_the_field(record, says):
+    message = refused(b"\n" + jsonl(record))
+    assert message.startswith("line 2:")
+    assert says in message
+
+
+def test_mixed_kinds_are_refused_naming_both_lines():
+    message = refused(jsonl({"id": 1, "masked": "_", "answer": "1"}, {"id": 2, "prompt": "a", "answer": "b"}))
+    assert message == "line 2: a completion record in a set of infill records (line 1)"
+
+
+def test_duplicate_id_names_both_lines_and_int_and_string_forms_collide():
+    data = jsonl({"id": 1, "prompt": "a", "answer": "b"}, {"id": 2, "prompt": "a", "answer": "b"})
+    data += jsonl({"id": "1", "prompt": "c", "answer": "d"})
+    assert refused(data) == 'line 3: duplicate id "1" (first on line 1)'
+
+
+def test_empty_set_is_refused():
+    assert "no records" in refused(b"")
+    assert "no records" in refused(b"\n   \n\r\n")
+
+
+def test_bad_utf8_names_its_line():
+    data = jsonl({"id": 1, "prompt": "a", "answer": "b"}) + b'{"id": 2, "prompt": "\xff", "answer": "b"}\n'
+    assert refused(data).startswith("line 2: not valid UTF-8")
+
+
+def test_non_ascii_text_round_trips_through_write_and_load(tmp_path: Path):
+    records = [{"id": "ü", "prompt": "½ + ½ =", "answer": "1", "note": "日本"}]
+    written = write_eval_set(records, tmp_path / "sub" / "set.jsonl")
+    loaded = load_eval_set(tmp_path / "sub" / "set.jsonl")
+    assert loaded == written
+    assert loaded.records[0].to_json() == records[0]
+    assert loaded.sha256 == hashlib.sha256((tmp_path / "sub" / "set.jsonl").read_bytes()).hexdigest()
+
+
+def test_write_validates_before_touching_the_file(tmp_path: Path):
+    path = tmp_path / "set.jsonl"
+    write_eval_set([{"id": 1, "prompt": "a", "answer": "b"}], path)
+    before = path.read_bytes()
+    with pytest.raises(InvalidInput, match="line 2: duplicate id"):
+        write_eval_set([{"id": 1, "prompt": "a", "answer": "b"}, {"id": 1, "prompt": "c", "answer": "d"}], path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["set.jsonl"]
+
+
+def test_written_records_from_evalrecords_reparse_identically(tmp_path: Path):
+    original = parse_eval_set(jsonl({"id": 3, "masked": "_2", "answer": "12", "k": [1]}))
+    again = write_eval_set(original.records, tmp_path / "x.jsonl")
+    assert again.records == original.records
+
+
+def test_missing_file_is_refused_with_the_field(tmp_path: Path):
+    with pytest.raises(InvalidInput, match="no such file") as caught:
+        load_eval_set(tmp_path / "absent.jsonl")
+    assert caught.value.field == "eval_set"

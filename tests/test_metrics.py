@@ -1,0 +1,164 @@
+"""Metrics: each scorer on hand-checked cases, the registry, and the record checks that run before sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mdmtune.errors import InvalidInput
+from mdmtune.evalsets import EvalRecord
+from mdmtune.metrics import METRIC_NAMES, final_number, get_metric
+from mdmtune.testbeds.sudoku import random_grid
+
+
+def completion(answer: str, record_id: int | str = 1) -> EvalRecord:
+    return EvalRecord(id=record_id, kind="completion", prompt="q", masked=None, answer=answer, line=3)
+
+
+def infill(masked: str, answer: str = "") -> EvalRecord:
+    return EvalRecord(id="s", kind="infill", prompt=None, masked=masked, answer=answer, line=4)
+
+
+def test_exact_match_ignores_surrounding_white_space_only():
+    metric = get_metric("exact_match")
+    assert metric.score("  936\n", completion("936")) == 1.0
+    assert metric.score("9 36", completion("936")) == 0.0
+    assert metric.score("9360", completion("936")) == 0.0
+    assert metric.score("", completion("")) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("output", "answer", "expected"),
+    [
+        ("The answer is 42.", "42", 1.0),
+        ("first 3 then 42", "42", 1.0),
+        ("42 then 3", "42", 0.0),
+        ("42.0", "42", 1.0),
+        ("1,234 apples", "1234", 1.0),
+        ("#### 18\nso maybe 5", "18", 1.0),
+        ("#### 18 and 5", "#### 18", 1.0),
+        ("-7", "7", 0.0),
+        ("no number here", "5", 0.0),
+        ("0.5", ".5", 1.0),
+    ],
+)
+def test_numeric_match_takes_the_last_number_or_the_one_after_hashes(output, answer, expected):
+    assert get_metric("numeric_match").score(output, completion(answer)) == expected
+
+
+def test_final_number_parses_hand_checked_strings():
+    from decimal import Decimal
+
+    assert final_number("x 1,000,000 y 2.50") == Decimal("2.50")
+    assert final_number("#### -3") == Decimal(-3)
+    assert final_number("####") is None
+
+
+def test_numeric_match_refuses_an_answer_without_a_number_naming_the_record():
+    metric = get_metric("numeric_match")
+    with pytest.raises(InvalidInput, match=r"record 1 \(line 3\)") as caught:
+        metric.check_records([completion("seven")])
+    assert caught.value.field == "answer"
+
+
+def test_regex_uses_fullmatch_of_the_answer_on_the_stripped_output():
+    metric = get_metric("regex")
+    assert metric.score(" 14 ", completion(r"1\d")) == 1.0
+    assert metric.score("114", completion(r"1\d")) == 0.0
+    assert metric.score("x4y", completion(r".*4.*")) == 1.0
+
+
+def test_regex_job_pattern_replaces_the_answer():
+    metric = get_metric("regex", pattern=r"[a-c]+")
+    assert metric.score("abc", completion("zzz")) == 1.0
+    assert metric.score("abd", completion("abd")) == 0.0
+
+
+def test_bad_regex_is_refused_naming_the_field():
+    with pytest.raises(InvalidInput) as caught:
+        get_metric("regex", pattern="(")
+    assert caught.value.field == "pattern"
+    with pytest.raises(InvalidInput, match="line 3"):
+        get_metric("regex").check_records([completion("[")])
+
+
+def test_a_pattern_for_another_metric_is_refused():
+    with pytest.raises(InvalidInput) as caught:
+        get_metric("exact_match", pattern="x")
+    assert caught.value.field == "pattern"
+
+
+def test_unknown_metric_lists_the_allowed_names():
+    with pytest.raises(InvalidInput) as caught:
+        get_metric("bleu")
+    assert caught.value.field == "metric"
+    for name in METRIC_NAMES:
+        assert name in caught.value.message
+
+
+def test_aggregate_is_the_mean_of_record_scores():
+    metric = get_metric("exact_match")
+    records = [completion("1", 1), completion("2", 2), completion("3", 3), completion("4", 4)]
+    assert metric.per_record
+    assert metric.aggregate(["1", "x", "3", "y"], records) == 0.5
+    with pytest.raises(InvalidInput):
+        metric.aggregate(["1"], records)
+
+
+@pytest.fixture(scope="module")
+def solution() -> str:
+    return random_grid(np.random.default_rng(11))
+
+
+def with_blanks(grid: str, cells: list[int]) -> str:
+    return "".join("_" if i in cells else ch for i, ch in enumerate(grid))
+
+
+def test_sudoku_accepts_the_generators_solution_with_or_without_separators(solution):
+    metric = get_metric("sudoku")
+    record = infill(with_blanks(solution, [0, 5, 40, 80]))
+    assert metric.score(solution, record) == 1.0
+    rows = "\n".join(" | ".join(solution[9 * r : 9 * r + 9]) for r in range(9))
+    assert metric.score(rows, record) == 1.0
+
+
+def test_sudoku_accepts_only_the_filled_blanks_in_reading_order(solution):
+    cells = [0, 5, 40, 80]
+    record = infill(with_blanks(solution, cells))
+    assert get_metric("sudoku").score(" ".join(solution[i] for i in cells), record) == 1.0
+
+
+def test_sudoku_one_changed_cell_makes_the_grid_invalid(solution):
+    record = infill(with_blanks(solution, list(range(81))))
+    for cell in (0, 37, 80):
+        changed = solution[:cell] + str(int(solution[cell]) % 9 + 1) + solution[cell + 1 :]
+        assert get_metric("sudoku").score(changed, record) == 0.0
+
+
+def test_sudoku_detects_inconsistency_with_the_givens(solution):
+    # relabelling two digits keeps the grid valid but contradicts every given of those digits
+    swapped = solution.translate(str.maketrans("12", "21"))
+    assert get_metric("sudoku").score(swapped, infill(with_blanks(solution, list(range(81))))) == 1.0
+    assert get_metric("sudoku").score(swapped, infill(with_blanks(solution, list(range(40))))) == 0.0
+
+
+def test_sudoku_rejects_short_outputs_zeros_and_masks(solution):
+    record = infill(with_blanks(solution, [3]))
+    metric = get_metric("sudoku")
+    assert metric.score(solution[:80], record) == 0.0
+    assert metric.score(solution[:3] + "0" + solution[4:], record) == 0.0
+    assert metric.score(solution[:3] + "_" + solution[4:], record) == 0.0
+
+
+def test_sudoku_reads_bert_style_mask_tokens_in_the_givens(solution):
+    masked = "".join("[MASK]" if i % 2 else ch for i, ch in enumerate(solution))
+    assert get_metric("sudoku").score(solution, infill(masked)) == 1.0
+
+
+def test_sudoku_refuses_a_grid_without_81_cells_and_completion_records():
+    metric = get_metric("sudoku")
+    with pytest.raises(InvalidInput, match="81 cells") as caught:
+        metric.check_records([infill("12_")])
+    assert caught.value.field == "masked"
+    with pytest.raises(InvalidInput, match="infill"):
+        metric.check_records([completion("1")])

@@ -1,0 +1,123 @@
+"""Testbeds: reproducible from a seed, records that validate, correct answers, the lengths the trainer relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mdmtune.errors import InvalidInput
+from mdmtune.evalsets import dumps_eval_set, parse_eval_set
+from mdmtune.metrics import get_metric
+from mdmtune.testbeds import TESTBED_NAMES, Testbed, get_testbed
+from mdmtune.testbeds.sudoku import is_valid_grid
+
+
+@pytest.mark.parametrize("name", TESTBED_NAMES)
+def test_training_pairs_are_reproducible_from_a_seed(name):
+    testbed = get_testbed(name)
+    first = [testbed.training_pair(np.random.default_rng(5)) for _ in range(3)]
+    again = [testbed.training_pair(np.random.default_rng(5)) for _ in range(3)]
+    other = testbed.training_pair(np.random.default_rng(6))
+    assert first == again
+    assert other != first[0]
+
+
+@pytest.mark.parametrize("name", TESTBED_NAMES)
+def test_eval_records_are_reproducible_and_differ_between_seeds(name):
+    testbed = get_testbed(name)
+    assert testbed.eval_records(5, seed=1) == testbed.eval_records(5, seed=1)
+    assert testbed.eval_records(5, seed=1) != testbed.eval_records(5, seed=2)
+
+
+@pytest.mark.parametrize("name", TESTBED_NAMES)
+def test_training_pairs_have_the_declared_lengths_and_alphabet(name):
+    testbed = get_testbed(name)
+    rng = np.random.default_rng(0)
+    allowed = set(testbed.alphabet) | {testbed.pad_char}
+    assert testbed.pad_char not in testbed.alphabet
+    assert testbed.mask_char not in testbed.alphabet
+    for _ in range(200):
+        context, target = testbed.training_pair(rng)
+        assert len(context) == testbed.context_length
+        assert len(target) == testbed.target_length
+        assert set(context + target) <= allowed
+
+
+@pytest.mark.parametrize("name", TESTBED_NAMES)
+def test_eval_records_validate_as_an_eval_set_of_the_testbeds_kind(name):
+    testbed = get_testbed(name)
+    eval_set = parse_eval_set(dumps_eval_set(testbed.eval_records(50, seed=3)))
+    assert eval_set.kind == testbed.kind
+    assert len(eval_set) == 50
+    get_metric(testbed.metric).check_records(eval_set.records)
+    for record in eval_set.records:
+        assert set(record.text) <= set(testbed.alphabet) | {testbed.mask_char}
+        assert set(record.answer) <= set(testbed.alphabet)
+
+
+def test_sudoku_answers_are_valid_grids_with_40_to_50_blanks_and_score_one():
+    testbed = get_testbed("sudoku")
+    metric = get_metric(testbed.metric)
+    eval_set = parse_eval_set(dumps_eval_set(testbed.eval_records(40, seed=9)))
+    blank_counts = set()
+    for record in eval_set.records:
+        assert is_valid_grid(record.answer)
+        assert len(record.masked) == 81
+        blanks = record.masked.count("_")
+        blank_counts.add(blanks)
+        assert 40 <= blanks <= 50
+        assert all(m in ("_", a) for m, a in zip(record.masked, record.answer, strict=True))
+        assert metric.score(record.answer, record) == 1.0
+    assert len(blank_counts) > 3
+
+
+def test_sudoku_training_targets_are_valid_grids():
+    testbed = get_testbed("sudoku")
+    rng = np.random.default_rng(1)
+    targets = [testbed.training_pair(rng)[1] for _ in range(300)]
+    assert all(is_valid_grid(t) for t in targets)
+    assert len(set(targets)) == 300
+
+
+def check_sum(prompt: str, answer: str, digits: int) -> None:
+    left, right = prompt.removesuffix("=").split("+")
+    assert len(left) == len(right) == digits
+    assert prompt.endswith("=")
+    assert int(answer) == int(left) + int(right)
+    assert answer == str(int(answer))  # no leading zeros
+
+
+def test_arithmetic_answers_are_correct_sums_of_3_to_8_digits():
+    testbed = get_testbed("arithmetic")
+    lengths = set()
+    for record in testbed.eval_records(300, seed=4):
+        check_sum(record["prompt"], record["answer"], testbed.max_digits)
+        lengths.add(len(record["answer"]))
+        assert len(record["prompt"]) == testbed.context_length
+    assert lengths == set(range(3, 9))
+
+
+def test_arithmetic_targets_are_the_answer_then_padding_to_gen_length():
+    testbed = get_testbed("arithmetic")
+    assert testbed.gen_length == testbed.target_length == 24
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        prompt, target = testbed.training_pair(rng)
+        answer = target.rstrip(testbed.pad_char)
+        check_sum(prompt, answer, testbed.max_digits)
+        assert target == answer + testbed.pad_char * (24 - len(answer))
+
+
+def test_get_testbed_refuses_unknown_names_listing_the_allowed_ones():
+    with pytest.raises(InvalidInput) as caught:
+        get_testbed("chess")
+    assert caught.value.field == "testbed"
+    assert "sudoku" in caught.value.message
+    assert "arithmetic" in caught.value.message
+    assert all(isinstance(get_testbed(name), Testbed) for name in TESTBED_NAMES)
+
+
+def test_eval_record_count_must_be_positive():
+    with pytest.raises(InvalidInput) as caught:
+        get_testbed("arithmetic").eval_records(0, seed=1)
+    assert caught.value.field == "n"
