@@ -1,0 +1,121 @@
+"""What a tuning job reports: `TuneResult` and its parts, plain dataclasses.
+
+`mdmtune.cli.output.to_jsonable(result)` turns one into INTERFACES.md's tune JSON: `best` (`a`, `b`, `score`, and
+for quality its `ci`), `baselines` (name -> `a`, `b`, `score`, `diff_ci`), `trials` (`a`, `b`, `value`, `state`),
+`nfe`, `objective`, `steps`; plus the wall time, the count plan of the best schedule and the confirm-split details.
+For the energy objective `score` is the N-step energy (lower is better) and there are no intervals (it is exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class BestSchedule:
+    a: float | None
+    b: float | None
+    score: float
+    """Quality: mean score on the confirm split. Energy: E_N."""
+    ci: list[float] | None = None
+    """Quality: Wilson 95% interval of the confirm score."""
+    name: str = ""
+    search_value: float | None = None
+    """The trial's value in the search (quality: mean on the search split; pruned never wins)."""
+    trial_number: int | None = None
+
+
+@dataclass
+class BaselineScore:
+    a: float | None
+    b: float | None
+    """None for sine, which is outside the Beta family."""
+    score: float
+    diff: float | None = None
+    """best.score - score (quality: higher is better; energy: negative means the best has less energy)."""
+    diff_ci: list[float] | None = None
+    """Quality: paired bootstrap 95% interval of the difference, records resampled with their pairs."""
+    ci: list[float] | None = None
+
+
+@dataclass
+class TrialRecord:
+    number: int
+    a: float | None
+    b: float | None
+    value: float | None
+    state: str
+    baseline: str | None = None
+
+
+@dataclass
+class Candidate:
+    """A top search trial re-scored on the confirm split."""
+
+    a: float
+    b: float
+    search_value: float
+    confirm_score: float
+    trial_number: int
+
+
+@dataclass
+class CountPlan:
+    """K_k for the best schedule at the job's steps: one list, or one per semi-autoregressive block."""
+
+    masked: int
+    counts: list[int] | None = None
+    block_counts: list[list[int]] | None = None
+
+
+@dataclass
+class TuneResult:
+    objective: str
+    steps: int
+    best: BestSchedule
+    baselines: dict[str, BaselineScore]
+    trials: list[TrialRecord]
+    nfe: int
+    """Model forward passes: the search (every run on this study) plus the confirm re-scoring. 0 for energy."""
+    wall_time_s: float
+    n_trials: int
+    alpha: list[float] = field(default_factory=list)
+    """alpha of the best schedule on the N-step grid."""
+    plan: CountPlan | None = None
+    nfe_search: int = 0
+    nfe_confirm: int = 0
+    weight: list[float] | None = None
+    """Energy objective: (weight_a, weight_b)."""
+    metric: str | None = None
+    search_records: int = 0
+    confirm_records: int = 0
+    candidates: list[Candidate] = field(default_factory=list)
+    study_name: str | None = None
+    figures: dict[str, str] = field(default_factory=dict)
+    """Figure kind -> path, filled in by whoever drew them (the CLI)."""
+
+
+@dataclass
+class SweepPoint:
+    steps: int
+    tuned: float
+    tuned_ci: list[float] | None
+    baselines: dict[str, float]
+
+
+@dataclass
+class SweepResult:
+    """A steps sweep: one TuneResult per N, quality vs steps, and the step savings against linear."""
+
+    objective: str
+    results: list[TuneResult]
+    points: list[SweepPoint]
+    linear_steps: int
+    """The largest N: the reference cost of linear."""
+    tuned_steps: int | None
+    """Fewest N at which the tuned schedule matches linear at the largest N (within the tuned score's CI)."""
+    step_savings: float | None
+    """1 - tuned_steps / linear_steps."""
+    nfe: int
+    wall_time_s: float
+    figures: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,273 @@
+"""The search: an Optuna study over (a, b), driven by ask/tell in batches. The contract the service relies on.
+
+- `create_study(spec, storage, study_name)` creates the study (or loads it) in any SQLAlchemy URL or optuna storage
+  and enqueues the baselines linear (0.5, 0.5) and cos2 (1, 1) once, only when this call created the study, so two
+  workers never duplicate them (optuna's enqueue checks then writes: ARCHITECTURE.md's pitfall).
+- `run_search(spec, study, objective, ...)` asks `trials_per_batch` trials at once, evaluates them in one batch and
+  tells the results, until the study holds `n_trials` finished (COMPLETE or PRUNED) trials, counting the ones
+  already there: a resumed or shared study never goes past the request. Trials RUNNING in other workers reserve their
+  place in the budget; a trial asked past the budget in a race between workers is told FAIL at once (tagged
+  `surplus`), so the finished count stops at exactly n_trials. `should_stop()` is checked between batches.
+- `fail_stale_running_trials(study)` tells FAIL to the trials a dead worker left RUNNING and re-enqueues their
+  (a, b). Optuna's own heartbeat works only inside optimize(), so the job lease is the heartbeat: call this only
+  when the caller knows the lease lapsed, never from a live worker's loop.
+- Several workers on one study: each passes its own `worker_seed`; TPE runs with constant_liar=True so that
+  running trials push new asks elsewhere.
+The core never imports SQLAlchemy: storages are optuna's, opened from a URL string.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import Trial, TrialState
+
+from mdmtune.errors import InvalidInput, MdmtuneError
+from mdmtune.schedules import NAMED_AB
+from mdmtune.tuning.objective import BatchValues, Objective
+from mdmtune.tuning.spec import TuneSpec
+
+log = logging.getLogger(__name__)
+
+BASELINES: tuple[str, ...] = ("linear", "cos2")
+"""Enqueued as the first trials of every study: the schedules a user would otherwise keep."""
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+SPEC_ATTR = "mdmtune_spec"
+BASELINE_ATTR = "baseline"
+SURPLUS_ATTR = "surplus"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a search stands, handed to the progress callback after every batch."""
+
+    trials_done: int
+    n_trials: int
+    nfe: int
+    """NFEs this run_search call spent (a resumed or shared study's other runs are not included)."""
+    best_value: float | None
+    best_params: dict[str, float] | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class SearchRun:
+    """What one run_search call did."""
+
+    nfe: int
+    batches: int
+    trials_told: int
+    stopped: bool
+    """True when should_stop() ended the loop before the budget was reached."""
+    elapsed_s: float
+
+
+def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
+    """An optuna storage from a SQLAlchemy URL (SQLite gets a busy timeout, Postgres pre-ping), or as given."""
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
+    if not isinstance(storage, str):
+        return storage
+    sqlite = storage.startswith("sqlite")
+    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
+    return optuna.storages.RDBStorage(storage, engine_kwargs=kwargs)
+
+
+def make_sampler(spec: TuneSpec, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler for spec.search_algorithm, seeded; TPE multivariate (a and b interact) with constant liar."""
+    algorithm = spec.search_algorithm
+    if algorithm == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True, n_startup_trials=10)
+    if algorithm == "gp":
+        return optuna.samplers.GPSampler(seed=seed, deterministic_objective=spec.objective == "energy")
+    if algorithm == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            raise InvalidInput("search_algorithm", "cmaes needs the 'cmaes' package (pip install cmaes)") from None
+        return optuna.samplers.CmaEsSampler(seed=seed, popsize=max(spec.trials_per_batch, 4))
+    if algorithm == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise InvalidInput("search_algorithm", f"unknown value {algorithm!r}")
+
+
+def distributions(spec: TuneSpec) -> dict[str, FloatDistribution]:
+    """Log-uniform a and b: the interesting shapes span two decades (0.05 .. 5)."""
+    return {
+        "a": FloatDistribution(*map(float, spec.a_bounds), log=True),
+        "b": FloatDistribution(*map(float, spec.b_bounds), log=True),
+    }
+
+
+def create_study(
+    spec: TuneSpec, storage: str | optuna.storages.BaseStorage | None, study_name: str | None = None
+) -> optuna.Study:
+    """Create (or load) the study and enqueue the in-bounds baselines, only if this call created it."""
+    spec.validate()
+    backend = open_storage(storage)
+    sampler = make_sampler(spec, spec.seed)
+    try:
+        study = optuna.create_study(
+            storage=backend, study_name=study_name, direction=spec.direction, sampler=sampler, load_if_exists=False
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(storage=backend, study_name=study_name, sampler=sampler)
+        _check_same_direction(study, spec)
+        return study
+    study.set_user_attr(SPEC_ATTR, spec.to_dict())
+    for name in baseline_names_in_bounds(spec):
+        a, b = NAMED_AB[name]
+        study.enqueue_trial({"a": a, "b": b}, user_attrs={BASELINE_ATTR: name})
+    return study
+
+
+def baseline_names_in_bounds(spec: TuneSpec) -> list[str]:
+    """Baselines outside the search box are not enqueued (the sampler's model must stay inside its box)."""
+    names = []
+    for name in BASELINES:
+        a, b = NAMED_AB[name]
+        if spec.a_bounds[0] <= a <= spec.a_bounds[1] and spec.b_bounds[0] <= b <= spec.b_bounds[1]:
+            names.append(name)
+    return names
+
+
+def _check_same_direction(study: optuna.Study, spec: TuneSpec) -> None:
+    if study.direction.name.lower() != spec.direction:
+        raise InvalidInput("objective", f"the existing study {study.study_name!r} does not {spec.direction}")
+
+
+def fail_stale_running_trials(study: optuna.Study, *, requeue: bool = True) -> list[int]:
+    """Tell FAIL to every RUNNING trial (their worker is gone) and re-enqueue their (a, b); returns their numbers.
+
+    Call only when the job's lease lapsed: a live worker's RUNNING trials are indistinguishable from stale ones.
+    """
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (RuntimeError, ValueError):
+            continue  # finished meanwhile: not stale after all
+        failed.append(trial.number)
+        if requeue and {"a", "b"} <= set(trial.params):
+            attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
+            study.enqueue_trial({"a": trial.params["a"], "b": trial.params["b"]}, user_attrs=attrs)
+    return failed
+
+
+def count_trials(study: optuna.Study) -> tuple[int, int]:
+    """(finished, running) trials in the study right now."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+    finished = sum(t.state in FINISHED for t in trials)
+    return finished, len(trials) - finished
+
+
+def run_search(
+    spec: TuneSpec,
+    study: optuna.Study,
+    objective: Objective,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    worker_seed: int | None = None,
+    poll_s: float = 0.2,
+) -> SearchRun:
+    """Ask/tell in batches until the study holds spec.trials finished trials (or should_stop() says stop)."""
+    spec.validate()
+    if objective.direction != spec.direction:
+        raise InvalidInput("objective", f"the objective should {spec.direction}, not {objective.direction}")
+    study.sampler = make_sampler(spec, spec.seed if worker_seed is None else worker_seed)
+    study.pruner = objective.pruner or optuna.pruners.NopPruner()
+    n_trials, space = spec.trials, distributions(spec)
+    start, nfe, batches, told = time.perf_counter(), 0, 0, 0
+    while True:
+        if should_stop is not None and should_stop():
+            return SearchRun(nfe, batches, told, True, time.perf_counter() - start)
+        finished, running = count_trials(study)
+        if finished >= n_trials:
+            return SearchRun(nfe, batches, told, False, time.perf_counter() - start)
+        free = n_trials - finished - running
+        if free <= 0:
+            time.sleep(poll_s)  # other workers hold the rest of the budget; wait for them to finish or fail
+            continue
+        trials = _ask_within_budget(study, space, min(spec.trials_per_batch, free), n_trials)
+        if not trials:
+            continue
+        outcome = _evaluate_or_fail(study, objective, trials)
+        _tell_all(study, trials, outcome)
+        nfe, batches, told = nfe + outcome.nfe, batches + 1, told + len(trials)
+        if progress is not None:
+            progress(_progress(study, n_trials, nfe, time.perf_counter() - start))
+
+
+def _ask_within_budget(study: optuna.Study, space: dict, count: int, n_trials: int) -> list[Trial]:
+    """Ask `count` trials; any whose place (non-failed trials before it) is past the budget is told FAIL at once."""
+    asked = [study.ask(space) for _ in range(count)]
+    failed_before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    kept = []
+    for trial in asked:
+        place = trial.number - sum(1 for n in failed_before if n < trial.number)
+        if place >= n_trials:
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            study.tell(trial, state=TrialState.FAIL)
+            failed_before.add(trial.number)
+        else:
+            kept.append(trial)
+    return kept
+
+
+def _evaluate_or_fail(study: optuna.Study, objective: Objective, trials: list[Trial]) -> BatchValues:
+    """Evaluate the batch; on any error tell FAIL for the batch first, so nothing is left RUNNING by a live worker."""
+    baseline = [BASELINE_ATTR in t.user_attrs for t in trials]
+
+    def report(index: int, step: int, value: float) -> bool:
+        trial = trials[index]
+        trial.report(value, step)
+        prune = trial.should_prune()  # also records the rung value for the other trials' decisions
+        return prune and not baseline[index]  # baselines always run to the end: they are the reference
+
+    try:
+        outcome = objective.evaluate([(t.params["a"], t.params["b"]) for t in trials], report=report)
+    except BaseException:
+        for trial in trials:
+            _tell_quietly(study, trial, TrialState.FAIL)
+        raise
+    if len(outcome.values) != len(trials):
+        raise MdmtuneError(f"objective returned {len(outcome.values)} values for {len(trials)} trials")
+    return outcome
+
+
+def _tell_all(study: optuna.Study, trials: list[Trial], outcome: BatchValues) -> None:
+    for trial, value, pruned in zip(trials, outcome.values, outcome.pruned, strict=True):
+        if pruned:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            study.tell(trial, value)
+
+
+def _tell_quietly(study: optuna.Study, trial: Trial, state: TrialState) -> None:
+    try:
+        study.tell(trial, state=state)
+    except Exception:  # already finished, or the storage is gone: nothing more to do here
+        log.debug("could not tell trial %s %s", trial.number, state, exc_info=True)
+
+
+def _progress(study: optuna.Study, n_trials: int, nfe: int, elapsed: float) -> Progress:
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = None
+    if complete:
+        pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
+        best = pick(complete, key=lambda t: t.value)
+    return Progress(
+        trials_done=len(trials),
+        n_trials=n_trials,
+        nfe=nfe,
+        best_value=None if best is None else float(best.value),
+        best_params=None if best is None else {k: float(v) for k, v in best.params.items()},
+        elapsed_s=elapsed,
+    )

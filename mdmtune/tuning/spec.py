@@ -1,0 +1,203 @@
+"""What a tuning job asks for: `TuneSpec`, one frozen dataclass shared by the library, the CLI and the service.
+
+The service builds a `TuneSpec` from its request (`TuneSpec.from_mapping(request_fields)`) and stores
+`spec.to_dict()` on the job, so a resumed job runs the same search. `validate()` raises `InvalidInput` naming the
+field (the service maps it to a 422, the CLI to exit 2). Only checks that need no model or eval set live here;
+the ones that do (mask token present, prompt + gen_length fits the model) happen where those are loaded.
+Pure Python: no web, no database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mdmtune.errors import InvalidInput
+from mdmtune.plans import check_blocks
+
+OBJECTIVES = ("quality", "energy")
+SEARCH_ALGORITHMS = ("tpe", "gp", "cmaes", "random")
+SAMPLERS = ("count", "ancestral")
+REMASKINGS = ("low_confidence", "random", "margin", "entropy")
+DEFAULT_TRIALS = {"quality": 60, "energy": 200}
+DEFAULT_BOUNDS = (0.05, 5.0)
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """One tuning job. Defaults are the documented ones; `n_trials=None` means 60 (quality) or 200 (energy)."""
+
+    objective: Literal["quality", "energy"] = "quality"
+    steps: int | tuple[int, ...] = 8
+    """N, or several N for a steps sweep (the CLI's `--steps 4,8,16`; one study per N)."""
+    weight_a: float = 1.0
+    """Energy objective: the weight gamma_w = I_t(weight_a, weight_b); the search should land on (a, b) ~= w."""
+    weight_b: float = 1.0
+    n_trials: int | None = None
+    a_bounds: tuple[float, float] = DEFAULT_BOUNDS
+    """Log-uniform search range of a (both ends > 0)."""
+    b_bounds: tuple[float, float] = DEFAULT_BOUNDS
+    search_algorithm: Literal["tpe", "gp", "cmaes", "random"] = "tpe"
+    seed: int = 0
+    """Seeds the search, the search/confirm split, the sampler's per-record draws and the bootstrap."""
+    trials_per_batch: int = 8
+    """Trials asked at once and sampled in one batch (one model batch for many schedules)."""
+    gen_length: int | None = None
+    """Completion records: tokens generated after the prompt. Infill records ignore it."""
+    block_length: int | None = None
+    """Semi-autoregressive block length (completion); None means one block of gen_length."""
+    sampler: Literal["count", "ancestral"] = "count"
+    remasking: Literal["low_confidence", "random", "margin", "entropy"] = "low_confidence"
+    temperature: float = 0.0
+    metric: str = "exact_match"
+    subset_size: int | None = None
+    """Records of the search split used at the last rung (None: all of it)."""
+    replicates: int = 1
+    """Samples per record (own seed each, shared by every schedule: common random numbers)."""
+    confirm_fraction: float = 0.3
+    """Share of the eval set held out to re-score the top candidates (the reported numbers come from it)."""
+    mask_symbol: str | None = None
+    """Infill mask symbol; None means the tokenizer's own mask token text."""
+    top_k: int = 5
+    """Candidates (best search values) re-scored on the confirm split."""
+    reduction_factor: int = 3
+    """Successive halving: each rung has reduction_factor times the records of the one before and keeps ~1/that."""
+    min_rung_records: int = 8
+    """The first rung's record count is at least this (fewer make the pruning decision noise)."""
+    bootstrap_resamples: int = 10_000
+    batch_size: int = 64
+    """Rows per model call in evaluation (the denoiser's batch; adapts down on out-of-memory where supported)."""
+
+    @property
+    def trials(self) -> int:
+        """n_trials with the objective's default filled in."""
+        return self.n_trials if self.n_trials is not None else DEFAULT_TRIALS.get(self.objective, 60)
+
+    @property
+    def steps_list(self) -> tuple[int, ...]:
+        return tuple(self.steps) if isinstance(self.steps, (tuple, list)) else (self.steps,)
+
+    @property
+    def direction(self) -> Literal["minimize", "maximize"]:
+        return "minimize" if self.objective == "energy" else "maximize"
+
+    def for_steps(self, steps: int) -> TuneSpec:
+        """The same job at one N (a steps sweep runs one of these per N)."""
+        return dataclasses.replace(self, steps=steps)
+
+    def replace(self, **changes: Any) -> TuneSpec:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able fields (tuples as lists), `n_trials` filled in."""
+        out = dataclasses.asdict(self)
+        out["n_trials"] = self.trials
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> TuneSpec:
+        """Build from a request/JSON mapping; unknown keys are refused by name, lists become tuples."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidInput(unknown[0], f"unknown tuning option; allowed: {', '.join(sorted(known))}")
+        cleaned = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if v is not None}
+        return cls(**cleaned)
+
+    def validate(self) -> TuneSpec:
+        """Raise InvalidInput naming the first bad field; return self so calls chain."""
+        _one_of("objective", self.objective, OBJECTIVES)
+        _one_of("search_algorithm", self.search_algorithm, SEARCH_ALGORITHMS)
+        self._validate_steps()
+        for name in ("weight_a", "weight_b"):
+            _positive_finite(name, getattr(self, name))
+        for name in ("a_bounds", "b_bounds"):
+            _bounds(name, getattr(self, name))
+        _int_at_least("n_trials", self.trials, 1)
+        _int_at_least("trials_per_batch", self.trials_per_batch, 1)
+        _int_at_least("seed", self.seed, 0)
+        if self.objective == "quality":
+            self._validate_quality()
+        return self
+
+    def _validate_steps(self) -> None:
+        steps = self.steps_list
+        if not steps:
+            raise InvalidInput("steps", "give at least one step count")
+        for n in steps:
+            _int_at_least("steps", n, 1)
+        if len(set(steps)) != len(steps):
+            raise InvalidInput("steps", f"repeated step counts in {list(steps)}")
+        if self.gen_length is not None:
+            _int_at_least("gen_length", self.gen_length, 1)
+            for n in steps:
+                if n > self.gen_length:
+                    raise InvalidInput("steps", f"{n} is more than gen_length {self.gen_length} tokens")
+                if self.block_length is not None:
+                    check_blocks(self.gen_length, self.block_length, n)
+        elif self.block_length is not None:
+            raise InvalidInput("block_length", "needs gen_length")
+
+    def _validate_quality(self) -> None:
+        _one_of("sampler", self.sampler, SAMPLERS)
+        _one_of("remasking", self.remasking, REMASKINGS)
+        if not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature):
+            raise InvalidInput("temperature", f"must be a finite number >= 0, got {self.temperature!r}")
+        if self.temperature < 0:
+            raise InvalidInput("temperature", f"must be >= 0, got {self.temperature!r}")
+        _check_metric(self.metric)
+        if self.subset_size is not None:
+            _int_at_least("subset_size", self.subset_size, 2)
+        _int_at_least("replicates", self.replicates, 1)
+        _int_at_least("top_k", self.top_k, 1)
+        _int_at_least("reduction_factor", self.reduction_factor, 2)
+        _int_at_least("min_rung_records", self.min_rung_records, 1)
+        _int_at_least("bootstrap_resamples", self.bootstrap_resamples, 100)
+        _int_at_least("batch_size", self.batch_size, 1)
+        fraction = self.confirm_fraction
+        if not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise InvalidInput("confirm_fraction", f"must be strictly between 0 and 1, got {fraction!r}")
+        if self.mask_symbol is not None and (not isinstance(self.mask_symbol, str) or not self.mask_symbol):
+            raise InvalidInput("mask_symbol", "must be a non-empty string")
+
+
+def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise InvalidInput(name, f"unknown value {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _int_at_least(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInput(name, f"must be an integer >= {low}, got {value!r}")
+
+
+def _positive_finite(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InvalidInput(name, f"must be a finite number > 0, got {value!r}")
+
+
+def _bounds(name: str, value: Any) -> None:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise InvalidInput(name, f"must be two numbers (low, high), got {value!r}")
+    low, high = value
+    _positive_finite(name, low)
+    _positive_finite(name, high)
+    if low >= high:
+        raise InvalidInput(name, f"low must be below high, got ({low}, {high})")
+
+
+def _check_metric(name: Any) -> None:
+    """The metric must be registered (mdmtune.metrics owns the list)."""
+    from mdmtune.metrics import get_metric
+
+    if not isinstance(name, str):
+        raise InvalidInput("metric", f"must be a metric name, got {name!r}")
+    try:
+        get_metric(name)
+    except InvalidInput as error:
+        raise InvalidInput("metric", error.message) from None
+    except KeyError:
+        raise InvalidInput("metric", f"unknown metric {name!r}") from None
