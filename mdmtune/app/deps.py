@@ -1,0 +1,53 @@
+"""What every route gets injected: the app's services (settings, sessions, store) and the caller's identity.
+
+One `Services` object per app, built by `create_app`, so nothing reads the environment or a global inside a route.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mdmtune.app.auth import authenticate
+from mdmtune.app.store import ArtifactStore
+from mdmtune.settings import Settings
+
+
+@dataclass
+class Services:
+    """Long-lived objects of one running app."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: ArtifactStore
+    in_flight: set[tuple[str, str]] = field(default_factory=set)
+    """(owner, Idempotency-Key) pairs whose first POST is still being processed in this process (-> 409)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def optuna_storage(self):
+        from mdmtune.db.session import optuna_storage
+
+        return optuna_storage(self.settings.resolved_database_url)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def get_session(services: Services = Depends(get_services)) -> Iterator[Session]:
+    """A session per request, closed afterwards; routes commit explicitly."""
+    with services.sessions() as session:
+        yield session
+
+
+def current_owner(request: Request, services: Services = Depends(get_services)) -> str:
+    """The owner id the caller acts as (its API key's id, or the local owner when keys are not required)."""
+    return authenticate(request.headers.get("authorization"), services.settings, services.sessions)

@@ -1,0 +1,51 @@
+"""The FastAPI application factory: `create_app(settings)` wires the routers, the store, the database and errors.
+
+It does not run migrations or workers: `mdmtune serve` upgrades the database first and starts the in-process
+workers beside it, so that an API-only node (`--workers 0`) is the same app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import mdmtune
+from mdmtune.app.deps import Services
+from mdmtune.app.problems import install_problem_handlers
+from mdmtune.app.routes import artifacts, health, tune
+from mdmtune.app.store import ArtifactStore
+from mdmtune.db.session import make_engine, make_session_factory
+from mdmtune.settings import Settings
+
+
+def build_services(settings: Settings) -> Services:
+    """The long-lived objects of one app: engine, sessions, artifact store."""
+    engine = make_engine(settings.resolved_database_url)
+    store = ArtifactStore(settings.resolved_artifact_dir, settings.max_upload_bytes)
+    return Services(settings=settings, engine=engine, sessions=make_session_factory(engine), store=store)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The mdmtune HTTP service for these settings (INTERFACES.md, HTTP API)."""
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.engine.dispose()
+
+    app = FastAPI(
+        title="mdmtune",
+        version=getattr(mdmtune, "__version__", "0"),
+        description="Tune the mask schedule of a masked diffusion model: upload a checkpoint and an eval set, "
+        "POST /v1/tune, poll GET /v1/tune/{id}, then GET /v1/tune/{id}/best.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(artifacts.router)
+    app.include_router(tune.router)
+    return app

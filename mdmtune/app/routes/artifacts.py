@@ -1,0 +1,159 @@
+"""Uploads: checkpoints (a file, a zipped folder, or a server-side `uri`) and eval sets (JSONL).
+
+Every upload is streamed into a private staging area while it is hashed, validated there, and only then moved to
+its content address and given a row; any failure on the way leaves neither a file nor a row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from mdmtune.app import intake
+from mdmtune.app.deps import Services, current_owner, get_services
+from mdmtune.app.problems import Problem
+from mdmtune.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
+from mdmtune.app.store import ArtifactStore
+from mdmtune.app.uploads import MULTIPART_OVERHEAD, FilePart
+from mdmtune.db.models import Checkpoint, EvalSet
+
+router = APIRouter(prefix="/v1", tags=["artifacts"])
+
+MAX_JSON_BODY = 64 * 1024
+
+_MULTIPART_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+_CHECKPOINT_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            **_MULTIPART_DOC["requestBody"]["content"],
+            "application/json": {"schema": CheckpointUri.model_json_schema()},
+        },
+    }
+}
+
+
+def _save_row(services: Services, row: Checkpoint | EvalSet, created: bool) -> None:
+    """Insert the row; if that fails, take back an artifact this request created, so nothing is left behind."""
+    session: Session
+    with services.sessions() as session:
+        session.add(row)
+        try:
+            session.commit()
+        except Exception:
+            session.rollback()
+            if created:
+                services.store.remove(row.sha256)
+            raise
+
+
+def _relative(store: ArtifactStore, path: Path) -> str:
+    return path.relative_to(store.root).as_posix()
+
+
+async def _streamed(request: Request, store: ArtifactStore, area: Path) -> tuple[intake.Received, str | None]:
+    part = FilePart(request, "file", store.max_upload_bytes + MULTIPART_OVERHEAD)
+    received = await store.receive(part.chunks(), area / "incoming")
+    return received, part.filename
+
+
+@router.post(
+    "/checkpoints",
+    status_code=201,
+    response_model=CheckpointOut,
+    summary="Upload a checkpoint (multipart `file`: a file or a zipped folder) or register a server-side `uri`",
+    openapi_extra=_CHECKPOINT_DOC,
+)
+async def create_checkpoint(
+    request: Request, owner: str = Depends(current_owner), services: Services = Depends(get_services)
+) -> CheckpointOut:
+    if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+        return await _checkpoint_from_uri(request, owner, services)
+    store = services.store
+    with store.staging() as area:
+        received, filename = await _streamed(request, store, area)
+        content, target = await run_in_threadpool(intake.unpack_checkpoint, received, filename, area, services.settings)
+        fmt = await run_in_threadpool(intake.checkpoint_format, target, services.settings)
+        existed = store.path_for(received.sha256).exists()
+        final = store.commit(content, received.sha256)
+    path = intake.locate(final, target.relative_to(content)) if target != content else final
+    row = Checkpoint(
+        owner_key_id=owner,
+        sha256=received.sha256,
+        format=fmt,
+        size=received.size,
+        path=_relative(store, path),
+        filename=filename,
+    )
+    await run_in_threadpool(_save_row, services, row, not existed)
+    return CheckpointOut.model_validate(row, from_attributes=True)
+
+
+async def _checkpoint_from_uri(request: Request, owner: str, services: Services) -> CheckpointOut:
+    body = await request.body()
+    if len(body) > MAX_JSON_BODY:
+        raise Problem(413, f"JSON body larger than {MAX_JSON_BODY} bytes", "uri")
+    try:
+        spec = CheckpointUri.model_validate_json(body)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        if first.get("type") == "json_invalid":
+            raise Problem(422, f"malformed JSON: {first.get('msg')}", "body") from None
+        raise Problem(422, f"{field}: {first.get('msg')}", field) from None
+    path = intake.allowed_path(spec.uri, services.settings)
+    fmt = await run_in_threadpool(intake.checkpoint_format, path, services.settings)
+    sha256, size = await run_in_threadpool(intake.hash_path, path)
+    row = Checkpoint(owner_key_id=owner, sha256=sha256, format=fmt, size=size, path=str(path), filename=None)
+    await run_in_threadpool(_save_row, services, row, False)
+    return CheckpointOut.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/eval-sets",
+    status_code=201,
+    response_model=EvalSetOut,
+    summary="Upload an eval set (JSON Lines, multipart `file`)",
+    openapi_extra=_MULTIPART_DOC,
+)
+async def create_eval_set(
+    request: Request, owner: str = Depends(current_owner), services: Services = Depends(get_services)
+) -> EvalSetOut:
+    store = services.store
+    with store.staging() as area:
+        received, filename = await _streamed(request, store, area)
+        eval_set = await run_in_threadpool(intake.parse_uploaded_eval_set, received.path)
+        content = area / "content"
+        content.mkdir()
+        name = "eval_set.jsonl"
+        received.path.rename(content / name)
+        existed = store.path_for(received.sha256).exists()
+        final = store.commit(content, received.sha256)
+    row = EvalSet(
+        owner_key_id=owner,
+        sha256=received.sha256,
+        record_count=len(eval_set),
+        kind=eval_set.kind,
+        size=received.size,
+        path=_relative(store, final / name),
+        filename=filename,
+    )
+    await run_in_threadpool(_save_row, services, row, not existed)
+    return EvalSetOut.model_validate(row, from_attributes=True)

@@ -1,0 +1,181 @@
+"""Request and response bodies of the HTTP API (INTERFACES.md), with the defaults shown in the OpenAPI schema.
+
+The tuning defaults are read from `mdmtune.tuning.spec.TuneSpec` so that the API, the CLI and the library can never
+disagree about them; range checks that need no model (bounds > 0, steps <= gen_length, blocks dividing) are left to
+`TuneSpec.validate()`, the one place they live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
+
+_SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
+
+
+def _default(name: str) -> Any:
+    value = _SPEC_DEFAULTS[name]
+    return list(value) if isinstance(value, tuple) else value
+
+
+class TuneRequest(BaseModel):
+    """POST /v1/tune. A quality job needs checkpoint_id, eval_set_id and steps; an energy job only steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint_id: str | None = Field(None, description="From POST /v1/checkpoints; required for objective=quality.")
+    eval_set_id: str | None = Field(None, description="From POST /v1/eval-sets; required for objective=quality.")
+    steps: int = Field(..., description="N, the number of sampling steps the schedule is tuned for (>= 1).")
+    gen_length: int | None = Field(
+        _default("gen_length"),
+        description="Completion records: tokens generated after the prompt (>= steps). Infill records ignore it.",
+    )
+    block_length: int | None = Field(
+        _default("block_length"),
+        description="Semi-autoregressive block length; must divide gen_length, and the block count must divide "
+        "steps. None: one block of gen_length.",
+    )
+    sampler: Literal["count", "ancestral"] = Field(_default("sampler"), description="count (LLaDA) or ancestral.")
+    remasking: Literal["low_confidence", "random", "margin", "entropy"] = Field(
+        _default("remasking"), description="Which positions the count sampler commits at each step."
+    )
+    temperature: float = Field(_default("temperature"), description="Sampling temperature (0: greedy).")
+    objective: Literal["quality", "energy"] = Field(
+        _default("objective"), description="quality (score on the eval set) or energy (model-free, spec/MATH.md)."
+    )
+    weight_a: float = Field(_default("weight_a"), description="Energy objective: Beta weight gamma_w's a (> 0).")
+    weight_b: float = Field(_default("weight_b"), description="Energy objective: Beta weight gamma_w's b (> 0).")
+    metric: str = Field(_default("metric"), description="Scorer name from the metric registry (quality).")
+    n_trials: int | None = Field(
+        _default("n_trials"),
+        description=f"Finished trials to run; None: {DEFAULT_TRIALS['quality']} (quality), "
+        f"{DEFAULT_TRIALS['energy']} (energy). Includes the linear and cos2 baselines.",
+    )
+    a_bounds: list[float] = Field(_default("a_bounds"), description="Log-uniform search range of a: [low, high] > 0.")
+    b_bounds: list[float] = Field(_default("b_bounds"), description="Log-uniform search range of b: [low, high] > 0.")
+    search_algorithm: Literal["tpe", "gp", "cmaes", "random"] = Field(
+        _default("search_algorithm"), description="Optuna sampler."
+    )
+    subset_size: int | None = Field(
+        _default("subset_size"), description="Records used at the last rung of the search (None: the whole split)."
+    )
+    replicates: int = Field(_default("replicates"), description="Samples per record (common random numbers).")
+    seed: int = Field(_default("seed"), description="Seeds the search, the split, the sampler draws, the bootstrap.")
+    mask_symbol: str | None = Field(
+        _default("mask_symbol"), description="Infill mask symbol; None: the tokenizer's own mask token text."
+    )
+    timeout_seconds: float | None = Field(
+        None, gt=0, description="Running time limit of this job; None: the server's job_timeout_seconds."
+    )
+
+    def spec_fields(self) -> dict[str, Any]:
+        """The fields that make up the TuneSpec (not the ids, not the job's timeout)."""
+        return self.model_dump(exclude={"checkpoint_id", "eval_set_id", "timeout_seconds"})
+
+
+class CheckpointUri(BaseModel):
+    """POST /v1/checkpoints with JSON: a server-side checkpoint under an operator-allowed root."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str = Field(..., description="A path or file:// URI inside one of the server's allowed_uri_roots.")
+
+
+class CheckpointOut(BaseModel):
+    id: str
+    sha256: str
+    format: str = Field(..., description="native | hf | torchscript")
+    size: int = Field(..., description="Bytes as uploaded (for a server-side folder: the sum of its files).")
+    filename: str | None = None
+    created_at: datetime
+
+
+class EvalSetOut(BaseModel):
+    id: str
+    sha256: str
+    record_count: int
+    kind: str = Field(..., description="completion | infill")
+    size: int
+    filename: str | None = None
+    created_at: datetime
+
+
+class Progress(BaseModel):
+    trials_done: int
+    n_trials: int
+    nfe: int = Field(..., description="Model forward passes so far (0 for energy jobs).")
+    elapsed_seconds: float | None = Field(None, description="Since the first claim; None while queued.")
+    eta_seconds: float | None = Field(None, description="Rough: elapsed / done * remaining; None until one is done.")
+
+
+class BestSoFar(BaseModel):
+    a: float | None = None
+    b: float | None = None
+    value: float | None = Field(None, description="The objective's value (energy: lower is better; quality: higher).")
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    objective: str
+    checkpoint_id: str | None = None
+    eval_set_id: str | None = None
+    request: dict[str, Any] = Field(..., description="The full tuning request, defaults filled in.")
+    progress: Progress
+    best: BestSoFar | None = Field(None, description="Best trial so far (final once succeeded).")
+    cancel_requested: bool = False
+    error: str | None = None
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class BlockPlan(BaseModel):
+    block: int
+    masked: int
+    counts: list[int] = Field(..., description="Tokens committed at each step of this block; sums to masked.")
+
+
+class BestOut(BaseModel):
+    """GET /v1/tune/{id}/best: everything a sampler needs, plus how sure we are that it beats the baselines."""
+
+    job_id: str
+    objective: str
+    a: float
+    b: float
+    gamma_formula: str
+    alpha_formula: str
+    steps: int
+    gen_length: int | None = None
+    block_length: int | None = None
+    t: list[float] = Field(..., description="The step grid t_k = k/N, k = 0..N.")
+    alpha: list[float] = Field(..., description="alpha(t_k) on the grid.")
+    plan: list[BlockPlan] | None = Field(
+        None, description="The count plan per block for gen_length/block_length (None when gen_length is unknown)."
+    )
+    value: float | str | None = Field(None, description="The objective's value at (a, b); 'inf' where infinite.")
+    quality: dict[str, Any] | None = Field(None, description="Quality jobs: score with its confidence interval.")
+    baselines: dict[str, Any] = Field(default_factory=dict, description="name -> a, b, score, diff_ci (paired).")
+    result: dict[str, Any] | None = Field(None, description="The whole stored tuning result.")
+
+
+class TrialOut(BaseModel):
+    number: int
+    state: str
+    a: float | None = None
+    b: float | None = None
+    value: float | str | None = None
+    user_attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrialsPage(BaseModel):
+    items: list[TrialOut]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None = Field(None, description="Offset of the next page; None on the last page.")
