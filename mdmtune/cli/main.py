@@ -14,6 +14,14 @@ import typer
 from mdmtune.cli.output import fail
 from mdmtune.errors import InvalidInput, MdmtuneError
 
+try:  # typer >= 0.20 carries its own copy of click and raises that copy's exceptions, not click's
+    from typer._click.exceptions import UsageError as _TyperUsageError
+except ImportError:  # older typer uses click itself
+    _TyperUsageError = click.UsageError
+USAGE_ERRORS = (click.UsageError, _TyperUsageError)
+EXITS = (click.exceptions.Exit, typer.Exit)
+ABORTS = (click.exceptions.Abort, typer.Abort)
+
 app = typer.Typer(
     name="mdmtune",
     help="Tune the mask schedule of a masked diffusion model after training.",
@@ -37,11 +45,11 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     try:
         app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as done:
+    except EXITS as done:
         raise SystemExit(done.exit_code) from None
-    except click.exceptions.Abort:
+    except ABORTS:
         fail("aborted", code=130)
-    except click.UsageError as error:
+    except USAGE_ERRORS as error:
         fail(error.format_message().replace("\n", " "))
     except InvalidInput as error:
         fail(str(error))
