@@ -34,9 +34,9 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     """Import each command module; the order here is the order in `--help`."""
-    from mdmtune.cli import core
+    from mdmtune.cli import core, service
 
-    for module in (core,):
+    for module in (core, service):
         module.register(app)
 
 

@@ -1,0 +1,161 @@
+"""Service commands: `serve`, `worker`, `db upgrade|downgrade|current`, `keys create`, `demo`.
+
+Each builds one `Settings` (environment MDMTUNE_*, overridden by the flags given) and hands it down. `serve` runs the
+migrations first, so the embedded default needs no other step; workers never create tables.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mdmtune.cli.output import emit_json
+from mdmtune.settings import Settings
+
+db_app = typer.Typer(help="Database schema (Alembic migrations, Optuna's tables).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+DATABASE_URL_HELP = "SQLAlchemy URL (postgresql://..., sqlite:///...); default: MDMTUNE_DATABASE_URL or SQLite."
+
+
+def make_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with the flags that were given (not None) on top."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def serve(
+    host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default 8000)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Embedded data folder (SQLite file + artifacts)."),
+    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    workers: int = typer.Option(None, "--workers", min=0, help="In-process worker threads (default 1; 0: API only)."),
+) -> None:
+    """Run the HTTP service with N in-process workers (migrations first)."""
+    from mdmtune.cli.embedded import run_server
+
+    _logging()
+    settings = make_settings(host=host, port=port, data_dir=data_dir, database_url=database_url, workers=workers)
+    run_server(settings)
+
+
+def worker(
+    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Embedded data folder (when no database URL)."),
+    worker_id: str = typer.Option(None, "--worker-id", help="Name in the jobs table (default host:pid)."),
+) -> None:
+    """Claim and run tuning jobs until SIGTERM (which finishes the current batch and releases the lease)."""
+    from mdmtune.workers import run_worker
+
+    _logging()
+    settings = make_settings(database_url=database_url, data_dir=data_dir, worker_id=worker_id)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_worker(settings, stop)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: str = typer.Argument("head"),
+    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    data_dir: Path = typer.Option(None, "--data-dir"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Migrate the project's tables to REVISION (default head) and create/upgrade Optuna's tables."""
+    from mdmtune import migrations
+
+    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
+    migrations.upgrade(url, revision)
+    _report(url, json_out)
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: str = typer.Argument(..., help='Target revision; "base" drops the project tables.'),
+    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    data_dir: Path = typer.Option(None, "--data-dir"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Take the project's tables back to REVISION (Optuna's tables are left alone)."""
+    from mdmtune import migrations
+
+    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
+    migrations.downgrade(url, revision)
+    _report(url, json_out)
+
+
+@db_app.command("current")
+def db_current(
+    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    data_dir: Path = typer.Option(None, "--data-dir"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show the project's schema revision and the newest one shipped."""
+    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
+    _report(url, json_out)
+
+
+def _report(url: str, json_out: bool) -> None:
+    from sqlalchemy.engine import make_url
+
+    from mdmtune import migrations
+
+    current, head = migrations.current_revision(url), migrations.head_revision()
+    safe_url = make_url(url).render_as_string(hide_password=True)
+    if json_out:
+        emit_json({"database_url": safe_url, "revision": current, "head": head})
+    else:
+        typer.echo(f"{safe_url}: revision {current or '(empty)'} (head {head})")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="Who or what the key is for."),
+    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    data_dir: Path = typer.Option(None, "--data-dir"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create an API key and print its secret once (only its hash is stored)."""
+    from mdmtune.db.apikeys import create_api_key
+    from mdmtune.db.session import make_engine, make_session_factory
+
+    engine = make_engine(make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            row, secret = create_api_key(session, name)
+            session.commit()
+    finally:
+        engine.dispose()
+    if json_out:
+        emit_json({"id": row.id, "name": row.name, "key": secret})
+    else:
+        typer.echo(secret)
+        typer.echo(f"key id {row.id} ({row.name}): shown once, store it now", err=True)
+
+
+def demo(
+    data_dir: Path = typer.Option(None, "--data-dir", help="Keep the demo's data here (default: a temp folder)."),
+    trials: int = typer.Option(None, "--trials", min=2, help="Trials of the quality search (default: sized for CPU)."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Start the embedded server, upload the example checkpoint and eval set, tune a schedule at 8 steps, report."""
+    from mdmtune.cli.demo import run_demo
+
+    run_demo(data_dir=data_dir, trials=trials, json_out=json_out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("worker")(worker)
+    app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")
+    app.command("demo")(demo)

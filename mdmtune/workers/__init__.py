@@ -1,0 +1,15 @@
+"""The job loop: claim a job from the `jobs` table, hold its lease, run mdmtune.tuning on its study, write results.
+
+- `queue`: claim (SKIP LOCKED / atomic UPDATE ... RETURNING), lease renewal, fenced writes.
+- `runner`: `Worker` (one job at a time, heartbeat thread, SIGTERM-safe) and `run_worker(settings)`.
+- `objectives`: the tuning objective of a job (energy: no model; quality: checkpoint + eval set, cached by sha256).
+- `jobs`: read helpers the API uses (`list_trials`, reading Optuna's storage: there is no project trials table).
+
+Sharing: one job is run by one lease holder at a time; throughput inside a job comes from trial batches (several
+trials sampled in one model batch), and across jobs from more workers. A job whose worker died is resumed by the
+next worker on the same Optuna study. Never imports the HTTP layer.
+"""
+
+from mdmtune.workers.runner import Worker, run_worker
+
+__all__ = ["Worker", "run_worker"]

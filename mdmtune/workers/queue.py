@@ -1,0 +1,153 @@
+"""The job queue in the `jobs` table: claim, lease renewal, and fenced writes. Plain SQL, no tuning here.
+
+Claim: the oldest job that is `queued`, or `running` with a lapsed lease (its worker died), becomes this worker's in
+one transaction: `SELECT ... FOR UPDATE SKIP LOCKED` then `UPDATE` on Postgres (concurrent claimers skip each other's
+rows instead of waiting), one atomic `UPDATE ... WHERE id = (SELECT ...) RETURNING` on SQLite (SQLite serializes
+writers, so the sub-select and the update cannot interleave with another claim).
+
+Every claim writes a fresh random `lease_token` and bumps `attempt`. Every later write of the worker is fenced:
+`WHERE id = :id AND lease_token = :token AND status = 'running'`; a False return means "the lease is gone, stop and
+write nothing more" (another worker took over, or the job was finished or cancelled meanwhile).
+
+Times come from the workers' clocks (UTC); workers on several machines need synchronized clocks (NTP), with a lease
+long compared with their skew.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mdmtune.db.models import Job, JobStatus, utcnow
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A worker's hold on one job; `token` fences its writes."""
+
+    job_id: str
+    token: str
+    attempt: int
+    worker_id: str
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        Job.status == JobStatus.queued.value,
+        and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
+    )
+
+
+def _claim_values(worker_id: str, token: str, now: datetime, lease_seconds: float) -> dict[str, Any]:
+    return {
+        "status": JobStatus.running.value,
+        "lease_token": token,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+        "attempt": Job.attempt + 1,
+        "worker_id": worker_id,
+        "updated_at": now,
+    }
+
+
+def claim_next(sessions: sessionmaker[Session], worker_id: str, lease_seconds: float) -> Lease | None:
+    """Take the oldest claimable job, or None when there is none. Exactly one of several concurrent claimers wins."""
+    token, now = secrets.token_hex(16), utcnow()
+    with sessions() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            job_id = session.scalar(
+                select(Job.id)
+                .where(_claimable(now))
+                .order_by(Job.created_at, Job.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if job_id is None:
+                return None
+            target = Job.id == job_id
+        else:
+            oldest = select(Job.id).where(_claimable(now)).order_by(Job.created_at, Job.id).limit(1)
+            target = and_(Job.id == oldest.scalar_subquery(), _claimable(now))
+        row = session.execute(
+            update(Job)
+            .where(target)
+            .values(**_claim_values(worker_id, token, now, lease_seconds))
+            .returning(Job.id, Job.attempt, Job.started_at)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if row is None:
+            return None
+        if row.started_at is None:
+            session.execute(update(Job).where(Job.id == row.id).values(started_at=now))
+        return Lease(job_id=row.id, token=token, attempt=row.attempt, worker_id=worker_id)
+
+
+def fenced_update(sessions: sessionmaker[Session], lease: Lease, **values: Any) -> bool:
+    """Write `values` on the job only while this lease holds it; True if written."""
+    with sessions() as session, session.begin():
+        result = session.execute(
+            update(Job)
+            .where(Job.id == lease.job_id, Job.lease_token == lease.token, Job.status == JobStatus.running.value)
+            .values(updated_at=utcnow(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+def renew(sessions: sessionmaker[Session], lease: Lease, lease_seconds: float) -> bool:
+    """Push the lease's expiry forward (the heartbeat); False if the lease is lost."""
+    with sessions() as session, session.begin():
+        result = session.execute(
+            update(Job)
+            .where(Job.id == lease.job_id, Job.lease_token == lease.token, Job.status == JobStatus.running.value)
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+def finish(
+    sessions: sessionmaker[Session],
+    lease: Lease,
+    status: JobStatus,
+    *,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> bool:
+    """The final write (succeeded, failed or cancelled), fenced; the lease is cleared with it."""
+    assert status.is_final
+    values: dict[str, Any] = {
+        "status": status.value,
+        "finished_at": utcnow(),
+        "lease_token": None,
+        "lease_expires_at": None,
+    }
+    if result is not None:
+        values["result"] = result
+    if error is not None:
+        values["error"] = error
+    return fenced_update(sessions, lease, **values)
+
+
+def release(sessions: sessionmaker[Session], lease: Lease) -> bool:
+    """Give the job back (SIGTERM): queued again, so the next worker resumes its study at once."""
+    return fenced_update(sessions, lease, status=JobStatus.queued.value, lease_token=None, lease_expires_at=None)
+
+
+def load_job(sessions: sessionmaker[Session], job_id: str) -> Job:
+    """A detached snapshot of the job row."""
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise LookupError(f"no job {job_id}")
+        session.expunge(job)
+        return job
+
+
+def cancel_requested(sessions: sessionmaker[Session], job_id: str) -> bool:
+    with sessions() as session:
+        return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))

@@ -1,0 +1,229 @@
+"""`Worker`: claims one job at a time and runs it to an end state, holding its lease by heartbeat.
+
+One job, under the lease:
+1. load the study (created with its baselines when the job was submitted; `create_study` loads it, and would create
+   it with the baselines only if it were missing: under the lease, so only one worker can do that);
+2. if the job was claimed before (attempt > 1), its earlier worker is gone: its RUNNING trials are told FAIL and
+   re-enqueued (`fail_stale_running_trials`), so no trial is counted twice and none is lost;
+3. `run_search` in batches; between batches `should_stop` checks: lease lost, SIGTERM, cancel requested, timeout;
+4. the end: succeeded (finalize -> result), cancelled, failed (error kept; the trials stay in the study), or on
+   SIGTERM the lease is released and the job is queued again for the next worker. Every write is fenced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mdmtune.cli.output import to_jsonable
+from mdmtune.db.models import Job, JobStatus, utcnow
+from mdmtune.db.session import make_engine, make_session_factory, optuna_storage
+from mdmtune.errors import MdmtuneError
+from mdmtune.settings import Settings
+from mdmtune.workers import queue
+from mdmtune.workers.objectives import ObjectiveCache
+
+log = logging.getLogger(__name__)
+CANCEL_CHECK_S = 0.5
+
+
+class Outcome(str, Enum):
+    """How a claimed job ended for this worker."""
+
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    released = "released"  # SIGTERM: given back, queued again
+    lost = "lost"  # the lease was taken over; this worker wrote nothing more
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease every `period` seconds until stopped; notes when the lease is lost."""
+
+    def __init__(self, sessions: sessionmaker[Session], lease: queue.Lease, lease_s: float, period: float) -> None:
+        super().__init__(name=f"heartbeat-{lease.job_id[:8]}", daemon=True)
+        self.sessions, self.lease, self.lease_s, self.period = sessions, lease, lease_s, period
+        self.done = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.period):
+            try:
+                if not queue.renew(self.sessions, self.lease, self.lease_s):
+                    self.lost.set()
+                    return
+            except Exception:  # a database hiccup: try again next period; the lease is long enough for a miss
+                log.warning("lease renewal failed for job %s", self.lease.job_id, exc_info=True)
+
+
+@dataclass
+class _Stop:
+    """should_stop() for run_search, remembering why it said stop."""
+
+    worker: Worker
+    lease: queue.Lease
+    heartbeat: _Heartbeat
+    deadline: float
+    reason: Outcome | None = None
+    _next_cancel_check: float = 0.0
+
+    def __call__(self) -> bool:
+        self.reason = self._reason()
+        return self.reason is not None
+
+    def _reason(self) -> Outcome | None:
+        if self.heartbeat.lost.is_set():
+            return Outcome.lost
+        now = time.monotonic()
+        if now >= self._next_cancel_check:
+            self._next_cancel_check = now + CANCEL_CHECK_S
+            if queue.cancel_requested(self.worker.sessions, self.lease.job_id):
+                return Outcome.cancelled
+        if time.time() >= self.deadline:
+            return Outcome.failed
+        if self.worker.stop_event.is_set():
+            return Outcome.released
+        return None
+
+
+class Worker:
+    """A job loop over one database. Thread-safe to run several in one process (each its own `Worker`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        engine: Engine | None = None,
+        stop_event: threading.Event | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        url = settings.resolved_database_url
+        self.engine = engine if engine is not None else make_engine(url)
+        self.sessions = make_session_factory(self.engine)
+        self.storage = optuna_storage(url)
+        self.stop_event = stop_event if stop_event is not None else threading.Event()
+        self.worker_id = worker_id or settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.objectives = ObjectiveCache(settings)
+
+    def run_forever(self) -> None:
+        """Claim and run jobs until stop_event is set; sleep poll_seconds when the queue is empty."""
+        log.info("worker %s started", self.worker_id)
+        while not self.stop_event.is_set():
+            try:
+                ran = self.run_once()
+            except Exception:  # the database went away for a moment: wait and try again, never die on it
+                log.exception("worker %s: claim failed", self.worker_id)
+                ran = None
+            if ran is None:
+                self.stop_event.wait(self.settings.poll_seconds)
+        log.info("worker %s stopped", self.worker_id)
+
+    def run_once(self) -> Outcome | None:
+        """Claim one job and run it to this worker's end of it; None when nothing was claimable."""
+        lease = queue.claim_next(self.sessions, self.worker_id, self.settings.lease_seconds)
+        if lease is None:
+            return None
+        log.info("worker %s claimed job %s (attempt %d)", self.worker_id, lease.job_id, lease.attempt)
+        return self.run_job(lease)
+
+    def run_job(self, lease: queue.Lease) -> Outcome:
+        """Run a claimed job; every write carries the lease token."""
+        heartbeat = _Heartbeat(
+            self.sessions, lease, self.settings.lease_seconds, self.settings.resolved_heartbeat_seconds
+        )
+        heartbeat.start()
+        try:
+            return self._run_job(lease, heartbeat)
+        finally:
+            heartbeat.done.set()
+            heartbeat.join()
+
+    def _run_job(self, lease: queue.Lease, heartbeat: _Heartbeat) -> Outcome:
+        job = queue.load_job(self.sessions, lease.job_id)
+        stop = _Stop(self, lease, heartbeat, deadline=self._deadline(job))
+        try:
+            return self._search_and_finish(job, lease, stop)
+        except Exception as error:
+            log.exception("job %s failed", job.id)
+            message = str(error) if isinstance(error, MdmtuneError) else f"{type(error).__name__}: {error}"
+            if not isinstance(error, MdmtuneError):
+                message += "\n" + "".join(traceback.format_exception(error)[-3:])
+            written = queue.finish(self.sessions, lease, JobStatus.failed, error=message)
+            return Outcome.failed if written else Outcome.lost
+
+    def _deadline(self, job: Job) -> float:
+        """The job's timeout counts from its first claim, across resumes."""
+        limit = job.timeout_seconds if job.timeout_seconds is not None else self.settings.job_timeout_seconds
+        started = job.started_at or utcnow()
+        return (started + timedelta(seconds=limit)).timestamp()
+
+    def _search_and_finish(self, job: Job, lease: queue.Lease, stop: _Stop) -> Outcome:
+        from mdmtune.tuning.finalize import finalize
+        from mdmtune.tuning.search import create_study, fail_stale_running_trials, run_search
+        from mdmtune.tuning.spec import TuneSpec
+
+        spec = TuneSpec.from_mapping(job.request).validate()
+        study = create_study(spec, self.storage, job.study_name)
+        if lease.attempt > 1:
+            stale = fail_stale_running_trials(study)
+            if stale:
+                log.info("job %s: re-enqueued trials %s left running by a dead worker", job.id, stale)
+        objective = self.objectives.get(spec, job)
+        base_nfe = job.nfe if lease.attempt > 1 else 0
+
+        def progress(p: Any) -> None:
+            written = queue.fenced_update(
+                self.sessions,
+                lease,
+                trials_done=p.trials_done,
+                nfe=base_nfe + p.nfe,
+                best_value=_finite_or_none(p.best_value),
+                best_params=p.best_params,
+            )
+            if not written:
+                stop.heartbeat.lost.set()
+
+        seed = spec.seed + lease.attempt - 1  # a resumed job's sampler differs from its first run's
+        run = run_search(spec, study, objective, progress=progress, should_stop=stop, worker_seed=seed)
+        if run.stopped:
+            return self._stopped(job, lease, stop.reason)
+        result = finalize(spec, study, objective)
+        result.study_name = job.study_name
+        written = queue.finish(self.sessions, lease, JobStatus.succeeded, result=to_jsonable(result))
+        return Outcome.succeeded if written else Outcome.lost
+
+    def _stopped(self, job: Job, lease: queue.Lease, reason: Outcome | None) -> Outcome:
+        if reason == Outcome.cancelled:
+            return Outcome.cancelled if queue.finish(self.sessions, lease, JobStatus.cancelled) else Outcome.lost
+        if reason == Outcome.failed:
+            limit = job.timeout_seconds or self.settings.job_timeout_seconds
+            error = f"timed out: the job ran longer than {limit:g} s (the finished trials are kept)"
+            return Outcome.failed if queue.finish(self.sessions, lease, JobStatus.failed, error=error) else Outcome.lost
+        if reason == Outcome.released:
+            queue.release(self.sessions, lease)
+            return Outcome.released
+        return Outcome.lost
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """Postgres and JSON both dislike inf/nan in plain columns; best_value None means 'not finite yet'."""
+    import math
+
+    return value if value is not None and math.isfinite(value) else None
+
+
+def run_worker(settings: Settings, stop_event: threading.Event | None = None) -> None:
+    """Run one worker until stop_event is set (the `mdmtune worker` command sets it on SIGTERM/SIGINT)."""
+    Worker(settings, stop_event=stop_event).run_forever()
