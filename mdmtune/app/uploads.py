@@ -35,13 +35,14 @@ class _PartState:
 class FilePart:
     """The `file` part of a multipart request, read lazily: iterate `chunks()`; `filename` is set once it starts."""
 
-    def __init__(self, request: Request, field_name: str, max_body_bytes: int) -> None:
+    def __init__(self, request: Request, field_name: str, max_file_bytes: int) -> None:
         content_type, options = parse_options_header(request.headers.get("content-type", ""))
         if content_type != b"multipart/form-data" or b"boundary" not in options:
             raise Problem(415, f"expected multipart/form-data with the upload in the field {field_name!r}", "file")
         self.request = request
         self.field_name = field_name
-        self.max_body_bytes = max_body_bytes
+        self.max_file_bytes = max_file_bytes
+        self.max_body_bytes = max_file_bytes + MULTIPART_OVERHEAD
         self.state = _PartState()
         self.parser = MultipartParser(options[b"boundary"], self._callbacks())
 
@@ -97,7 +98,7 @@ class FilePart:
         async for block in self.request.stream():
             received += len(block)
             if received > self.max_body_bytes:
-                raise Problem(413, f"upload larger than the limit of {self.max_body_bytes} bytes", self.field_name)
+                raise Problem(413, f"upload larger than the limit of {self.max_file_bytes} bytes", self.field_name)
             try:
                 self.parser.write(block)
             except MultipartParseError as error:

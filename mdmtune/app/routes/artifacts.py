@@ -18,7 +18,7 @@ from mdmtune.app.deps import Services, current_owner, get_services
 from mdmtune.app.problems import Problem
 from mdmtune.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
 from mdmtune.app.store import ArtifactStore
-from mdmtune.app.uploads import MULTIPART_OVERHEAD, FilePart
+from mdmtune.app.uploads import FilePart
 from mdmtune.db.models import Checkpoint, EvalSet
 
 router = APIRouter(prefix="/v1", tags=["artifacts"])
@@ -69,7 +69,7 @@ def _relative(store: ArtifactStore, path: Path) -> str:
 
 
 async def _streamed(request: Request, store: ArtifactStore, area: Path) -> tuple[intake.Received, str | None]:
-    part = FilePart(request, "file", store.max_upload_bytes + MULTIPART_OVERHEAD)
+    part = FilePart(request, "file", store.max_upload_bytes)
     received = await store.receive(part.chunks(), area / "incoming")
     return received, part.filename
 
