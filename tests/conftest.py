@@ -6,6 +6,8 @@ Databases (real ones, no mocks):
   no tables. Tests that need it are skipped (with the reason) when the server does not answer.
 - `postgres_db_url` (function scope): a fresh, empty Postgres database per test (for tests that change the schema).
 - `migrated_postgres_url` (session scope): `postgres_url` after `mdmtune db upgrade` (project + Optuna tables).
+- `module_postgres_url` (module scope): a fresh, migrated Postgres database for one test module only (so a module
+  may reason about every row in it, e.g. "the oldest queued job").
 - `sqlite_url` (function scope): a SQLite file URL in tmp_path, empty.
 - `migrated_sqlite_url` (function scope): `sqlite_url` after the upgrade.
 - `db_url` (function scope, parametrized "sqlite" | "postgres"): a migrated database of each kind; tests using it
@@ -81,6 +83,19 @@ def migrated_postgres_url(postgres_url: str) -> str:
 
     upgrade(postgres_url)
     return postgres_url
+
+
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    from mdmtune.migrations import upgrade
+
+    url = create_pg_database()
+    upgrade(url)
+    yield url
+    drop_pg_database(url)
 
 
 @pytest.fixture
