@@ -98,7 +98,7 @@ def _start_workers(settings: Settings, count: int) -> tuple[threading.Event, lis
     threads = []
     for n in range(count):
         worker_settings = settings.model_copy(update={"worker_id": f"test-worker-{n}"})
-        thread = threading.Thread(target=run_worker, args=(worker_settings,), kwargs={"stop": stop}, daemon=True)
+        thread = threading.Thread(target=run_worker, args=(worker_settings,), kwargs={"stop_event": stop}, daemon=True)
         thread.start()
         threads.append(thread)
     return stop, threads
