@@ -1,0 +1,134 @@
+"""A worker running real energy jobs in this process, on SQLite and Postgres: success, cancel, timeout, resume."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sqlalchemy import update
+
+from mdmtune.db import Job, make_engine, make_session_factory, optuna_storage
+from mdmtune.db.models import utcnow
+from mdmtune.settings import Settings
+from mdmtune.tuning.search import distributions
+from mdmtune.tuning.spec import TuneSpec
+from mdmtune.workers import Worker, queue
+from mdmtune.workers.jobs import list_trials, submit_job
+from mdmtune.workers.runner import Outcome
+
+
+@pytest.fixture
+def env(db_url):
+    engine = make_engine(db_url)
+    settings = Settings(database_url=db_url, lease_seconds=30, poll_seconds=0.1)
+    yield settings, make_session_factory(engine), optuna_storage(db_url)
+    engine.dispose()
+
+
+def _submit(env, spec: TuneSpec, **kwargs) -> Job:
+    _settings, sessions, storage = env
+    with sessions() as session:
+        return submit_job(session, storage, spec, **kwargs)
+
+
+def _run_job(settings: Settings, job_id: str) -> Outcome:
+    """Claim exactly this job (other modules' jobs may sit in the shared Postgres database) and run it."""
+    worker = Worker(settings, worker_id="test-worker")
+    with worker.sessions() as session:
+        session.execute(update(Job).where(Job.id != job_id, Job.status == "queued").values(status="cancelled"))
+        session.commit()
+    return worker.run_once()
+
+
+def _finished(storage, study_name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def test_energy_job_succeeds_with_exactly_the_requested_trials(env):
+    settings, sessions, storage = env
+    job = _submit(env, TuneSpec(objective="energy", steps=8, n_trials=24, weight_a=2.0, weight_b=0.5))
+    assert _run_job(settings, job.id) == Outcome.succeeded
+    done = queue.load_job(sessions, job.id)
+    finished = _finished(storage, job.study_name)
+    assert (done.status, done.trials_done, len(finished)) == ("succeeded", 24, 24)
+    best = min((t for t in finished if t.value is not None), key=lambda t: t.value)
+    assert done.result["best"]["a"] == pytest.approx(best.params["a"])
+    assert done.result["best"]["score"] == pytest.approx(best.value)
+    assert done.best_params == pytest.approx(best.params)
+    assert {t.user_attrs.get("baseline") for t in finished} >= {"linear", "cos2"}
+    assert [row["number"] for row in list_trials(storage, job.study_name)] == sorted(t.number for t in finished)
+    assert done.lease_token is None and done.finished_at is not None
+
+
+def test_cancel_stops_a_running_job_and_keeps_its_trials(env):
+    settings, sessions, storage = env
+    spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, search_algorithm="random", trials_per_batch=4)
+    job = _submit(env, spec)
+
+    def cancel_once_started() -> None:
+        while queue.load_job(sessions, job.id).trials_done < 8:
+            time.sleep(0.05)
+        with sessions() as session:
+            session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+            session.commit()
+
+    canceller = threading.Thread(target=cancel_once_started)
+    canceller.start()
+    assert _run_job(settings, job.id) == Outcome.cancelled
+    canceller.join()
+    done = queue.load_job(sessions, job.id)
+    assert done.status == "cancelled"
+    assert 8 <= done.trials_done < spec.trials
+    assert len(_finished(storage, job.study_name)) == done.trials_done
+
+
+def test_timed_out_job_fails_with_the_reason_and_keeps_its_trials(env):
+    settings, sessions, storage = env
+    spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, search_algorithm="random", trials_per_batch=4)
+    job = _submit(env, spec, timeout_seconds=1.0)
+    assert _run_job(settings, job.id) == Outcome.failed
+    done = queue.load_job(sessions, job.id)
+    assert done.status == "failed" and "timed out" in done.error
+    assert done.trials_done > 0
+    assert len(_finished(storage, job.study_name)) == done.trials_done
+
+
+def test_reclaimed_job_fails_stale_running_trials_and_finishes_the_count(env):
+    """A dead worker's RUNNING trial is told FAIL and re-run; the finished count is still exactly n_trials."""
+    settings, sessions, storage = env
+    spec = TuneSpec(objective="energy", steps=6, n_trials=12)
+    job = _submit(env, spec)
+    dead = queue.claim_next(sessions, "dead-worker", 60)
+    assert dead.job_id == job.id
+    study = optuna.load_study(study_name=job.study_name, storage=storage)
+    orphan = study.ask(distributions(spec))  # the dead worker's trial, left RUNNING: the enqueued linear baseline
+    with sessions() as session:
+        expired = utcnow() - timedelta(seconds=1)
+        session.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=expired))
+        session.commit()
+    assert _run_job(settings, job.id) == Outcome.succeeded
+    trials = optuna.load_study(study_name=job.study_name, storage=storage).get_trials()
+    assert trials[orphan.number].state == TrialState.FAIL
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 12
+    baselines = [t.user_attrs.get("baseline") for t in finished if t.user_attrs.get("baseline")]
+    assert sorted(baselines) == ["cos2", "linear"]
+    assert queue.load_job(sessions, job.id).attempt == 2
+
+
+def test_failed_job_keeps_the_error(env):
+    """An objective that cannot be built (several step counts in one service job) fails the job with its reason."""
+    settings, sessions, _storage = env
+    job = _submit(env, TuneSpec(objective="energy", steps=4, n_trials=4))
+    with sessions() as session:
+        request = dict(job.request, steps=[4, 8])
+        session.execute(update(Job).where(Job.id == job.id).values(request=request))
+        session.commit()
+    assert _run_job(settings, job.id) == Outcome.failed
+    done = queue.load_job(sessions, job.id)
+    assert done.status == "failed" and done.error.startswith("steps:")
