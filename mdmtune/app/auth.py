@@ -7,7 +7,7 @@ Keys are required unless the operator switched them off or the embedded server o
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from mdmtune.app.problems import Problem
 from mdmtune.db.apikeys import find_api_key
@@ -27,13 +27,13 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-def authenticate(header: str | None, settings: Settings, sessions: sessionmaker[Session]) -> str:
+def authenticate(header: str | None, settings: Settings, session: Session) -> str:
     """The owner id for this request: the key's id, or LOCAL_OWNER when keys are not required."""
     if not settings.api_key_required:
         return LOCAL_OWNER
     token = bearer_token(header)
-    with sessions() as session:
-        key = find_api_key(session, token)
+    key = find_api_key(session, token)
+    session.rollback()  # end the lookup's transaction: a long upload must not hold a pooled connection
     if key is None:
         raise Problem(401, "unknown or revoked API key", "Authorization", _CHALLENGE)
     return key.id

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mdmtune.app.auth import authenticate
 from mdmtune.app.store import ArtifactStore
+from mdmtune.db.models import LOCAL_OWNER
 from mdmtune.settings import Settings
 
 
@@ -48,6 +49,13 @@ def get_session(services: Services = Depends(get_services)) -> Iterator[Session]
         yield session
 
 
-def current_owner(request: Request, services: Services = Depends(get_services)) -> str:
-    """The owner id the caller acts as (its API key's id, or the local owner when keys are not required)."""
-    return authenticate(request.headers.get("authorization"), services.settings, services.sessions)
+def current_owner(
+    request: Request, services: Services = Depends(get_services), session: Session = Depends(get_session)
+) -> str:
+    """The owner id the caller acts as (its API key's id, or the local owner when keys are not required).
+
+    Shares the request's session (FastAPI caches dependencies per request): one connection per request, not two.
+    """
+    if not services.settings.api_key_required:
+        return LOCAL_OWNER
+    return authenticate(request.headers.get("authorization"), services.settings, session)
