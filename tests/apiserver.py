@@ -107,7 +107,9 @@ def _start_workers(settings: Settings, count: int) -> tuple[threading.Event, lis
 @contextmanager
 def running_server(settings: Settings, workers: int = 0) -> Iterator[Server]:
     """uvicorn serving create_app(settings) on 127.0.0.1:<free port>, plus `workers` in-process workers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(
+        socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )  # proto set: asyncio then sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

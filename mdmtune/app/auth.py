@@ -33,7 +33,6 @@ def authenticate(header: str | None, settings: Settings, session: Session) -> st
         return LOCAL_OWNER
     token = bearer_token(header)
     key = find_api_key(session, token)
-    session.rollback()  # end the lookup's transaction: a long upload must not hold a pooled connection
     if key is None:
         raise Problem(401, "unknown or revoked API key", "Authorization", _CHALLENGE)
     return key.id

@@ -6,7 +6,6 @@ One `Services` object per app, built by `create_app`, so nothing reads the envir
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -43,19 +42,14 @@ def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_session(services: Services = Depends(get_services)) -> Iterator[Session]:
-    """A session per request, closed afterwards; routes commit explicitly."""
-    with services.sessions() as session:
-        yield session
-
-
-def current_owner(
-    request: Request, services: Services = Depends(get_services), session: Session = Depends(get_session)
-) -> str:
+def current_owner(request: Request, services: Services = Depends(get_services)) -> str:
     """The owner id the caller acts as (its API key's id, or the local owner when keys are not required).
 
-    Shares the request's session (FastAPI caches dependencies per request): one connection per request, not two.
+    Sessions are opened and closed inside functions, never held by a `yield` dependency: such a dependency's
+    teardown needs a free threadpool thread to give its connection back, and under load every thread can be
+    waiting for a connection (a deadlock until the pool times out).
     """
     if not services.settings.api_key_required:
         return LOCAL_OWNER
-    return authenticate(request.headers.get("authorization"), services.settings, session)
+    with services.sessions() as session:
+        return authenticate(request.headers.get("authorization"), services.settings, session)

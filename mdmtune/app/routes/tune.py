@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from mdmtune.app import idempotency
 from mdmtune.app.compat import check_against_artifacts
-from mdmtune.app.deps import Services, current_owner, get_services, get_session
+from mdmtune.app.deps import Services, current_owner, get_services
 from mdmtune.app.jobs_view import best_out, job_out
 from mdmtune.app.problems import Problem
 from mdmtune.app.schemas import BestOut, JobOut, TrialOut, TrialsPage, TuneRequest
@@ -57,11 +57,10 @@ def create_job(
     idempotency_key: str | None = Header(None, alias=idempotency.HEADER),
     owner: str = Depends(current_owner),
     services: Services = Depends(get_services),
-    session: Session = Depends(get_session),
 ) -> JobOut:
     key = idempotency.check_key(idempotency_key)
     digest = idempotency.body_hash(body.model_dump(mode="json"))
-    with idempotency.first_request(services, owner, key):
+    with idempotency.first_request(services, owner, key), services.sessions() as session:
         earlier = idempotency.earlier_job(session, owner, key, digest)
         if earlier is not None:
             return _accepted(response, earlier)
@@ -122,13 +121,15 @@ def _drop_study(services: Services, study_name: str) -> None:
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status, progress and best so far")
-def get_job(job_id: str, owner: str = Depends(current_owner), session: Session = Depends(get_session)) -> JobOut:
-    return job_out(_job(session, job_id, owner))
+def get_job(job_id: str, owner: str = Depends(current_owner), services: Services = Depends(get_services)) -> JobOut:
+    with services.sessions() as session:
+        return job_out(_job(session, job_id, owner))
 
 
 @router.get("/{job_id}/best", response_model=BestOut, summary="The best schedule (409 until the job succeeded)")
-def get_best(job_id: str, owner: str = Depends(current_owner), session: Session = Depends(get_session)) -> BestOut:
-    job = _job(session, job_id, owner)
+def get_best(job_id: str, owner: str = Depends(current_owner), services: Services = Depends(get_services)) -> BestOut:
+    with services.sessions() as session:
+        job = _job(session, job_id, owner)
     if job.status != "succeeded":
         raise Problem(409, f"job is {job.status}; the best schedule exists once it succeeded", "status")
     return best_out(job)
@@ -141,11 +142,11 @@ def get_trials(
     offset: int = Query(0, ge=0, description="Trials to skip (ordered by trial number)."),
     owner: str = Depends(current_owner),
     services: Services = Depends(get_services),
-    session: Session = Depends(get_session),
 ) -> TrialsPage:
     from mdmtune.workers.jobs import list_trials
 
-    job = _job(session, job_id, owner)
+    with services.sessions() as session:
+        job = _job(session, job_id, owner)
     trials = list_trials(services.optuna_storage, job.study_name)
     page = trials[offset : offset + limit]
     items = [TrialOut(**trial) for trial in page]
@@ -154,9 +155,13 @@ def get_trials(
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=JobOut, summary="Cancel a job")
-def cancel_job(job_id: str, owner: str = Depends(current_owner), session: Session = Depends(get_session)) -> JobOut:
+def cancel_job(job_id: str, owner: str = Depends(current_owner), services: Services = Depends(get_services)) -> JobOut:
     """A queued job is cancelled at once; a running one at its worker's next step boundary; a finished one: 409."""
-    job = _job(session, job_id, owner)
+    with services.sessions() as session:
+        return _cancel(session, _job(session, job_id, owner))
+
+
+def _cancel(session: Session, job: Job) -> JobOut:
     if job.status in ("succeeded", "failed"):
         raise Problem(409, f"job already {job.status}", "status")
     now = utcnow()
