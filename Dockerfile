@@ -1,0 +1,39 @@
+# mdmtune: one image for the API and the workers.
+#   CPU (default):  docker build -t mdmtune .
+#   CUDA:           docker build -t mdmtune:cuda --build-arg TORCH_VARIANT=cu124 .
+# The CUDA wheels of torch carry their own CUDA runtime, so the same slim base serves both; the GPU itself comes from
+# the NVIDIA container toolkit at run time (docker-compose.yml reserves one for the worker).
+FROM python:3.11-slim
+
+ARG TORCH_VARIANT=cpu
+ARG TORCH_VERSION=2.13.0
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /opt/mdmtune
+
+# torch first, from the variant's index, so that installing mdmtune does not pull the default (CUDA) build.
+RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}"
+
+COPY pyproject.toml README.md ./
+COPY mdmtune ./mdmtune
+COPY examples ./examples
+RUN pip install ".[hf]"
+
+RUN useradd --create-home --uid 10001 mdmtune && mkdir -p /data /artifacts && chown mdmtune /data /artifacts
+USER mdmtune
+
+ENV MDMTUNE_DATA_DIR=/data \
+    MDMTUNE_ARTIFACT_DIR=/artifacts \
+    MDMTUNE_HOST=0.0.0.0 \
+    MDMTUNE_PORT=8000
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
+
+# The API node by default (no in-process worker); workers run `mdmtune worker` (docker-compose.yml).
+CMD ["mdmtune", "serve", "--workers", "0"]
