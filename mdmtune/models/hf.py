@@ -1,0 +1,224 @@
+"""Hugging Face checkpoints: masked LMs and MDMs loaded with the transformers Auto classes.
+
+- A standard masked LM (e.g. BertForMaskedLM written by save_pretrained) loads with AutoModelForMaskedLM.
+- Custom-code MDMs (LLaDA, Dream: config.json has an `auto_map`) load with the class the auto_map names
+  (AutoModelForMaskedLM if listed, else AutoModel), and only when the caller passes trust_remote_code=True: running a
+  stranger's Python is the operator's decision (INTERFACES.md), so the default is a clear InvalidInput.
+- Weights must be safetensors. A folder with only pytorch_model.bin (a pickle) is refused before transformers sees
+  it, and transformers is called with use_safetensors=True, so nothing is ever unpickled.
+- `shifted_logits=True` is for models whose logits at position i predict token i+1 (Dream, adapted from an
+  autoregressive LM): they are shifted back by one (position 0 keeps its own row, as Dream's generate does), so that
+  logits[:, i] predict token i like every other Denoiser.
+- mask_token_id: the caller's override, else the tokenizer's mask token, else config.json's `mask_token_id`.
+  pad_token_id (the id written after a completion's answer): the override, else the tokenizer's pad, then eos token,
+  then config.json's pad/eos ids.
+
+transformers is imported lazily: it is an optional dependency (the `hf` extra). Must never import FastAPI or
+SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mdmtune.archive import is_zip, safe_extract, single_root
+from mdmtune.errors import InvalidInput
+from mdmtune.models.adapter import LoadedDenoiser
+from mdmtune.models.codec import HFTokenizerCodec
+from mdmtune.models.device import resolve_device, resolve_dtype
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def is_hf_folder(folder: Path) -> bool:
+    """True when `folder` looks like a save_pretrained folder (a config.json with a model_type or auto_map)."""
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(config, dict) and ("model_type" in config or "auto_map" in config)
+
+
+def load_hf(
+    path: str | os.PathLike[str],
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    mask_token_id: int | None = None,
+    pad_token_id: int | None = None,
+    trust_remote_code: bool = False,
+    shifted_logits: bool = False,
+) -> LoadedDenoiser:
+    """A Denoiser from a save_pretrained folder or a .zip of one (extracted safely to a temporary folder)."""
+    path = Path(path)
+    options = dict(
+        device=device,
+        dtype=dtype,
+        mask_token_id=mask_token_id,
+        pad_token_id=pad_token_id,
+        trust_remote_code=trust_remote_code,
+        shifted_logits=shifted_logits,
+    )
+    if is_zip(path):
+        with tempfile.TemporaryDirectory(prefix="mdmtune-hf-") as scratch:
+            return _load_folder(single_root(safe_extract(path, Path(scratch) / "checkpoint")), **options)
+    if not path.is_dir():
+        raise InvalidInput("checkpoint", f"{path} is neither a folder nor a zip archive")
+    return _load_folder(path, **options)
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise InvalidInput("checkpoint", "config.json is missing")
+    try:
+        config = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidInput("checkpoint", f"config.json is not valid JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise InvalidInput("checkpoint", "config.json is not a JSON object")
+    return config
+
+
+def check_safetensors_only(folder: Path) -> None:
+    """Refuse a folder whose weights exist only as pickles (pytorch_model.bin, ...); they are never unpickled."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise InvalidInput(
+            "checkpoint",
+            f"{pickles[0]} is a pickle file and mdmtune never unpickles; save the model with safetensors "
+            "(save_pretrained(..., safe_serialization=True)) and hand that in",
+        )
+    raise InvalidInput("checkpoint", "no *.safetensors weights file in the checkpoint folder")
+
+
+def _auto_class(config: dict[str, Any], trust_remote_code: bool) -> Any:
+    """AutoModelForMaskedLM, or for custom code the Auto class its auto_map names; refuses custom code unless trusted."""
+    import transformers
+
+    auto_map = config.get("auto_map") or {}
+    if auto_map and not trust_remote_code:
+        raise InvalidInput(
+            "trust_remote_code",
+            f"this checkpoint runs its own model code ({', '.join(sorted(auto_map.values()))}); it loads only "
+            "with trust_remote_code switched on by the operator",
+        )
+    if auto_map and "AutoModelForMaskedLM" not in auto_map:
+        return transformers.AutoModel
+    return transformers.AutoModelForMaskedLM
+
+
+def _resolve_ids(
+    tokenizer: Any, config: dict[str, Any], mask_token_id: int | None, pad_token_id: int | None
+) -> tuple[int, int]:
+    mask = mask_token_id if mask_token_id is not None else tokenizer.mask_token_id
+    if mask is None:
+        mask = config.get("mask_token_id")
+    if mask is None:
+        raise InvalidInput(
+            "mask_token_id", "neither the tokenizer nor config.json names a mask token; pass mask_token_id"
+        )
+    pad = pad_token_id
+    for candidate in (
+        tokenizer.pad_token_id,
+        tokenizer.eos_token_id,
+        config.get("pad_token_id"),
+        config.get("eos_token_id"),
+    ):
+        if pad is None and isinstance(candidate, int):
+            pad = candidate
+    if pad is None:
+        raise InvalidInput("pad_token_id", "neither the tokenizer nor config.json names a pad or eos token; pass one")
+    return int(mask), int(pad)
+
+
+def _load_folder(
+    folder: Path,
+    *,
+    device: str | torch.device | None,
+    dtype: str | torch.dtype | None,
+    mask_token_id: int | None,
+    pad_token_id: int | None,
+    trust_remote_code: bool,
+    shifted_logits: bool,
+) -> LoadedDenoiser:
+    config = _read_config(folder)
+    auto_class = _auto_class(config, trust_remote_code)
+    check_safetensors_only(folder)
+    tokenizer = _load_tokenizer(folder, trust_remote_code)
+    target = resolve_device(device)
+    model = _load_model(auto_class, folder, resolve_dtype(dtype, target), trust_remote_code).to(target).eval()
+    vocab_size = _vocab_size(model)
+    mask, pad = _resolve_ids(tokenizer, config, mask_token_id, pad_token_id)
+    for field, value in (("mask_token_id", mask), ("pad_token_id", pad)):
+        if not 0 <= value < vocab_size:
+            raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")
+    return LoadedDenoiser(
+        forward=_forward_fn(model, shifted_logits),
+        mask_token_id=mask,
+        pad_token_id=pad,
+        vocab_size=vocab_size,
+        device=target,
+        dtype=next(model.parameters()).dtype,
+        codec=HFTokenizerCodec(tokenizer, mask),
+        format="hf",
+        max_length=_max_length(model.config),
+        module=model,
+    )
+
+
+def _load_tokenizer(folder: Path, trust_remote_code: bool) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InvalidInput("checkpoint", f"no usable tokenizer files in the checkpoint folder: {error}") from None
+
+
+def _load_model(auto_class: Any, folder: Path, dtype: torch.dtype, trust_remote_code: bool) -> torch.nn.Module:
+    try:
+        return auto_class.from_pretrained(
+            str(folder), local_files_only=True, use_safetensors=True, dtype=dtype, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidInput("checkpoint", f"transformers could not load the model: {message}") from None
+
+
+def _vocab_size(model: torch.nn.Module) -> int:
+    """The logits' last dimension: the output embedding's rows, else config.vocab_size."""
+    embeddings = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if embeddings is not None and getattr(embeddings, "weight", None) is not None:
+        return int(embeddings.weight.shape[0])
+    return int(model.config.vocab_size)
+
+
+def _max_length(config: Any) -> int | None:
+    for name in ("max_position_embeddings", "max_sequence_length", "n_positions"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _forward_fn(model: torch.nn.Module, shifted: bool):
+    """ids, mask -> logits [B, L, V] with Dream-style shifted logits moved back when asked."""
+
+    def forward(ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
+        output = model(input_ids=ids, **kwargs)
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        if shifted:
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+        return logits
+
+    return forward
