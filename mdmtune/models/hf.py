@@ -101,7 +101,7 @@ def check_safetensors_only(folder: Path) -> None:
 
 
 def _auto_class(config: dict[str, Any], trust_remote_code: bool) -> Any:
-    """AutoModelForMaskedLM, or for custom code the Auto class its auto_map names; refuses custom code unless trusted."""
+    """AutoModelForMaskedLM, or for custom code the Auto class its auto_map names (refused unless trusted)."""
     import transformers
 
     auto_map = config.get("auto_map") or {}
