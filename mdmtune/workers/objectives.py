@@ -1,37 +1,89 @@
 """The tuning objective of a job: energy (no model) or quality (checkpoint + eval set, loaded once per sha256).
 
 Loading a checkpoint is the slow part of a quality job, so a worker keeps the last few loaded models by the sha256
-of their bytes (`Settings.model_cache_size`): several jobs on one checkpoint load it once.
+of their bytes (`Settings.model_cache_size`): several jobs on one checkpoint load it once. The objective itself is
+built by the library (`mdmtune.tuning.api.build_objective`), exactly as `mdmtune tune` builds it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
-from mdmtune.db.models import Job
+from sqlalchemy.orm import Session, sessionmaker
+
+from mdmtune.db.models import Checkpoint, EvalSet, Job
 from mdmtune.errors import InvalidInput
 from mdmtune.settings import Settings
 
 
 class ObjectiveCache:
-    """Builds objectives for jobs; keeps loaded denoisers by checkpoint sha256 (LRU)."""
+    """Builds objectives for jobs; keeps loaded denoisers by checkpoint sha256 and eval sets by sha256 (LRU)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._models: OrderedDict[str, Any] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._eval_sets: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
-    def get(self, spec: Any, job: Job) -> Any:
-        if spec.objective == "energy":
-            return self._energy(spec)
-        return self._quality(spec, job)
-
-    def _energy(self, spec: Any) -> Any:
-        from mdmtune.tuning.energy_objective import EnergyObjective
+    def get(self, spec: Any, job: Job, sessions: sessionmaker[Session]) -> Any:
+        from mdmtune.tuning.api import build_objective
 
         if len(spec.steps_list) != 1:
             raise InvalidInput("steps", "a service job tunes one step count")
-        return EnergyObjective(steps=spec.steps_list[0], weight_a=spec.weight_a, weight_b=spec.weight_b)
+        if spec.objective == "energy":
+            return build_objective(spec)
+        checkpoint, eval_set = self._rows(job, sessions)
+        return build_objective(spec, checkpoint=self.denoiser(checkpoint), eval_set=self.eval_set(eval_set))
 
-    def _quality(self, spec: Any, job: Job) -> Any:
-        raise InvalidInput("objective", "quality jobs need the quality objective, not wired yet")
+    def _rows(self, job: Job, sessions: sessionmaker[Session]) -> tuple[Checkpoint, EvalSet]:
+        with sessions() as session:
+            checkpoint = session.get(Checkpoint, job.checkpoint_id) if job.checkpoint_id else None
+            eval_set = session.get(EvalSet, job.eval_set_id) if job.eval_set_id else None
+        if checkpoint is None:
+            raise InvalidInput("checkpoint_id", f"checkpoint {job.checkpoint_id!r} is gone")
+        if eval_set is None:
+            raise InvalidInput("eval_set_id", f"eval set {job.eval_set_id!r} is gone")
+        return checkpoint, eval_set
+
+    def artifact_path(self, stored: str) -> Path:
+        """Stored paths are relative to the artifact dir (absolute ones: operator-allowed server-side uris)."""
+        path = Path(stored)
+        return path if path.is_absolute() else self.settings.resolved_artifact_dir / path
+
+    def denoiser(self, row: Checkpoint) -> Any:
+        from mdmtune.models.loading import load_denoiser
+
+        key = (row.sha256, row.format)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        device = None if self.settings.device == "auto" else self.settings.device
+        model = load_denoiser(
+            self.artifact_path(row.path),
+            format=row.format,
+            device=device,
+            trust_remote_code=self.settings.trust_remote_code,
+        )
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > self.settings.model_cache_size:
+                self._models.popitem(last=False)
+        return model
+
+    def eval_set(self, row: EvalSet) -> Any:
+        from mdmtune.evalsets import load_eval_set
+
+        with self._lock:
+            if row.sha256 in self._eval_sets:
+                self._eval_sets.move_to_end(row.sha256)
+                return self._eval_sets[row.sha256]
+        loaded = load_eval_set(self.artifact_path(row.path))
+        with self._lock:
+            self._eval_sets[row.sha256] = loaded
+            while len(self._eval_sets) > 8:
+                self._eval_sets.popitem(last=False)
+        return loaded

@@ -180,7 +180,7 @@ class Worker:
             stale = fail_stale_running_trials(study)
             if stale:
                 log.info("job %s: re-enqueued trials %s left running by a dead worker", job.id, stale)
-        objective = self.objectives.get(spec, job)
+        objective = self.objectives.get(spec, job, self.sessions)
         base_nfe = job.nfe if lease.attempt > 1 else 0
 
         def progress(p: Any) -> None:
