@@ -1,0 +1,212 @@
+"""`mdmtune demo`: the newcomer's main job, end to end over HTTP on the embedded default.
+
+Starts the embedded server (SQLite + artifact folder in a temp data dir, one in-process worker) on a free loopback
+port, uploads the shipped example checkpoint and eval set exactly as a user would (multipart POSTs), submits a
+quality job at 8 steps, shows its progress, prints the tuned schedule against the baselines with the figure paths,
+and stops the server. Everything it talks to is the real service; nothing here tunes by itself.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mdmtune.cli.output import emit_json
+from mdmtune.errors import InternalError, InvalidInput
+from mdmtune.settings import Settings
+
+DEMO_STEPS = 8
+DEMO_TRIALS = 16
+"""Sized so that the demo finishes in a few minutes on a 2-core CPU (measured; see the final report/README)."""
+DEMO_SUBSET = 48
+POLL_S = 1.0
+EXAMPLE = "sudoku"
+
+
+def examples_dir() -> Path:
+    """The shipped examples: beside the package in a clone (editable install), else in the current folder."""
+    for base in (Path(__file__).resolve().parents[2], Path.cwd()):
+        if (base / "examples" / EXAMPLE).is_dir():
+            return base / "examples" / EXAMPLE
+    raise InvalidInput("examples", f"examples/{EXAMPLE} not found; run `mdmtune demo` from the mdmtune clone")
+
+
+def example_files(folder: Path) -> tuple[Path, Path]:
+    """(checkpoint folder or file, eval set) of the example."""
+    eval_set = folder / "eval.jsonl"
+    candidates = sorted(
+        p for p in folder.iterdir() if (p.is_dir() and (p / "config.json").exists()) or p.suffix == ".zip"
+    )
+    if not eval_set.exists() or not candidates:
+        raise InvalidInput("examples", f"{folder} needs eval.jsonl and a checkpoint folder (or .zip)")
+    return candidates[0], eval_set
+
+
+def _zipped(folder: Path) -> bytes:
+    """The checkpoint folder as a zip in memory (the upload format for folders)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def _check(response: httpx.Response, what: str) -> dict[str, Any]:
+    if response.status_code >= 400:
+        raise InternalError(f"{what}: HTTP {response.status_code}: {response.text[:500]}")
+    return response.json()
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def upload(client: httpx.Client, checkpoint: Path, eval_set: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST the checkpoint (a folder goes zipped) and the eval set; return both created resources."""
+    if checkpoint.is_dir():
+        files = {"file": (f"{checkpoint.name}.zip", _zipped(checkpoint), "application/zip")}
+    else:
+        files = {"file": (checkpoint.name, checkpoint.read_bytes(), "application/octet-stream")}
+    ckpt = _check(client.post("/v1/checkpoints", files=files), "upload checkpoint")
+    data = {"file": (eval_set.name, eval_set.read_bytes(), "application/x-ndjson")}
+    evals = _check(client.post("/v1/eval-sets", files=data), "upload eval set")
+    return ckpt, evals
+
+
+def wait_for(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    """Poll the job until it ends; one progress line per change on stderr."""
+    last = None
+    while True:
+        job = _check(client.get(f"/v1/tune/{job_id}"), "poll job")
+        p, best = job["progress"], job.get("best") or {}
+        line = f"  {job['status']:9s} trials {p['trials_done']:3d}/{p['n_trials']}  NFE {p['nfe']}"
+        if best.get("value") is not None:
+            line += f"  best so far {best['value']:.3f} at a={best['a']:.3f} b={best['b']:.3f}"
+        if p.get("eta_seconds") is not None and job["status"] == "running":
+            line += f"  eta {p['eta_seconds']:.0f}s"
+        if line != last:
+            _say(line)
+            last = line
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(POLL_S)
+
+
+def report(best: dict[str, Any], figures: dict[str, str]) -> None:
+    """The tuned schedule against the baselines, as a newcomer reads it."""
+    quality = best.get("quality") or {}
+    ci = quality.get("ci")
+    ci_text = f" (95% CI {ci[0]:.3f}..{ci[1]:.3f})" if ci else ""
+    print(f"Tuned schedule at {best['steps']} steps: Beta a={best['a']:.4f}, b={best['b']:.4f}")
+    print(f"  {best['alpha_formula']}")
+    print(f"  quality {quality.get('score', best.get('value'))}{ci_text}")
+    for name, base in (best.get("baselines") or {}).items():
+        diff_ci = base.get("diff_ci")
+        diff = f"  tuned - {name} = {base['diff']:+.3f}" if base.get("diff") is not None else ""
+        diff += f" (95% CI {diff_ci[0]:+.3f}..{diff_ci[1]:+.3f})" if diff_ci else ""
+        print(f"  baseline {name:7s} quality {base['score']:.3f}{diff}")
+    plan = best.get("plan") or []
+    if plan:
+        print(f"  count plan (tokens unmasked per step): {[row['counts'] for row in plan]}")
+    for kind, path in figures.items():
+        print(f"  figure {kind}: {path}")
+
+
+def draw_figures(best: dict[str, Any], trials: list[dict[str, Any]], out: Path) -> dict[str, str]:
+    """alpha(t) of the tuned schedule beside the baselines, and where the search went in (a, b)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from mdmtune import schedules
+
+    out.mkdir(parents=True, exist_ok=True)
+    t = np.linspace(0.0, 1.0, 201)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.plot(t, schedules.beta_alpha(t, best["a"], best["b"]), label=f"tuned ({best['a']:.2f}, {best['b']:.2f})", lw=2)
+    for name in ("linear", "cos2"):
+        ax.plot(t, schedules.named(name).alpha(t), "--", label=name)
+    ax.set_xlabel("t (0 = all masked)")
+    ax.set_ylabel("alpha(t): share unmasked")
+    ax.legend()
+    schedule_path = out / "schedule.png"
+    fig.savefig(schedule_path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+    done = [tr for tr in trials if tr["a"] is not None and isinstance(tr["value"], (int, float))]
+    fig, ax = plt.subplots(figsize=(5, 4))
+    points = ax.scatter([tr["a"] for tr in done], [tr["b"] for tr in done], c=[tr["value"] for tr in done])
+    ax.plot([best["a"]], [best["b"]], "r*", markersize=14, label="tuned")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("a")
+    ax.set_ylabel("b")
+    fig.colorbar(points, label="search score")
+    ax.legend()
+    trials_path = out / "trials.png"
+    fig.savefig(trials_path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return {"schedule": str(schedule_path), "trials": str(trials_path)}
+
+
+def run_demo(data_dir: Path | None = None, trials: int | None = None, json_out: bool = False) -> None:
+    """The whole demo; the server is stopped whatever happens."""
+    from mdmtune.cli.embedded import EmbeddedServer
+
+    checkpoint, eval_set = example_files(examples_dir())
+    folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="mdmtune-demo-"))
+    settings = Settings(
+        data_dir=folder,
+        database_url=f"sqlite:///{(folder / 'mdmtune.db').resolve()}",
+        artifact_dir=folder / "artifacts",
+        host="127.0.0.1",
+        port=0,
+        workers=1,
+        require_api_key=False,
+    )
+    _say(f"mdmtune demo: data in {folder}")
+    server = EmbeddedServer(settings).start()
+    job_id = None
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            _say(f"server on {server.url}; uploading {checkpoint.name} and {eval_set.name}")
+            ckpt, evals = upload(client, checkpoint, eval_set)
+            request = {
+                "checkpoint_id": ckpt["id"],
+                "eval_set_id": evals["id"],
+                "steps": DEMO_STEPS,
+                "n_trials": trials or DEMO_TRIALS,
+                "subset_size": DEMO_SUBSET,
+                "metric": "sudoku",
+                "seed": 0,
+            }
+            job = _check(client.post("/v1/tune", json=request), "submit job")
+            job_id = job["id"]
+            _say(f"job {job_id}: tuning the mask schedule at {DEMO_STEPS} steps ({request['n_trials']} trials)")
+            job = wait_for(client, job_id)
+            if job["status"] != "succeeded":
+                raise InternalError(f"the demo job {job['status']}: {job.get('error')}")
+            best = _check(client.get(f"/v1/tune/{job_id}/best"), "best schedule")
+            page = _check(client.get(f"/v1/tune/{job_id}/trials", params={"limit": 1000}), "trials")
+            figures = draw_figures(best, page["items"], folder / "figures")
+        if json_out:
+            emit_json({"job_id": job_id, "best": best, "figures": figures, "data_dir": str(folder)})
+        else:
+            report(best, figures)
+    except KeyboardInterrupt:
+        if job_id is not None:
+            httpx.post(f"{server.url}/v1/tune/{job_id}/cancel", timeout=10)
+        raise
+    finally:
+        server.stop()
