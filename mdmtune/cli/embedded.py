@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -61,13 +62,23 @@ class EmbeddedServer:
             thread.join()
 
     def serve_forever(self) -> None:
-        """Foreground: until SIGTERM/SIGINT (uvicorn's handlers), then stop the workers cleanly."""
+        """Foreground: until SIGTERM/SIGINT, then stop the workers cleanly and return (exit status 0).
+
+        uvicorn swaps in its own handlers while serving and re-raises the signal afterwards to the handler that was
+        there before; installing ours first makes that re-raise a no-op instead of killing the process mid-cleanup.
+        """
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
         self._start_workers()
         log.info("mdmtune serving on %s with %d worker(s)", self.url, len(self.workers))
         try:
             self.server.run(sockets=[self.socket])
         finally:
             self._stop_workers()
+
+    def _on_signal(self, *_args: object) -> None:
+        self.stop_event.set()
+        self.server.should_exit = True
 
     def start(self, timeout_s: float = 30.0) -> EmbeddedServer:
         """Background: serve in a thread; return when the server has started."""
