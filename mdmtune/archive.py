@@ -61,9 +61,9 @@ def _member_path(name: str) -> PurePosixPath:
 
 def _check_member(info: zipfile.ZipInfo, limits: ZipLimits) -> None:
     """Refuse one member that is not a plain file or folder, is encrypted, or compresses suspiciously well."""
-    mode = info.external_attr >> 16
-    if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+    kind_bits = stat.S_IFMT(info.external_attr >> 16)  # 0 when the writer recorded permissions only
+    if kind_bits not in (0, stat.S_IFREG, stat.S_IFDIR):
+        kind = "a symlink" if kind_bits == stat.S_IFLNK else "not a regular file"
         raise InvalidInput("archive", f"member {info.filename!r} is {kind}")
     if info.flag_bits & 0x1:
         raise InvalidInput("archive", f"member {info.filename!r} is encrypted")
