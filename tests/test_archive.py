@@ -71,7 +71,7 @@ def test_duplicate_member_names_are_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
         archive.writestr("config.json", b"{}")
         archive.writestr("config.json", b"{}")
-    with pytest.raises(InvalidInput, match="'config.json' appears twice"):
+    with pytest.raises(InvalidInput, match=r"'config\.json' appears twice"):
         safe_extract(path, tmp_path / "out")
 
 
@@ -98,5 +98,5 @@ def test_existing_destination_is_kept_only_with_exist_ok(tmp_path: Path) -> None
 def test_a_file_that_is_not_a_zip_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "x.zip"
     path.write_bytes(b"not a zip at all")
-    with pytest.raises(InvalidInput, match="x.zip is not a zip archive"):
+    with pytest.raises(InvalidInput, match=r"x\.zip is not a zip archive"):
         safe_extract(path, tmp_path / "out")
