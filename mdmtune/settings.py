@@ -10,11 +10,13 @@ The embedded default needs no settings at all: a SQLite file and an artifact fol
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("mdmtune-data")
 
@@ -42,7 +44,7 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(2 * 1024**3, gt=0, description="Largest accepted upload (413 above).")
     max_unpacked_bytes: int = Field(8 * 1024**3, gt=0, description="Largest total size a zip may unpack to.")
-    allowed_uri_roots: list[Path] = Field(
+    allowed_uri_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, description="Server-side folders a checkpoint `uri` may point into (none by default)."
     )
     trust_remote_code: bool = Field(False, description="Allow Hugging Face custom model code (operator only).")
@@ -60,9 +62,9 @@ class Settings(BaseSettings):
     @field_validator("allowed_uri_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
-        """Accept `MDMTUNE_ALLOWED_URI_ROOTS=/a:/b` as well as a JSON list."""
+        """Accept `MDMTUNE_ALLOWED_URI_ROOTS=/a:/b` (like PATH) as well as a JSON list."""
         if isinstance(value, str):
-            return [part for part in value.split(":") if part] if not value.startswith("[") else value
+            return json.loads(value) if value.lstrip().startswith("[") else [p for p in value.split(":") if p]
         return value
 
     @property
