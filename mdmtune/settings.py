@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="A job whose lease is not renewed for this long is reclaimed.")
     heartbeat_seconds: float | None = Field(None, gt=0, description="Lease renewal period. Default: lease_seconds/4.")
     poll_seconds: float = Field(1.0, gt=0, description="How often an idle worker looks for a job.")
+    max_attempts: int = Field(
+        10, ge=1, description="A job claimed more often than this (its workers keep dying on it) fails instead."
+    )
     job_timeout_seconds: float = Field(6 * 3600.0, gt=0, description="A job running longer than this fails.")
     device: str = Field("auto", description="Torch device for quality jobs: auto (CUDA if present), cpu, cuda, cuda:N.")
     model_cache_size: int = Field(2, ge=1, description="Loaded checkpoints kept in memory per worker (by sha256).")

@@ -132,3 +132,17 @@ def test_failed_job_keeps_the_error(env):
     assert _run_job(settings, job.id) == Outcome.failed
     done = queue.load_job(sessions, job.id)
     assert done.status == "failed" and done.error.startswith("steps:")
+
+
+def test_job_whose_workers_keep_dying_fails_after_max_attempts(env):
+    settings, sessions, _storage = env
+    job = _submit(env, TuneSpec(objective="energy", steps=4, n_trials=4))
+    for _ in range(2):  # two workers claim it and die
+        assert queue.claim_next(sessions, "dying", 60).job_id == job.id
+        with sessions() as session:
+            expired = utcnow() - timedelta(seconds=1)
+            session.execute(update(Job).where(Job.id == job.id).values(lease_expires_at=expired))
+            session.commit()
+    assert _run_job(settings.model_copy(update={"max_attempts": 2}), job.id) == Outcome.failed
+    done = queue.load_job(sessions, job.id)
+    assert done.status == "failed" and "after 2 attempts" in done.error and done.attempt == 3

@@ -152,6 +152,9 @@ class Worker:
 
     def _run_job(self, lease: queue.Lease, heartbeat: _Heartbeat) -> Outcome:
         job = queue.load_job(self.sessions, lease.job_id)
+        if lease.attempt > self.settings.max_attempts:
+            error = f"given up after {lease.attempt - 1} attempts: its workers died or were stopped while running it"
+            return Outcome.failed if queue.finish(self.sessions, lease, JobStatus.failed, error=error) else Outcome.lost
         stop = _Stop(self, lease, heartbeat, deadline=self._deadline(job))
         try:
             return self._search_and_finish(job, lease, stop)
