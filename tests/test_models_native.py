@@ -1,0 +1,111 @@
+"""Native checkpoints: save_native then load_denoiser gives the same logits, as a folder and as a zip."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from _model_builders import tiny_reference
+
+from mdmtune.errors import InvalidInput
+from mdmtune.models.base import Denoiser
+from mdmtune.models.loading import detect_format, load_denoiser
+from mdmtune.models.native import save_native
+
+
+def _ids(codec) -> torch.Tensor:
+    return torch.tensor([codec.encode("12+34=46~~"), codec.encode("_9+_=1__~~")])
+
+
+def test_native_round_trip_gives_equal_logits(tmp_path: Path) -> None:
+    model, codec = tiny_reference()
+    save_native(model, codec, tmp_path / "ckpt")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
+    assert detect_format(tmp_path / "ckpt") == "native"
+    denoiser = load_denoiser(tmp_path / "ckpt", device="cpu")
+    assert isinstance(denoiser, Denoiser)
+    ids = _ids(codec)
+    with torch.no_grad():
+        expected = model(ids)
+    logits = denoiser.logits(ids)
+    assert logits.shape == (2, 10, codec.vocab_size)
+    torch.testing.assert_close(logits, expected, rtol=0, atol=0)
+    assert (denoiser.mask_token_id, denoiser.pad_token_id) == (codec.mask_token_id, codec.eot_token_id)
+    assert denoiser.codec.mask_token == "_" and denoiser.codec.decode(ids[0].tolist()) == "12+34=46"
+    assert denoiser.max_length == model.config.max_len
+
+
+def test_native_fp16_weights_load_back_as_float32_close_to_the_original(tmp_path: Path) -> None:
+    model, codec = tiny_reference()
+    save_native(model, codec, tmp_path / "ckpt", dtype=torch.float16)
+    denoiser = load_denoiser(tmp_path / "ckpt", device="cpu")
+    assert denoiser.dtype == torch.float32
+    with torch.no_grad():
+        expected = model(_ids(codec))
+    torch.testing.assert_close(denoiser.logits(_ids(codec)), expected, rtol=0, atol=1e-2)
+
+
+@pytest.mark.parametrize("wrapped", [True, False], ids=["zip-of-folder", "zip-of-files"])
+def test_native_zip_loads_like_its_folder(tmp_path: Path, wrapped: bool) -> None:
+    model, codec = tiny_reference()
+    folder = save_native(model, codec, tmp_path / "ckpt")
+    archive = tmp_path / "ckpt.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        for path in folder.iterdir():
+            handle.write(path, f"ckpt/{path.name}" if wrapped else path.name)
+    assert detect_format(archive) == "native"
+    from_zip = load_denoiser(archive, device="cpu").logits(_ids(codec))
+    torch.testing.assert_close(from_zip, load_denoiser(folder, device="cpu").logits(_ids(codec)), rtol=0, atol=0)
+
+
+def test_corrupt_safetensors_is_refused_naming_the_file(tmp_path: Path) -> None:
+    model, codec = tiny_reference()
+    folder = save_native(model, codec, tmp_path / "ckpt")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # truncated
+    with pytest.raises(InvalidInput, match=r"model\.safetensors is not a valid safetensors file"):
+        load_denoiser(folder)
+    weights.write_bytes(b"\x00" * 64)  # garbage header
+    with pytest.raises(InvalidInput, match=r"model\.safetensors"):
+        load_denoiser(folder)
+
+
+@pytest.mark.parametrize("missing", ["model.safetensors", "tokenizer.json"])
+def test_missing_file_is_refused_naming_it(tmp_path: Path, missing: str) -> None:
+    model, codec = tiny_reference()
+    folder = save_native(model, codec, tmp_path / "ckpt")
+    (folder / missing).unlink()
+    with pytest.raises(InvalidInput, match=f"{missing.replace('.', '[.]')} is missing"):
+        load_denoiser(folder)
+
+
+def test_weights_that_do_not_match_the_config_are_refused(tmp_path: Path) -> None:
+    small, codec = tiny_reference()
+    folder = save_native(small, codec, tmp_path / "ckpt")
+    config = json.loads((folder / "config.json").read_text())
+    config["model"]["d_model"] = 32
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InvalidInput, match=r"model\.safetensors does not match config\.json"):
+        load_denoiser(folder)
+
+
+def test_native_mask_token_id_cannot_be_overridden_to_another_id(tmp_path: Path) -> None:
+    model, codec = tiny_reference()
+    folder = save_native(model, codec, tmp_path / "ckpt")
+    assert load_denoiser(folder, mask_token_id=codec.mask_token_id).mask_token_id == codec.mask_token_id
+    with pytest.raises(InvalidInput, match="mask_token_id"):
+        load_denoiser(folder, mask_token_id=5)
+
+
+def test_ids_longer_than_max_len_are_refused(tmp_path: Path) -> None:
+    model, codec = tiny_reference(max_len=8)
+    denoiser = load_denoiser(save_native(model, codec, tmp_path / "ckpt"))
+    with pytest.raises(InvalidInput, match="over the model's maximum 8"):
+        denoiser.logits(torch.zeros(1, 9, dtype=torch.long))
