@@ -6,13 +6,12 @@ from __future__ import annotations
 import io
 import json
 import pickle
-import zipfile
 
 import httpx
 import pytest
 import torch
+from apiartifacts import hf_folder, native_folder, zip_folder, zipped
 from apiserver import Server, database, running_server
-from safetensors.torch import save as save_safetensors
 
 from mdmtune.settings import Settings
 
@@ -62,14 +61,6 @@ def post_tune(client: httpx.Client, body: dict):
 
 def upload(client: httpx.Client, path: str, name: str, data: bytes):
     return lambda: client.post(path, files={"file": (name, data)})
-
-
-def zipped(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 ENERGY = {"objective": "energy", "steps": 8}
@@ -127,20 +118,28 @@ def test_empty_eval_set_is_refused(server, client):
     assert_refused(server, upload(client, "/v1/eval-sets", "set.jsonl", b"\n\n"), 422, "file")
 
 
-def test_corrupt_safetensors_is_refused(server, client):
-    good = save_safetensors({"w": torch.zeros(64, 64)})
-    corrupt = good[:8] + b"\xff" * 16 + good[24:]
-    assert_refused(server, upload(client, "/v1/checkpoints", "model.safetensors", corrupt), 422, "file")
-    truncated = good[: len(good) // 2]
-    assert_refused(server, upload(client, "/v1/checkpoints", "model.safetensors", truncated), 422, "file")
+def test_corrupt_safetensors_is_refused(server, client, tmp_path):
+    folder = native_folder(tmp_path / "model")
+    weights = folder / "model.safetensors"
+    good = weights.read_bytes()
+    for broken in (good[:8] + b"\xff" * 16 + good[24:], good[: len(good) // 2]):  # bad header; truncated
+        weights.write_bytes(broken)
+        send = upload(client, "/v1/checkpoints", "model.zip", zip_folder(folder))
+        problem = assert_refused(server, send, 422, "file")
+        assert "model.safetensors" in problem["detail"]
 
 
-def test_pickle_files_are_refused(server, client):
+def test_pickle_files_are_refused(server, client, tmp_path):
     plain = pickle.dumps({"w": [1.0, 2.0]})
     assert_refused(server, upload(client, "/v1/checkpoints", "model.pkl", plain), 422, "file")
     buffer = io.BytesIO()
     torch.save({"w": torch.zeros(4)}, buffer)  # a zip holding data.pkl: unpickling it would run code
     assert_refused(server, upload(client, "/v1/checkpoints", "model.pt", buffer.getvalue()), 422, "file")
+    folder = hf_folder(tmp_path / "bert")
+    (folder / "model.safetensors").unlink()
+    torch.save({"w": torch.zeros(4)}, folder / "pytorch_model.bin")  # weights only as a pickle
+    problem = assert_refused(server, upload(client, "/v1/checkpoints", "bert.zip", zip_folder(folder)), 422, "file")
+    assert "pytorch_model.bin" in problem["detail"]
 
 
 def test_zip_with_parent_paths_is_refused(server, client):

@@ -7,7 +7,6 @@ only applies them to a staging area and turns their errors into problems naming 
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -21,40 +20,66 @@ __all__ = ["Received", "allowed_path", "checkpoint_format", "hash_path", "parse_
 
 
 def _as_file_problem(error: InvalidInput, what: str) -> Problem:
-    return Problem(422, f"{what}: {error.field}: {error.message}", "file")
+    return Problem(422, f"{what}: {error.message}", "file")
 
 
 def unpack_checkpoint(received: Received, filename: str | None, area: Path, settings: Settings) -> tuple[Path, Path]:
-    """Lay the upload out as a folder `area/content`; return (content, the checkpoint path inside it).
+    """Lay the upload out as the folder `area/content`; return (content, the checkpoint inside it).
 
-    A zip is extracted (with the traversal and size-bomb checks) and, when it holds one top folder, that folder is
-    the checkpoint; any other file is kept under its sanitized name.
+    A zipped folder is extracted with the traversal and size-bomb checks (mdmtune.archive) and its single top
+    folder, if any, is the checkpoint; any other file (a TorchScript archive) keeps its sanitized name. Pickles,
+    torch.save archives and unknown files are refused here, before anything is unpacked.
     """
-    from mdmtune.archive import safe_extract
+    from mdmtune.archive import ZipLimits, is_zip, safe_extract, single_root
+    from mdmtune.models.loading import detect_format
+    from mdmtune.models.torchscript import classify_zip
 
+    upload = area / safe_filename(filename, "checkpoint")
+    received.path.rename(upload)
     content = area / "content"
-    if zipfile.is_zipfile(received.path):
-        try:
-            safe_extract(received.path, content, max_unpacked_bytes=settings.max_unpacked_bytes)
-        except InvalidInput as error:
-            raise _as_file_problem(error, "zip refused") from None
-        entries = [p for p in content.iterdir() if not p.name.startswith("__MACOSX")]
-        target = entries[0] if len(entries) == 1 and entries[0].is_dir() else content
-        return content, target
+    try:
+        if is_zip(upload) and classify_zip(upload) == "folder":
+            safe_extract(upload, content, limits=ZipLimits(max_total_bytes=settings.max_unpacked_bytes))
+            return content, single_root(content)
+        detect_format(upload)
+    except InvalidInput as error:
+        raise _as_file_problem(error, "checkpoint refused") from None
     content.mkdir()
-    target = content / safe_filename(filename, "checkpoint")
-    received.path.rename(target)
+    target = content / upload.name
+    upload.rename(target)
     return content, target
 
 
 def checkpoint_format(path: Path, settings: Settings) -> str:
-    """native | hf | torchscript, after the format's own integrity checks; pickle and corrupt files are refused."""
+    """native | hf | torchscript, after the integrity checks: every safetensors header parses and covers its file,
+    an hf folder has safetensors weights (never only pickles)."""
+    from mdmtune.models.hf import check_safetensors_only
     from mdmtune.models.loading import detect_format
 
     try:
-        return detect_format(path, trust_remote_code=settings.trust_remote_code)
+        fmt = detect_format(path)
+        check_safetensors_files(path)
+        if fmt == "hf":
+            check_safetensors_only(path)
     except InvalidInput as error:
         raise _as_file_problem(error, "checkpoint refused") from None
+    return fmt
+
+
+def check_safetensors_files(path: Path) -> None:
+    """Parse the header of every *.safetensors file (the safetensors library checks it covers the file exactly)."""
+    from safetensors import SafetensorError, safe_open
+
+    files = [path] if path.is_file() else sorted(path.rglob("*.safetensors"))
+    for file in files:
+        if file.suffix != ".safetensors":
+            continue
+        try:
+            with safe_open(file, framework="np") as handle:
+                handle.keys()
+        except (SafetensorError, OSError) as error:
+            name = file.name if path.is_file() else file.relative_to(path).as_posix()
+            raise InvalidInput("checkpoint", f"{name} is not a valid safetensors file: {error}") from None
 
 
 def locate(final: Path, relative: Path) -> Path:
