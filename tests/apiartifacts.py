@@ -4,6 +4,7 @@ transformers save_pretrained, torch.jit.save, zipfile); small enough to build in
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def torchscript_file(path: Path) -> Path:
         def forward(self, ids: torch.Tensor) -> torch.Tensor:
             return self.embed(ids)
 
-    torch.jit.save(torch.jit.script(Tiny()), str(path))
+    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript; users still hand such files in
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(Tiny()), str(path))
     return path
 
 

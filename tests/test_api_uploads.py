@@ -1,0 +1,112 @@
+"""Uploads over HTTP (real uvicorn on loopback, SQLite and Postgres): checkpoints in every accepted shape, eval sets,
+and server-side `uri` checkpoints, stored content-addressed and atomically."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import httpx
+import pytest
+from apiartifacts import hf_folder, native_folder, torchscript_file, zip_folder
+from apiserver import Server, database, running_server
+
+from mdmtune.evalsets import dumps_eval_set
+from mdmtune.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def allowed_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("operator-models")
+    native_folder(root / "native-model")
+    return root
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request, tmp_path_factory, allowed_root) -> Server:
+    folder = tmp_path_factory.mktemp(f"api-uploads-{request.param}")
+    with database(request.param, folder) as url:
+        settings = Settings(
+            data_dir=folder, database_url=url, require_api_key=True, allowed_uri_roots=[allowed_root], workers=0
+        )
+        with running_server(settings) as srv:
+            yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> httpx.Client:
+    with server.client(server.new_key()) as c:
+        yield c
+
+
+def stored(server: Server, document: dict) -> Path:
+    return Path(server.settings.resolved_artifact_dir) / "blobs" / document["sha256"]
+
+
+@pytest.mark.parametrize("maker", ["native", "hf"])
+def test_zipped_checkpoint_folder_is_stored_under_its_sha256(server, client, tmp_path, maker):
+    folder = (native_folder if maker == "native" else hf_folder)(tmp_path / "model")
+    data = zip_folder(folder)
+    response = client.post("/v1/checkpoints", files={"file": ("model.zip", data)})
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert document["format"] == maker
+    assert document["sha256"] == hashlib.sha256(data).hexdigest()
+    assert document["size"] == len(data)
+    unpacked = stored(server, document) / "model"
+    for file in folder.iterdir():
+        assert (unpacked / file.name).read_bytes() == file.read_bytes()
+    assert not any((Path(server.settings.resolved_artifact_dir) / "staging").iterdir())
+
+
+def test_torchscript_file_is_accepted(server, client, tmp_path):
+    data = torchscript_file(tmp_path / "model.pt").read_bytes()
+    document = client.post("/v1/checkpoints", files={"file": ("model.pt", data)}).json()
+    assert document["format"] == "torchscript"
+    assert (stored(server, document) / "model.pt").read_bytes() == data
+
+
+def test_same_bytes_twice_share_one_stored_copy(server, client, tmp_path):
+    data = zip_folder(native_folder(tmp_path / "twice", seed=7))
+    first = client.post("/v1/checkpoints", files={"file": ("a.zip", data)}).json()
+    second = client.post("/v1/checkpoints", files={"file": ("b.zip", data)}).json()
+    assert first["id"] != second["id"]
+    assert first["sha256"] == second["sha256"]
+    assert second["filename"] == "b.zip"
+    assert sorted(p.name for p in stored(server, first).iterdir()) == ["twice"]
+
+
+def test_server_side_uri_under_an_allowed_root_is_registered_in_place(server, client, allowed_root):
+    response = client.post("/v1/checkpoints", json={"uri": f"file://{allowed_root / 'native-model'}"})
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert document["format"] == "native"
+    files = sorted((allowed_root / "native-model").iterdir())
+    assert document["size"] == sum(f.stat().st_size for f in files)
+    assert not stored(server, document).exists()  # referenced where it is, not copied
+
+
+def test_uri_escaping_the_allowed_root_is_refused(server, client, allowed_root):
+    response = client.post("/v1/checkpoints", json={"uri": str(allowed_root / "native-model" / ".." / "..")})
+    assert response.status_code == 403 and response.json()["field"] == "uri"
+    missing = client.post("/v1/checkpoints", json={"uri": str(allowed_root / "nothing-here")})
+    assert missing.status_code == 422 and missing.json()["field"] == "uri"
+    unknown = client.post("/v1/checkpoints", json={"uri": str(allowed_root), "format": "hf"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "format"
+
+
+def test_eval_set_upload_counts_records_and_keeps_the_bytes(server, client):
+    records = [{"id": i, "prompt": f"{i}+{i}=", "answer": str(2 * i), "source": "test"} for i in range(5)]
+    data = dumps_eval_set(records)
+    response = client.post("/v1/eval-sets", files={"file": ("sums.jsonl", data)})
+    assert response.status_code == 201, response.text
+    document = response.json()
+    assert document["record_count"] == 5
+    assert document["kind"] == "completion"
+    assert document["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (stored(server, document) / "eval_set.jsonl").read_bytes() == data
+
+
+def test_infill_eval_set_is_recognised(server, client):
+    data = dumps_eval_set([{"id": "a", "masked": "1+1=_", "answer": "1+1=2"}])
+    assert client.post("/v1/eval-sets", files={"file": ("infill.jsonl", data)}).json()["kind"] == "infill"
