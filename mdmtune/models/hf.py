@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
@@ -88,7 +89,10 @@ def _read_config(folder: Path) -> dict[str, Any]:
 
 def check_safetensors_only(folder: Path) -> None:
     """Refuse a folder whose weights exist only as pickles (pytorch_model.bin, ...); they are never unpickled."""
-    if any(folder.glob("*.safetensors")):
+    weights = sorted(folder.glob("*.safetensors"))
+    for path in weights:
+        check_safetensors_header(path)
+    if weights:
         return
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles:
@@ -98,6 +102,15 @@ def check_safetensors_only(folder: Path) -> None:
             "(save_pretrained(..., safe_serialization=True)) and hand that in",
         )
     raise InvalidInput("checkpoint", "no *.safetensors weights file in the checkpoint folder")
+
+
+def check_safetensors_header(path: Path) -> None:
+    """Open the file's header (cheap: no tensor is read) so a corrupt file is named here, not deep in transformers."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InvalidInput("checkpoint", f"{path.name} is not a valid safetensors file: {error}") from None
 
 
 def _auto_class(config: dict[str, Any], trust_remote_code: bool) -> Any:
