@@ -163,6 +163,7 @@ def write_eval_set(records: Iterable[EvalRecord | Mapping[str, Any]], path: str 
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; an eval set is a shared, readable file
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
