@@ -1,18 +1,18 @@
-"""Does a quality job fit its checkpoint and eval set? Checked at POST time, so a bad job is a 422, not a failed run.
+"""Does a quality job fit its checkpoint and eval set? Checked at POST time, so a bad job is a 422 naming the field,
+not a job that fails minutes later in a worker.
 
-What is checked: the metric can score every record (e.g. numeric answers for numeric_match), completion records
-have a gen_length, and the checkpoint's own limits (mask token present, prompt + gen_length within its context)
-through the model library's cheap inspection (config and tokenizer only, no weights).
+The check is the library's own: the quality objective is built exactly as the worker will build it
+(`mdmtune.tuning.api.build_objective`), which validates the metric against the records, gen_length, the mask
+symbol and prompt + gen_length against the model's context. Only the cheap eval-set checks run before the model is
+loaded. Loaded checkpoints are kept by sha256 (the worker's `ObjectiveCache`), so repeated jobs load once.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mdmtune.db.models import Checkpoint, EvalSet
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import load_eval_set
 from mdmtune.metrics import get_metric
 from mdmtune.tuning.spec import TuneSpec
 
@@ -20,31 +20,17 @@ if TYPE_CHECKING:
     from mdmtune.app.deps import Services
 
 
-def artifact_path(services: Services, stored: str) -> Path:
-    """A row's path: relative ones live under the artifact folder, absolute ones are operator-allowed uris."""
-    path = Path(stored)
-    return path if path.is_absolute() else services.store.root / path
-
-
 def check_against_artifacts(spec: TuneSpec, checkpoint: Checkpoint, eval_set: EvalSet, services: Services) -> TuneSpec:
     """Raise InvalidInput naming the request field that does not fit; return the spec unchanged."""
-    records = load_eval_set(artifact_path(services, eval_set.path)).records
+    from mdmtune.tuning.api import build_objective
+
+    cache = services.objective_cache
+    records = cache.eval_set(eval_set)
     try:
-        get_metric(spec.metric).check_records(records)
+        get_metric(spec.metric).check_records(records.records)
     except InvalidInput as error:
         raise InvalidInput("metric", f"{spec.metric} cannot score this eval set: {error.message}") from None
     if eval_set.kind == "completion" and spec.gen_length is None:
         raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
-    _check_model_limits(spec, checkpoint, records, services)
+    build_objective(spec, checkpoint=cache.denoiser(checkpoint), eval_set=records)
     return spec
-
-
-def _check_model_limits(spec: TuneSpec, checkpoint: Checkpoint, records: tuple, services: Services) -> None:
-    from mdmtune.models.loading import check_job_fits
-
-    check_job_fits(
-        artifact_path(services, checkpoint.path),
-        spec,
-        records,
-        trust_remote_code=services.settings.trust_remote_code,
-    )

@@ -37,6 +37,12 @@ class Services:
 
         return optuna_storage(self.settings.resolved_database_url)
 
+    @cached_property
+    def objective_cache(self):
+        from mdmtune.workers.objectives import ObjectiveCache
+
+        return ObjectiveCache(self.settings)
+
 
 def get_services(request: Request) -> Services:
     return request.app.state.services
