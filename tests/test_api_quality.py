@@ -1,0 +1,109 @@
+"""A quality job end to end over HTTP (real uvicorn, in-process worker, SQLite and Postgres): upload a native
+checkpoint and an eval set, POST /v1/tune, poll, GET best and trials; and the POST-time checks of a job against
+its checkpoint and eval set, which refuse a misfit before any worker spends time on it."""
+
+from __future__ import annotations
+
+import pytest
+from apiartifacts import native_folder, zip_folder
+from apiserver import Server, database, running_server, wait_for_status
+
+from mdmtune import plans, schedules
+from mdmtune.evalsets import dumps_eval_set
+from mdmtune.settings import Settings
+
+FINAL = {"succeeded", "failed", "cancelled"}
+MAX_LEN = 32
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(request, tmp_path_factory) -> Server:
+    folder = tmp_path_factory.mktemp(f"api-quality-{request.param}")
+    with database(request.param, folder) as url:
+        settings = Settings(
+            data_dir=folder, database_url=url, require_api_key=True, poll_seconds=0.05, device="cpu", workers=1
+        )
+        with running_server(settings, workers=1) as srv:
+            yield srv
+
+
+@pytest.fixture(scope="module")
+def uploaded(server: Server, tmp_path_factory) -> tuple[str, str, str, str]:
+    """(key, checkpoint id, completion eval set id, infill eval set id)."""
+    key = server.new_key()
+    folder = native_folder(tmp_path_factory.mktemp("model") / "tiny", max_len=MAX_LEN)
+    completion = dumps_eval_set([{"id": i, "prompt": f"{i}+{i}=", "answer": str(2 * i)} for i in range(12)])
+    infill = dumps_eval_set([{"id": i, "masked": f"{i}+1=_", "answer": f"{i}+1={i + 1}"} for i in range(3, 8)])
+    with server.client(key) as client:
+        checkpoint = client.post("/v1/checkpoints", files={"file": ("tiny.zip", zip_folder(folder))})
+        assert checkpoint.status_code == 201, checkpoint.text
+        sets = [client.post("/v1/eval-sets", files={"file": ("set.jsonl", data)}) for data in (completion, infill)]
+        assert all(s.status_code == 201 for s in sets), [s.text for s in sets]
+    return key, checkpoint.json()["id"], sets[0].json()["id"], sets[1].json()["id"]
+
+
+def test_quality_job_runs_to_a_best_schedule_with_intervals(server, uploaded):
+    key, checkpoint_id, eval_set_id, _ = uploaded
+    body = {
+        "checkpoint_id": checkpoint_id,
+        "eval_set_id": eval_set_id,
+        "steps": 4,
+        "gen_length": 4,
+        "block_length": 2,
+        "n_trials": 6,
+        "seed": 1,
+    }
+    with server.client(key) as client:
+        created = client.post("/v1/tune", json=body)
+        assert created.status_code == 202, created.text
+        job = wait_for_status(client, created.json()["id"], FINAL, timeout=300)
+        assert job["status"] == "succeeded", job["error"]
+        best = client.get(f"/v1/tune/{job['id']}/best").json()
+        trials = client.get(f"/v1/tune/{job['id']}/trials", params={"limit": 100}).json()
+    assert job["progress"]["trials_done"] == 6 and job["progress"]["nfe"] > 0
+    low, high = best["quality"]["ci"]
+    assert 0.0 <= low <= best["quality"]["score"] <= high <= 1.0
+    for name in ("linear", "cos2"):
+        assert len(best["baselines"][name]["diff_ci"]) == 2
+    expected = plans.block_count_plans(schedules.beta(best["a"], best["b"]), 4, [2, 2])
+    assert [p["counts"] for p in best["plan"]] == [row.tolist() for row in expected]
+    assert sum(t["state"] in ("COMPLETE", "PRUNED") for t in trials["items"]) == 6
+
+
+def _refused(server: Server, key: str, body: dict, field: str) -> None:
+    before = server.row_counts()
+    with server.client(key) as client:
+        response = client.post("/v1/tune", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["field"] == field, response.json()
+    assert server.row_counts() == before
+
+
+def test_generation_longer_than_the_model_context_is_refused_at_post(server, uploaded):
+    key, checkpoint_id, eval_set_id, _ = uploaded
+    body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": MAX_LEN}
+    _refused(server, key, body, "gen_length")
+
+
+def test_completion_set_without_gen_length_is_refused_at_post(server, uploaded):
+    key, checkpoint_id, eval_set_id, _ = uploaded
+    _refused(server, key, {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4}, "gen_length")
+
+
+def test_metric_that_cannot_score_the_answers_is_refused_at_post(server, uploaded):
+    key, checkpoint_id, _, infill_id = uploaded  # infill answers like "3+1=4" are not numbers
+    body = {"checkpoint_id": checkpoint_id, "eval_set_id": infill_id, "steps": 1, "metric": "sudoku"}
+    _refused(server, key, body, "metric")
+
+
+def test_infill_mask_symbol_missing_from_the_records_is_refused_at_post(server, uploaded):
+    key, checkpoint_id, _, infill_id = uploaded
+    body = {"checkpoint_id": checkpoint_id, "eval_set_id": infill_id, "steps": 1, "mask_symbol": "#"}
+    _refused(server, key, body, "mask_symbol")
+
+
+def test_someone_elses_checkpoint_cannot_be_used(server, uploaded):
+    _, checkpoint_id, eval_set_id, _ = uploaded
+    body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": 4}
+    _refused(server, server.new_key("stranger"), body, "checkpoint_id")
