@@ -49,12 +49,12 @@ def detect_format(path: str | os.PathLike[str]) -> Format:
             return _detect_zipped_folder(path)
         check_torchscript_file(path)  # refuses a torch.save archive, naming it
         return "torchscript"
-    if is_raw_pickle(path):
-        raise InvalidInput("checkpoint", f"{path.name} is a pickle file; mdmtune never unpickles")
     if path.suffix == ".safetensors":
         raise InvalidInput(
             "checkpoint", f"{path.name} alone has no config or tokenizer: hand in its folder (or a .zip of it)"
         )
+    if is_raw_pickle(path):
+        raise InvalidInput("checkpoint", f"{path.name} is a pickle file; mdmtune never unpickles")
     raise InvalidInput("checkpoint", f"{path.name} is not a checkpoint folder, zip archive or TorchScript file")
 
 

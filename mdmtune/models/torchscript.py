@@ -54,10 +54,10 @@ def classify_zip(path: Path) -> str:
 
 
 def is_raw_pickle(path: Path) -> bool:
-    """True for a legacy torch.save / pickle file (it starts with the pickle protocol opcode)."""
+    """True for a legacy torch.save / pickle file: it starts with the PROTO opcode and a protocol number 2-5."""
     with open(path, "rb") as handle:
-        head = handle.read(1)
-    return bool(head) and head[0] == PICKLE_PROTOCOL_BYTE
+        head = handle.read(2)
+    return len(head) == 2 and head[0] == PICKLE_PROTOCOL_BYTE and 2 <= head[1] <= 5
 
 
 def check_torchscript_file(path: Path) -> None:
