@@ -19,6 +19,7 @@ The core never imports SQLAlchemy: storages are optuna's, opened from a URL stri
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SPEC_ATTR = "mdmtune_spec"
 BASELINE_ATTR = "baseline"
 SURPLUS_ATTR = "surplus"
+NFE_ATTR = "nfe"
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,11 @@ def fail_stale_running_trials(study: optuna.Study, *, requeue: bool = True) -> l
     return failed
 
 
+def study_nfe(study: optuna.Study) -> int:
+    """NFEs every run_search on this study spent (each batch's count shared out over its trials)."""
+    return round(sum(t.user_attrs.get(NFE_ATTR, 0.0) for t in study.get_trials(deepcopy=False)))
+
+
 def count_trials(study: optuna.Study) -> tuple[int, int]:
     """(finished, running) trials in the study right now."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
@@ -204,8 +211,18 @@ def run_search(
             progress(_progress(study, n_trials, nfe, time.perf_counter() - start))
 
 
+_ASK_LOCK = threading.Lock()
+"""Optuna pops an enqueued trial with check-then-set, which SQLite (no SELECT FOR UPDATE) lets two threads win at
+once; workers in one process therefore ask one at a time. Across processes the tell below tolerates the rare double."""
+
+
 def _ask_within_budget(study: optuna.Study, space: dict, count: int, n_trials: int) -> list[Trial]:
     """Ask `count` trials; any whose place (non-failed trials before it) is past the budget is told FAIL at once."""
+    with _ASK_LOCK:
+        return _ask_and_trim(study, space, count, n_trials)
+
+
+def _ask_and_trim(study: optuna.Study, space: dict, count: int, n_trials: int) -> list[Trial]:
     asked = [study.ask(space) for _ in range(count)]
     failed_before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
     kept = []
@@ -242,11 +259,21 @@ def _evaluate_or_fail(study: optuna.Study, objective: Objective, trials: list[Tr
 
 
 def _tell_all(study: optuna.Study, trials: list[Trial], outcome: BatchValues) -> None:
+    """Tell each result; the batch's NFEs are shared out over its trials (user attr `nfe`), so sums stay exact.
+
+    A trial another worker already finished (both popped the same enqueued trial) is skipped: it counts once.
+    """
+    share = outcome.nfe / len(trials)
     for trial, value, pruned in zip(trials, outcome.values, outcome.pruned, strict=True):
-        if pruned:
-            study.tell(trial, state=TrialState.PRUNED)
-        else:
-            study.tell(trial, value)
+        try:
+            if share:
+                trial.set_user_attr(NFE_ATTR, share)
+            if pruned:
+                study.tell(trial, state=TrialState.PRUNED)
+            else:
+                study.tell(trial, value)
+        except (ValueError, RuntimeError) as error:
+            log.warning("trial %d was finished elsewhere: %s", trial.number, error)
 
 
 def _tell_quietly(study: optuna.Study, trial: Trial, state: TrialState) -> None:
