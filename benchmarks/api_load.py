@@ -1,14 +1,14 @@
 """API load: many concurrent pollers on GET /v1/tune/{id} while a worker is busy; latency and throughput as JSON.
 
-What it measures: a real server (uvicorn + create_app + one in-process worker, as `mdmtune serve` runs it) in a
-separate process on loopback, on SQLite and on Postgres. The worker runs a long energy job whose progress it writes
+What it measures: `mdmtune serve` (uvicorn + create_app + one in-process worker thread) in a separate process on
+loopback, on SQLite and on Postgres. The worker runs a long energy job whose progress it writes
 after every trial batch, so readers and the writer contend as they do in use. The pollers (threads in this
 process, one httpx keep-alive connection each) poll that job for `--duration` seconds, each waiting `--interval`
 seconds between requests (0: back to back, the saturation figure). Reported: requests, requests per second,
 p50/p90/p99/max latency in ms, errors (non-200 or transport failures), and the trials the worker finished meanwhile.
 
     python benchmarks/api_load.py                      # both databases, 100 pollers, 30 s each
-    python benchmarks/api_load.py --database sqlite --duration 10 --interval 0.5
+    python benchmarks/api_load.py --database sqlite --duration 10 --interval 0   # saturation
 
 Needs Postgres on 127.0.0.1:5432 (trust auth, database `test`) for the Postgres run; a fresh database is created
 and dropped. Prints one JSON document on stdout; progress goes to stderr. No assertions: this measures.
@@ -32,26 +32,9 @@ import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+MDMTUNE = [sys.executable, "-m", "mdmtune.cli.main"]
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 LONG_JOB = {"objective": "energy", "steps": 16, "n_trials": 10_000_000, "weight_a": 2.0, "weight_b": 0.5}
-
-SERVER_CODE = """
-import sys, threading, uvicorn
-from mdmtune.settings import Settings
-from mdmtune.app.main import create_app
-from mdmtune.workers import run_worker
-settings = Settings()
-stop = threading.Event()
-if sys.argv[2] == "inprocess":
-    threading.Thread(target=run_worker, args=(settings,), kwargs={"stop_event": stop}, daemon=True).start()
-uvicorn.run(create_app(settings), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
-stop.set()
-"""
-WORKER_CODE = """
-from mdmtune.settings import Settings
-from mdmtune.workers import run_worker
-run_worker(Settings())
-"""
 
 
 def log(message: str) -> None:
@@ -113,8 +96,10 @@ def server_env(url: str, folder: Path) -> dict[str, str]:
 
 
 def start_server(url: str, folder: Path, port: int, worker_mode: str) -> subprocess.Popen:
-    env = server_env(url, folder)
-    process = subprocess.Popen([sys.executable, "-c", SERVER_CODE, str(port), worker_mode], env=env, cwd=ROOT)
+    """`mdmtune serve` itself: with its in-process worker, or as an API-only node (--workers 0)."""
+    workers = "1" if worker_mode == "inprocess" else "0"
+    command = [*MDMTUNE, "serve", "--port", str(port), "--data-dir", str(folder), "--database-url", url]
+    process = subprocess.Popen([*command, "--workers", workers], env=server_env(url, folder), cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -204,7 +189,8 @@ def run_one(kind: str, args: argparse.Namespace) -> dict:
     port = free_port()
     processes = [start_server(url, folder, port, args.worker_mode)]
     if args.worker_mode == "process":
-        processes.append(subprocess.Popen([sys.executable, "-c", WORKER_CODE], env=server_env(url, folder), cwd=ROOT))
+        worker = [*MDMTUNE, "worker", "--database-url", url, "--data-dir", str(folder)]
+        processes.append(subprocess.Popen(worker, env=server_env(url, folder), cwd=ROOT))
     try:
         key = new_key(url)
         base_url = f"http://127.0.0.1:{port}"
@@ -235,7 +221,12 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of polling per database")
     parser.add_argument("--pollers", type=int, default=100)
-    parser.add_argument("--interval", type=float, default=0.0, help="seconds each poller waits between requests")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds each poller waits between requests (default 1: a client polling its job; 0: saturation)",
+    )
     parser.add_argument(
         "--worker-mode",
         choices=["inprocess", "process", "none"],

@@ -7,10 +7,13 @@ Keys are required unless the operator switched them off or the embedded server o
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+import threading
+import time
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from mdmtune.app.problems import Problem
-from mdmtune.db.apikeys import find_api_key
+from mdmtune.db.apikeys import find_api_key, hash_secret
 from mdmtune.db.models import LOCAL_OWNER
 from mdmtune.settings import Settings
 
@@ -27,12 +30,45 @@ def bearer_token(header: str | None) -> str:
     return token.strip()
 
 
-def authenticate(header: str | None, settings: Settings, session: Session) -> str:
+class KeyCache:
+    """Recently verified keys (by the secret's sha256) -> owner, for `ttl_seconds`.
+
+    A poller sends the same key every second; looking it up every time doubled the database work of a GET. The
+    price: a revoked key keeps working for at most `ttl_seconds` on each API process. Unknown keys are never cached.
+    """
+
+    def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, digest: str, owner: str) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[digest] = (owner, time.monotonic() + self.ttl_seconds)
+
+
+def authenticate(header: str | None, settings: Settings, sessions: sessionmaker[Session], cache: KeyCache) -> str:
     """The owner id for this request: the key's id, or LOCAL_OWNER when keys are not required."""
     if not settings.api_key_required:
         return LOCAL_OWNER
     token = bearer_token(header)
-    key = find_api_key(session, token)
+    digest = hash_secret(token)
+    owner = cache.get(digest)
+    if owner is not None:
+        return owner
+    with sessions() as session:
+        key = find_api_key(session, token)
     if key is None:
         raise Problem(401, "unknown or revoked API key", "Authorization", _CHALLENGE)
+    cache.put(digest, key.id)
     return key.id

@@ -13,9 +13,8 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.app.auth import authenticate
+from mdmtune.app.auth import KeyCache, authenticate
 from mdmtune.app.store import ArtifactStore
-from mdmtune.db.models import LOCAL_OWNER
 from mdmtune.settings import Settings
 
 
@@ -30,6 +29,7 @@ class Services:
     in_flight: set[tuple[str, str]] = field(default_factory=set)
     """(owner, Idempotency-Key) pairs whose first POST is still being processed in this process (-> 409)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+    keys: KeyCache = field(default_factory=KeyCache)
 
     @cached_property
     def optuna_storage(self):
@@ -55,7 +55,4 @@ def current_owner(request: Request, services: Services = Depends(get_services)) 
     teardown needs a free threadpool thread to give its connection back, and under load every thread can be
     waiting for a connection (a deadlock until the pool times out).
     """
-    if not services.settings.api_key_required:
-        return LOCAL_OWNER
-    with services.sessions() as session:
-        return authenticate(request.headers.get("authorization"), services.settings, session)
+    return authenticate(request.headers.get("authorization"), services.settings, services.sessions, services.keys)

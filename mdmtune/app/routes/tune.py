@@ -11,7 +11,7 @@ import contextlib
 from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from mdmtune.app import idempotency
 from mdmtune.app.compat import check_against_artifacts
@@ -37,9 +37,10 @@ def _owned(session: Session, model: type, item_id: str | None, owner: str, field
     return row
 
 
-def _job(session: Session, job_id: str, owner: str) -> Job:
-    """The caller's job; 404 for a job of another owner too, so ids do not leak."""
-    job = session.get(Job, job_id)
+def _job(session: Session, job_id: str, owner: str, with_result: bool = False) -> Job:
+    """The caller's job; 404 for a job of another owner too, so ids do not leak. The result (every trial, the
+    confirm details) is loaded only where it is shown: a poll does not need it."""
+    job = session.get(Job, job_id, options=[] if with_result else [defer(Job.result)])
     if job is None or job.owner_key_id != owner:
         raise Problem(404, f"no tuning job {job_id!r}", "id")
     return job
@@ -129,7 +130,7 @@ def get_job(job_id: str, owner: str = Depends(current_owner), services: Services
 @router.get("/{job_id}/best", response_model=BestOut, summary="The best schedule (409 until the job succeeded)")
 def get_best(job_id: str, owner: str = Depends(current_owner), services: Services = Depends(get_services)) -> BestOut:
     with services.sessions() as session:
-        job = _job(session, job_id, owner)
+        job = _job(session, job_id, owner, with_result=True)
     if job.status != "succeeded":
         raise Problem(409, f"job is {job.status}; the best schedule exists once it succeeded", "status")
     return best_out(job)
