@@ -1,0 +1,203 @@
+"""The batched sampling loop: B rows, each with its own schedule (alphas) and seed, walked from t = 0 to t = 1.
+
+Per step k (window = the current semi-AR block, or the whole generated area):
+- count sampler: row r commits K_k[r] of its still-masked window positions, the top ones by the remasking score;
+- ancestral sampler: each still-masked window position of row r unmasks with probability p_k[r], decided by the
+  row's own uniform draw before any model call.
+Only the rows that commit something at step k are sent to the model (a sub-batch), and a step at which no row
+commits anything makes no model call at all. This is MDLM's cached sampler made exact: the state only changes where
+something is committed, so logits are only ever needed right then, and never recomputed for an unchanged state.
+
+NFE convention: `nfe` counts model calls (one call on a (sub-)batch = 1 NFE, however many rows it holds);
+`row_nfe[r]` counts the calls row r was part of (= its cost sampled alone). Never imports FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mdmtune.errors import InternalError, InvalidInput
+from mdmtune.models.base import Denoiser
+from mdmtune.sampling.choice import choose_tokens, confidence, top_k_per_row
+from mdmtune.sampling.layout import Layout, build_layout, check_alphas, count_plans, unmask_probabilities
+from mdmtune.sampling.seeds import check_seeds, step_noise
+from mdmtune.sampling.settings import SampleOutput, SamplerSettings
+
+
+def sample(
+    denoiser: Denoiser,
+    ids: torch.Tensor,
+    alphas: np.ndarray,
+    settings: SamplerSettings,
+    seeds: list[int] | np.ndarray,
+    gen_region: tuple[int, int] | None = None,
+    attention_mask: torch.Tensor | None = None,
+) -> SampleOutput:
+    """Fill every masked position of `ids` [B, L] (mask_token_id marks them), row r under schedule alphas[r].
+
+    alphas [B, N+1]: each row's alpha on the N-step grid (mdmtune.schedules.alpha_grids); seeds: one int per row.
+    gen_region (start, length): completion, the region generated block by block; None: infill, every mask
+    anywhere, no blocks. Rows of different prompt lengths are left-padded with pad_token_id and given an
+    attention_mask (1 = real token) by the caller; padding is never generated.
+    """
+    ids = _check_ids(ids, denoiser)
+    grid = check_alphas(alphas, ids.shape[0])
+    row_seeds = check_seeds(seeds, ids.shape[0])
+    if attention_mask is not None and tuple(attention_mask.shape) != tuple(ids.shape):
+        raise InvalidInput("attention_mask", f"shape {tuple(attention_mask.shape)} differs from ids {tuple(ids.shape)}")
+    layout = build_layout(ids, denoiser.mask_token_id, gen_region, settings.block_length, grid.shape[1] - 1)
+    return _Run(denoiser, ids, grid, settings, row_seeds, layout, attention_mask).run()
+
+
+def _check_ids(ids: object, denoiser: Denoiser) -> torch.Tensor:
+    tensor = torch.as_tensor(ids).cpu()
+    if tensor.dim() != 2 or tensor.shape[0] < 1 or tensor.shape[1] < 1:
+        raise InvalidInput("ids", f"must have shape [B, L] with B, L >= 1, got {tuple(tensor.shape)}")
+    if tensor.dtype.is_floating_point or tensor.dtype == torch.bool:
+        raise InvalidInput("ids", f"must hold integer token ids, got {tensor.dtype}")
+    if int(tensor.min()) < 0 or int(tensor.max()) >= denoiser.vocab_size:
+        raise InvalidInput("ids", f"token ids must lie in [0, {denoiser.vocab_size})")
+    return tensor.long()
+
+
+class _Run:
+    """The state of one sampling call; one method per sampler step kind."""
+
+    def __init__(
+        self,
+        denoiser: Denoiser,
+        ids: torch.Tensor,
+        alphas: np.ndarray,
+        settings: SamplerSettings,
+        seeds: list[int],
+        layout: Layout,
+        attention_mask: torch.Tensor | None,
+    ) -> None:
+        self.denoiser = denoiser
+        self.device = torch.device(denoiser.device)
+        self.mask_id = denoiser.mask_token_id
+        self.settings = settings
+        self.seeds = seeds
+        self.layout = layout
+        self.x = ids.to(self.device).clone()
+        self.attention = None if attention_mask is None else attention_mask.to(self.device)
+        self.block_of = layout.block_of.to(self.device)
+        self.slot = layout.slot
+        self.steps = alphas.shape[1] - 1
+        self.plan = count_plans(alphas, layout) if settings.sampler == "count" else unmask_probabilities(alphas, layout)
+        self.nfe = 0
+        self.row_nfe = np.zeros(ids.shape[0], dtype=np.int64)
+        self.committed = np.zeros((ids.shape[0], self.steps), dtype=np.int64)
+
+    def run(self) -> SampleOutput:
+        for step in range(self.steps):
+            block = step // self.layout.steps_per_block
+            open_positions = (self.block_of == block) & (self.x == self.mask_id)
+            if self.settings.sampler == "count":
+                self._count_step(step, block, open_positions)
+            else:
+                self._ancestral_step(step, block, open_positions)
+        if bool(((self.block_of >= 0) & (self.x == self.mask_id)).any()):
+            raise InternalError("a generated position is still masked after the last step")
+        return SampleOutput(self.x.cpu(), self.nfe, self.row_nfe, self.committed)
+
+    def _count_step(self, step: int, block: int, open_positions: torch.Tensor) -> None:
+        counts = self.plan[:, step]
+        active = np.flatnonzero(counts > 0)
+        if active.size == 0:
+            return
+        rows = torch.as_tensor(active, device=self.device)
+        candidates = open_positions[rows]
+        wanted = torch.as_tensor(counts[active], device=self.device)
+        if bool((candidates.sum(dim=1) < wanted).any()):
+            raise InternalError(f"step {step}: the plan commits more tokens than are still masked")
+        logits = self._forward(active, rows)
+        local, positions = candidates.nonzero(as_tuple=True)
+        picked_logits = logits[local, positions]
+        settings = self.settings
+        uniforms, gumbel = self._noise(
+            active, step, block, local, positions, settings.remasking == "random", settings.temperature > 0
+        )
+        tokens = None
+        if settings.remasking == "low_confidence":
+            tokens = choose_tokens(picked_logits, settings.temperature, gumbel, self.mask_id)
+            scores = confidence(picked_logits, tokens, "low_confidence")
+        elif settings.remasking == "random":
+            scores = uniforms
+        else:
+            scores = confidence(picked_logits, None, settings.remasking)
+        table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
+        table[local, positions] = scores  # type: ignore[assignment]
+        chosen = top_k_per_row(table, wanted)[local, positions]
+        if tokens is None:
+            tokens = choose_tokens(
+                picked_logits[chosen], settings.temperature, None if gumbel is None else gumbel[chosen], self.mask_id
+            )
+        else:
+            tokens = tokens[chosen]
+        self.x[rows[local[chosen]], positions[chosen]] = tokens
+        self.committed[active, step] = counts[active]
+
+    def _ancestral_step(self, step: int, block: int, open_positions: torch.Tensor) -> None:
+        waiting = np.flatnonzero(open_positions.any(dim=1).cpu().numpy())
+        if waiting.size == 0:
+            return
+        rows = torch.as_tensor(waiting, device=self.device)
+        local, positions = open_positions[rows].nonzero(as_tuple=True)
+        uniforms, _ = self._noise(waiting, step, block, local, positions, True, False)
+        chance = torch.as_tensor(self.plan[waiting, step], device=self.device)
+        unmask = uniforms < chance[local]  # type: ignore[operator]
+        per_row = torch.zeros(waiting.size, dtype=torch.long, device=self.device).index_add_(0, local, unmask.long())
+        keep = (per_row > 0).cpu().numpy()
+        if not keep.any():
+            return
+        active = waiting[keep]
+        remap = torch.full((waiting.size,), -1, dtype=torch.long, device=self.device)
+        remap[torch.as_tensor(np.flatnonzero(keep), device=self.device)] = torch.arange(active.size, device=self.device)
+        local, positions = remap[local[unmask]], positions[unmask]
+        logits = self._forward(active, torch.as_tensor(active, device=self.device))
+        _, gumbel = self._noise(active, step, block, local, positions, True, self.settings.temperature > 0)
+        tokens = choose_tokens(logits[local, positions], self.settings.temperature, gumbel, self.mask_id)
+        self.x[torch.as_tensor(active, device=self.device)[local], positions] = tokens
+        self.committed[active, step] = per_row[torch.as_tensor(keep, device=self.device)].cpu().numpy()
+
+    def _forward(self, active: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
+        """Logits of the active rows only; one NFE."""
+        whole = active.size == self.x.shape[0]
+        ids = self.x if whole else self.x[rows]
+        attention = None if self.attention is None else (self.attention if whole else self.attention[rows])
+        logits = self.denoiser.logits(ids, attention)
+        expected = (*ids.shape, self.denoiser.vocab_size)
+        if tuple(logits.shape) != expected:
+            raise InternalError(f"the denoiser returned logits of shape {tuple(logits.shape)}, expected {expected}")
+        self.nfe += 1
+        self.row_nfe[active] += 1
+        return logits
+
+    def _noise(
+        self,
+        active: np.ndarray,
+        step: int,
+        block: int,
+        local: torch.Tensor,
+        positions: torch.Tensor,
+        uniforms: bool,
+        gumbel: bool,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Each active row's step noise, read at the slots of the (local row, position) pairs; on the device."""
+        if not (uniforms or gumbel):
+            return None, None
+        vocab = self.denoiser.vocab_size
+        drawn_u, drawn_g, offsets = [], [], [0]
+        for row in active:
+            width = int(self.layout.masked[row, block])
+            u, g = step_noise(self.seeds[row], step, width, vocab, uniforms, gumbel)
+            drawn_u.append(u)
+            drawn_g.append(g)
+            offsets.append(offsets[-1] + width)
+        local_cpu, positions_cpu = local.cpu(), positions.cpu()
+        flat = torch.as_tensor(offsets[:-1])[local_cpu] + self.slot[torch.as_tensor(active)[local_cpu], positions_cpu]
+        u_out = torch.cat(drawn_u)[flat].to(self.device) if uniforms else None
+        g_out = torch.cat(drawn_g)[flat].to(self.device) if gumbel else None
+        return u_out, g_out

@@ -1,0 +1,74 @@
+"""What a sampling call is told (SamplerSettings) and what it hands back (SampleOutput).
+
+Settings are validated when they are made, so a sampler never meets an unknown mode half-way through a batch.
+Never imports FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mdmtune.errors import InvalidInput
+
+SAMPLERS: tuple[str, ...] = ("count", "ancestral")
+REMASKINGS: tuple[str, ...] = ("low_confidence", "random", "margin", "entropy")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How to sample; the schedule itself comes per row (alphas), not from here.
+
+    - sampler "count" (LLaDA / MaskGIT): step k commits exactly K_k tokens of the row's count plan, chosen by
+      `remasking`: low_confidence (softmax probability of the untempered logits at the chosen token, as LLaDA),
+      random (a uniform draw), margin (top-1 minus top-2 probability), entropy (negative entropy of the position's
+      predictive distribution). The highest scores are committed.
+    - sampler "ancestral" (MDLM): every still-masked token unmasks independently with the plan's probability;
+      `remasking` is ignored.
+    - temperature: 0 takes the argmax token; T > 0 draws from softmax(logits / T) by float64 Gumbel-max.
+    - block_length: semi-autoregressive blocks over the completion region (None: one block). Infill has no blocks.
+    """
+
+    sampler: str = "count"
+    remasking: str = "low_confidence"
+    temperature: float = 0.0
+    block_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise InvalidInput("sampler", f"{self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+        if self.remasking not in REMASKINGS:
+            raise InvalidInput("remasking", f"{self.remasking!r} is not one of {', '.join(REMASKINGS)}")
+        temperature = self.temperature
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.floating, np.integer)):
+            raise InvalidInput("temperature", f"must be a number >= 0, got {temperature!r}")
+        if not math.isfinite(float(temperature)) or temperature < 0:
+            raise InvalidInput("temperature", f"must be a finite number >= 0, got {temperature!r}")
+        block = self.block_length
+        if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1):
+            raise InvalidInput("block_length", f"must be an integer >= 1 or None, got {block!r}")
+
+    @property
+    def needs_uniforms(self) -> bool:
+        """Random remasking ranks by a uniform draw per position; the ancestral sampler decides unmasking by one."""
+        return self.sampler == "ancestral" or self.remasking == "random"
+
+
+@dataclass(frozen=True)
+class SampleOutput:
+    """The sampled rows and what they cost.
+
+    - ids [B, L] int64 on the CPU: the input with every generated position filled in.
+    - nfe: model calls actually run by this sampling call (one call on a batch, or on the sub-batch of rows that
+      commit something at that step, counts 1, however many rows it holds).
+    - row_nfe [B]: the model calls each row took part in, i.e. what that row would have cost sampled alone.
+    - committed_per_step [B, N]: tokens each row committed at each step (its count plan, for the count sampler).
+    """
+
+    ids: torch.Tensor
+    nfe: int
+    row_nfe: np.ndarray
+    committed_per_step: np.ndarray
