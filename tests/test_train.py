@@ -36,9 +36,8 @@ class ReverseTestbed(Testbed):
 
     def eval_records(self, n: int, seed: int) -> list[dict]:
         rng = np.random.default_rng(seed)
-        return [
-            {"id": str(i), "prompt": c, "answer": t.rstrip("~")} for i in range(n) for c, t in [self.training_pair(rng)]
-        ]
+        pairs = [self.training_pair(rng) for _ in range(n)]
+        return [{"id": str(i), "prompt": c, "answer": t.rstrip("~")} for i, (c, t) in enumerate(pairs)]
 
 
 class RecordingConstantModel(torch.nn.Module):
@@ -122,8 +121,9 @@ def test_bad_train_config_names_the_field() -> None:
 
 def test_train_command_writes_a_loadable_fp16_native_checkpoint(tmp_path: Path, capsys) -> None:
     out = tmp_path / "arith"
-    argv = ["train", "--testbed", "arithmetic", "--out", str(out), "--steps", "3", "--batch-size", "4",
-            "--d-model", "16", "--n-layers", "1", "--n-heads", "2", "--d-ff", "32", "--seed", "5", "--json"]  # fmt: skip
+    size = ["--d-model", "16", "--n-layers", "1", "--n-heads", "2", "--d-ff", "32"]
+    argv = ["train", "--testbed", "arithmetic", "--out", str(out), "--steps", "3", "--batch-size", "4", *size]
+    argv += ["--seed", "5", "--json"]
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 0
