@@ -1,0 +1,266 @@
+"""The unit the tuner repeats: sample an eval set under many schedules at once and score every output.
+
+Two steps, because encoding is paid once per job and sampling once per batch of trials:
+- `encode_records(denoiser, records, gen_length=..., mask_symbol=...) -> EncodedSet`: token ids for every record,
+  completion = prompt tokens + gen_length mask tokens, infill = each mask symbol one mask token, the rest tokenized
+  as given. All records are left-padded to one common length (pad_token_id, attention mask 0), so a record's input
+  is the same whatever batch it lands in.
+- `evaluate(denoiser, encoded, schedules, steps, settings, metric, ...) -> Evaluation`: rows (schedule x record x
+  replicate) packed into batches of `batch_size`, schedules varying fastest, so one model batch holds many trials.
+  The seed of a (record, replicate) is derive_seed(seed, record index, replicate): the same for every schedule
+  (common random numbers) and for every subset of records (the tuner's growing rungs reuse the draws).
+Outputs are the generated region (completion) or the whole record (infill: the metric sees the filled-in text),
+decoded by denoiser.codec.decode, which drops special tokens. Never imports FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mdmtune.errors import InvalidInput
+from mdmtune.evalsets import EvalRecord, EvalSet
+from mdmtune.metrics import Metric, get_metric
+from mdmtune.models.base import Denoiser
+from mdmtune.sampling import SamplerSettings, derive_seed, sample
+from mdmtune.schedules import Schedule, alpha_grids, check_steps
+
+BatchHook = Callable[[int, int], None]
+"""on_batch(rows_done, rows_total), called after every model batch; raising from it stops the evaluation."""
+
+
+@dataclass(frozen=True)
+class EncodedSet:
+    """An eval set as model input: ids [R, L] left-padded to one length, and where each record generates.
+
+    attention_mask [R, L] (1 = real token) is None when no record is padded. lengths [R]: real tokens per record;
+    masked [R]: tokens each record generates. gen_region: (L - gen_length, gen_length) for completion, None for
+    infill.
+    """
+
+    records: tuple[EvalRecord, ...]
+    kind: str
+    ids: torch.Tensor
+    attention_mask: torch.Tensor | None
+    lengths: np.ndarray
+    masked: np.ndarray
+    gen_length: int | None
+
+    @property
+    def gen_region(self) -> tuple[int, int] | None:
+        if self.gen_length is None:
+            return None
+        return (self.ids.shape[1] - self.gen_length, self.gen_length)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores and outputs of S schedules on R records x P replicates.
+
+    scores [S, R, P]: per-record metric scores (NaN for a set-level metric); set_scores [S, P]: the metric's
+    aggregate over the records, per replicate; outputs[s][r][p]: decoded text; row_nfe [S, R, P]: model calls each
+    row took part in; nfe: model calls actually run (one per (sub-)batch call); record_indices [R]: which records
+    of the EncodedSet were used, in order.
+    """
+
+    scores: np.ndarray
+    set_scores: np.ndarray
+    outputs: list[list[list[str]]]
+    nfe: int
+    row_nfe: np.ndarray
+    record_indices: np.ndarray
+
+    def mean_scores(self) -> np.ndarray:
+        """The score of each schedule [S]: the metric's set score, averaged over replicates."""
+        return self.set_scores.mean(axis=1)
+
+
+def _where(record: EvalRecord) -> str:
+    return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
+
+
+def _encode_text(codec: object, text: str, record: EvalRecord) -> list[int]:
+    try:
+        return list(codec.encode(text))  # type: ignore[attr-defined]
+    except InvalidInput as error:
+        raise InvalidInput("eval_set", f"{_where(record)}: {error.message}") from None
+
+
+def encode_record(
+    denoiser: Denoiser, record: EvalRecord, gen_length: int | None = None, mask_symbol: str | None = None
+) -> list[int]:
+    """Token ids of one record, mask ids where the model generates; InvalidInput naming the record otherwise."""
+    mask_id = denoiser.mask_token_id
+    if record.kind == "completion":
+        prompt = _encode_text(denoiser.codec, record.prompt or "", record)
+        if mask_id in prompt:
+            raise InvalidInput("eval_set", f"{_where(record)}: the prompt contains the mask token")
+        return prompt + [mask_id] * int(gen_length)  # type: ignore[arg-type]
+    symbol = denoiser.codec.mask_token if mask_symbol is None else mask_symbol
+    pieces = (record.masked or "").split(symbol)
+    if len(pieces) < 2:
+        raise InvalidInput("eval_set", f"{_where(record)}: no mask symbol {symbol!r} in the masked text")
+    ids: list[int] = []
+    for i, piece in enumerate(pieces):
+        encoded = _encode_text(denoiser.codec, piece, record)
+        if mask_id in encoded:
+            raise InvalidInput("eval_set", f"{_where(record)}: the text holds the mask token besides {symbol!r}")
+        ids += encoded if i == 0 else [mask_id, *encoded]
+    return ids
+
+
+def encode_records(
+    denoiser: Denoiser,
+    records: EvalSet | Sequence[EvalRecord],
+    *,
+    gen_length: int | None = None,
+    mask_symbol: str | None = None,
+) -> EncodedSet:
+    """Encode every record for `denoiser`; lengths are checked against the model's maximum (max_length, if known)."""
+    items = tuple(records.records if isinstance(records, EvalSet) else records)
+    if not items:
+        raise InvalidInput("eval_set", "no records to encode")
+    kind = items[0].kind
+    if any(r.kind != kind for r in items):
+        raise InvalidInput("eval_set", "records of one set must all be completion or all infill")
+    if kind == "completion" and (
+        isinstance(gen_length, bool) or not isinstance(gen_length, (int, np.integer)) or gen_length < 1
+    ):
+        raise InvalidInput("gen_length", f"completion records need an integer gen_length >= 1, got {gen_length!r}")
+    if mask_symbol is not None and not mask_symbol:
+        raise InvalidInput("mask_symbol", "must be a non-empty text")
+    encoded = [encode_record(denoiser, r, gen_length, mask_symbol) for r in items]
+    limit = getattr(denoiser, "max_length", None)
+    for record, ids in zip(items, encoded, strict=True):
+        if limit is not None and len(ids) > limit:
+            raise InvalidInput("eval_set", f"{_where(record)} is {len(ids)} tokens, over the model's maximum {limit}")
+    return _pad(denoiser, items, kind, encoded, int(gen_length) if kind == "completion" else None)  # type: ignore[arg-type]
+
+
+def _pad(
+    denoiser: Denoiser, items: tuple[EvalRecord, ...], kind: str, encoded: list[list[int]], gen_length: int | None
+) -> EncodedSet:
+    lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
+    width = int(lengths.max())
+    ids = torch.full((len(encoded), width), denoiser.pad_token_id, dtype=torch.long)
+    attention = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, tokens in enumerate(encoded):
+        if tokens:
+            ids[row, width - len(tokens) :] = torch.tensor(tokens, dtype=torch.long)
+        attention[row, width - len(tokens) :] = 1
+    masked = (ids == denoiser.mask_token_id).sum(dim=1).numpy()
+    padded = bool((lengths < width).any())
+    return EncodedSet(items, kind, ids, attention if padded else None, lengths, masked, gen_length)
+
+
+def _alphas(schedules: Sequence[Schedule] | np.ndarray, steps: int) -> np.ndarray:
+    check_steps(steps)
+    if isinstance(schedules, np.ndarray):
+        if schedules.ndim != 2 or schedules.shape[1] != steps + 1:
+            raise InvalidInput("schedules", f"alpha grids must have shape (S, {steps + 1}), got {schedules.shape}")
+        return schedules.astype(np.float64)
+    if not schedules:
+        raise InvalidInput("schedules", "need at least one schedule")
+    return alpha_grids(list(schedules), steps)
+
+
+def _indices(record_indices: Sequence[int] | np.ndarray | None, total: int) -> np.ndarray:
+    if record_indices is None:
+        return np.arange(total)
+    indices = np.asarray(record_indices, dtype=np.int64).reshape(-1)
+    if indices.size == 0 or indices.min() < 0 or indices.max() >= total:
+        raise InvalidInput("record_indices", f"must be a non-empty list of indices in [0, {total})")
+    return indices
+
+
+def _positive(field: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInput(field, f"must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def evaluate(
+    denoiser: Denoiser,
+    encoded: EncodedSet,
+    schedules: Sequence[Schedule] | np.ndarray,
+    steps: int,
+    settings: SamplerSettings,
+    metric: Metric | str,
+    record_indices: Sequence[int] | np.ndarray | None = None,
+    replicates: int = 1,
+    seed: int = 0,
+    batch_size: int = 64,
+    on_batch: BatchHook | None = None,
+) -> Evaluation:
+    """Sample and score every (schedule, record, replicate); schedules are Schedule objects or alpha grids [S, N+1]."""
+    alphas = _alphas(schedules, steps)
+    replicates, batch_size = _positive("replicates", replicates), _positive("batch_size", batch_size)
+    indices = _indices(record_indices, len(encoded))
+    scorer = get_metric(metric) if isinstance(metric, str) else metric
+    scorer.check_records([encoded.records[i] for i in indices])
+    n_schedules = alphas.shape[0]
+    grid = np.stack(np.meshgrid(np.arange(len(indices)), np.arange(replicates), np.arange(n_schedules), indexing="ij"))
+    rows = grid.reshape(3, -1).T
+    outputs = [[[""] * replicates for _ in indices] for _ in range(n_schedules)]
+    row_nfe = np.zeros((n_schedules, len(indices), replicates), dtype=np.int64)
+    nfe = 0
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        nfe += _run_batch(denoiser, encoded, alphas, settings, indices, seed, batch, outputs, row_nfe)
+        if on_batch is not None:
+            on_batch(start + len(batch), len(rows))
+    scores, set_scores = _score(scorer, encoded, indices, outputs)
+    return Evaluation(scores, set_scores, outputs, nfe, row_nfe, indices)
+
+
+def _run_batch(
+    denoiser: Denoiser,
+    encoded: EncodedSet,
+    alphas: np.ndarray,
+    settings: SamplerSettings,
+    indices: np.ndarray,
+    seed: int,
+    batch: np.ndarray,
+    outputs: list[list[list[str]]],
+    row_nfe: np.ndarray,
+) -> int:
+    """Sample one batch of (record position, replicate, schedule) rows; write their outputs; return its NFEs."""
+    records = indices[batch[:, 0]]
+    seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, batch[:, 1], strict=True)]
+    attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
+    result = sample(denoiser, encoded.ids[records], alphas[batch[:, 2]], settings, seeds, encoded.gen_region, attention)
+    for row, (position, replicate, schedule) in enumerate(batch):
+        outputs[schedule][position][replicate] = _decode(denoiser, encoded, int(records[row]), result.ids[row])
+        row_nfe[schedule, position, replicate] = result.row_nfe[row]
+    return result.nfe
+
+
+def _decode(denoiser: Denoiser, encoded: EncodedSet, record: int, ids: torch.Tensor) -> str:
+    """The generated region (completion) or the whole unpadded record (infill), special tokens dropped."""
+    keep = encoded.gen_length if encoded.gen_length is not None else int(encoded.lengths[record])
+    tokens = ids[ids.shape[0] - keep :].tolist() if keep else []
+    return denoiser.codec.decode(tokens)
+
+
+def _score(
+    metric: Metric, encoded: EncodedSet, indices: np.ndarray, outputs: list[list[list[str]]]
+) -> tuple[np.ndarray, np.ndarray]:
+    records = [encoded.records[i] for i in indices]
+    n_schedules, replicates = len(outputs), len(outputs[0][0])
+    scores = np.full((n_schedules, len(records), replicates), np.nan)
+    set_scores = np.empty((n_schedules, replicates))
+    for s in range(n_schedules):
+        for p in range(replicates):
+            texts = [outputs[s][r][p] for r in range(len(records))]
+            if metric.per_record:
+                scores[s, :, p] = [metric.score(t, rec) for t, rec in zip(texts, records, strict=True)]
+                set_scores[s, p] = scores[s, :, p].mean()
+            else:
+                set_scores[s, p] = metric.aggregate(texts, records)
+    return scores, set_scores
