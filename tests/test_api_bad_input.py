@@ -154,8 +154,9 @@ def test_zip_bomb_is_refused(server, client):
 
 
 @pytest.mark.parametrize("path", ["/v1/checkpoints", "/v1/eval-sets"])
-def test_oversize_upload_is_413(server, client, path):
-    data = b"x" * (MAX_UPLOAD + 1)
+@pytest.mark.parametrize("size", [MAX_UPLOAD + 1, 16 * MAX_UPLOAD])  # caught while streaming; by Content-Length
+def test_oversize_upload_is_413(server, client, path, size):
+    data = b"x" * size
     assert_refused(server, upload(client, path, "big.bin", data), 413, "file")
 
 

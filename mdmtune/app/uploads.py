@@ -39,6 +39,9 @@ class FilePart:
         content_type, options = parse_options_header(request.headers.get("content-type", ""))
         if content_type != b"multipart/form-data" or b"boundary" not in options:
             raise Problem(415, f"expected multipart/form-data with the upload in the field {field_name!r}", "file")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_file_bytes + MULTIPART_OVERHEAD:
+            raise Problem(413, f"upload larger than the limit of {max_file_bytes} bytes", field_name)
         self.request = request
         self.field_name = field_name
         self.max_file_bytes = max_file_bytes
