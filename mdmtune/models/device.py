@@ -82,7 +82,7 @@ def check_ids(ids: torch.Tensor, attention_mask: torch.Tensor | None, vocab_size
         raise InvalidInput("ids", f"must be an integer tensor, got {ids.dtype}")
     if max_length is not None and ids.shape[1] > max_length:
         raise InvalidInput("ids", f"length {ids.shape[1]} is over the model's maximum {max_length}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+    if ids.numel() and bool(((ids < 0) | (ids >= vocab_size)).any()):  # one device sync, not two
         raise InvalidInput("ids", f"token ids must lie in [0, {vocab_size})")
     if attention_mask is not None and attention_mask.shape != ids.shape:
         raise InvalidInput("attention_mask", f"shape {tuple(attention_mask.shape)} differs from ids {tuple(ids.shape)}")
