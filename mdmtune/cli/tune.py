@@ -1,0 +1,288 @@
+"""`mdmtune tune`: a whole tuning job in this process, no server (INTERFACES.md).
+
+Two forms: `--objective energy --steps N [--weight-a --weight-b]` (model-free) and the quality form
+`--checkpoint PATH --eval-set PATH --steps N|4,8,16 ...`. Thin: parses into a TuneSpec, calls mdmtune.tuning,
+draws the figures, prints a table (or one JSON document with --json). Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mdmtune.cli.output import emit_json, to_jsonable
+from mdmtune.errors import InvalidInput
+from mdmtune.tuning.result import SweepResult, TuneResult
+from mdmtune.tuning.spec import DEFAULT_BOUNDS, TuneSpec
+
+
+def parse_steps(text: str) -> int | tuple[int, ...]:
+    """ "8" -> 8, "4,8,16" -> (4, 8, 16)."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InvalidInput("steps", f"must be an integer or a comma-separated list of integers, got {text!r}") from None
+    if not values:
+        raise InvalidInput("steps", "give at least one step count")
+    return values[0] if len(values) == 1 else values
+
+
+def parse_bounds(text: str | None, field: str) -> tuple[float, float]:
+    """ "0.05,5" -> (0.05, 5.0)."""
+    if text is None:
+        return DEFAULT_BOUNDS
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise InvalidInput(field, f"must be two numbers 'low,high', got {text!r}") from None
+    return (low, high)
+
+
+@contextmanager
+def progress_bar(total_trials: int, enabled: bool):
+    """A rich progress bar on stderr; yields the callback run_search calls after each batch."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("trials", total=total_trials, info="")
+
+        def update(progress: Any, steps: int | None = None) -> None:
+            best = "" if progress.best_value is None else f"best {progress.best_value:.4g}"
+            label = f"N={steps} " if steps is not None else ""
+            info = f"{label}{best}  nfe {progress.nfe}"
+            bar.update(task, completed=progress.trials_done, total=progress.n_trials, info=info)
+
+        yield update
+
+
+def tune_command(
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Checkpoint folder/file (quality)."),
+    eval_set: Path | None = typer.Option(None, "--eval-set", help="JSONL eval set (quality)."),
+    steps: str = typer.Option(..., "--steps", help="N, or a comma-separated sweep such as 4,8,16."),
+    objective: str = typer.Option("quality", "--objective", help="quality | energy."),
+    weight_a: float = typer.Option(1.0, "--weight-a", help="Energy: weight Beta shape a_w."),
+    weight_b: float = typer.Option(1.0, "--weight-b", help="Energy: weight Beta shape b_w."),
+    trials: int | None = typer.Option(None, "--trials", help="Finished trials (default 60 quality, 200 energy)."),
+    metric: str = typer.Option("exact_match", "--metric", help="Scorer from the metric registry."),
+    sampler: str = typer.Option("count", "--sampler", help="count | ancestral."),
+    remasking: str = typer.Option("low_confidence", "--remasking", help="low_confidence|random|margin|entropy."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: greedy)."),
+    gen_length: int | None = typer.Option(None, "--gen-length", help="Completion: tokens generated."),
+    block_length: int | None = typer.Option(None, "--block-length", help="Semi-autoregressive block length."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the search, the split, the sampler and the bootstrap."),
+    subset_size: int | None = typer.Option(None, "--subset-size", help="Search-split records used (default all)."),
+    replicates: int = typer.Option(1, "--replicates", help="Samples per record (common random numbers)."),
+    confirm_fraction: float = typer.Option(0.3, "--confirm-fraction", help="Share held out for confirmation."),
+    mask_symbol: str | None = typer.Option(None, "--mask-symbol", help="Infill mask symbol (default: tokenizer's)."),
+    a_bounds: str | None = typer.Option(None, "--a-bounds", help="Log-uniform range of a, 'low,high'."),
+    b_bounds: str | None = typer.Option(None, "--b-bounds", help="Log-uniform range of b, 'low,high'."),
+    search_algorithm: str = typer.Option("tpe", "--search-algorithm", help="tpe | gp | cmaes | random."),
+    trials_per_batch: int = typer.Option(8, "--trials-per-batch", help="Trials asked and sampled together."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Rows per model call."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code."),
+    storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default: SQLite under --out)."),
+    out: Path | None = typer.Option(None, "--out", help="Folder for result.json, figures and the study."),
+    no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+) -> None:
+    """Tune (a, b) for N steps: the energy objective (model-free) or quality on an eval set."""
+    spec = TuneSpec(
+        objective=objective,  # type: ignore[arg-type]
+        steps=parse_steps(steps),
+        weight_a=weight_a,
+        weight_b=weight_b,
+        n_trials=trials,
+        a_bounds=parse_bounds(a_bounds, "a_bounds"),
+        b_bounds=parse_bounds(b_bounds, "b_bounds"),
+        search_algorithm=search_algorithm,  # type: ignore[arg-type]
+        seed=seed,
+        trials_per_batch=trials_per_batch,
+        gen_length=gen_length,
+        block_length=block_length,
+        sampler=sampler,  # type: ignore[arg-type]
+        remasking=remasking,  # type: ignore[arg-type]
+        temperature=temperature,
+        metric=metric,
+        subset_size=subset_size,
+        replicates=replicates,
+        confirm_fraction=confirm_fraction,
+        mask_symbol=mask_symbol,
+        batch_size=batch_size,
+    ).validate()
+    _check_inputs(spec, checkpoint, eval_set)
+    _quiet_optuna()
+    folder = _out_folder(spec, out)
+    storage = storage or (None if folder is None else f"sqlite:///{folder / 'study.db'}")
+    result = _run(spec, checkpoint, eval_set, storage, trust_remote_code, show_progress=True)
+    if folder is not None and not no_figures:
+        result.figures.update(_draw(result, folder, spec))
+    if folder is not None:
+        (folder / "result.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
+    if json_output:
+        emit_json(result)
+    else:
+        _print(result, folder)
+
+
+def _check_inputs(spec: TuneSpec, checkpoint: Path | None, eval_set: Path | None) -> None:
+    if spec.objective == "energy":
+        if checkpoint is not None or eval_set is not None:
+            field = "checkpoint" if checkpoint is not None else "eval_set"
+            raise InvalidInput(field, "the energy objective uses no checkpoint or eval set")
+        return
+    if checkpoint is None:
+        raise InvalidInput("checkpoint", "give --checkpoint PATH (or --objective energy)")
+    if eval_set is None:
+        raise InvalidInput("eval_set", "give --eval-set PATH")
+
+
+def _quiet_optuna() -> None:
+    """Optuna logs every trial at INFO on stderr; the progress bar says it better."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _out_folder(spec: TuneSpec, out: Path | None) -> Path | None:
+    """The energy search writes nothing unless asked; a quality job keeps its study and figures under runs/."""
+    if out is None and spec.objective == "energy":
+        return None
+    if out is None:
+        from mdmtune.tuning.api import default_study_name
+
+        out = Path("runs") / default_study_name(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _run(
+    spec: TuneSpec,
+    checkpoint: Path | None,
+    eval_set: Path | None,
+    storage: str | None,
+    trust_remote_code: bool,
+    show_progress: bool,
+) -> TuneResult | SweepResult:
+    from mdmtune.tuning.api import tune, tune_sweep
+
+    model: Any = None
+    if checkpoint is not None:
+        from mdmtune.models.loading import load_denoiser
+
+        model = load_denoiser(checkpoint, trust_remote_code=trust_remote_code)
+    total = spec.trials * len(spec.steps_list)
+    with progress_bar(total, show_progress) as update:
+        if len(spec.steps_list) == 1:
+            return tune(spec, checkpoint=model, eval_set=eval_set, storage=storage, progress=update)
+        done: dict[int, int] = {}
+
+        def sweep_update(steps: int, progress: Any) -> None:
+            done[steps] = progress.trials_done
+            if update is not None:
+                update(_Summed(progress, sum(done.values()), total), steps)
+
+        return tune_sweep(spec, checkpoint=model, eval_set=eval_set, storage=storage, progress=sweep_update)
+
+
+class _Summed:
+    """A sweep's progress: trials over every N together."""
+
+    def __init__(self, progress: Any, done: int, total: int) -> None:
+        self.trials_done, self.n_trials = done, total
+        self.best_value, self.nfe = progress.best_value, progress.nfe
+
+
+def _draw(result: TuneResult | SweepResult, folder: Path, spec: TuneSpec) -> dict[str, str]:
+    from mdmtune.plots.tuning import draw_result_figures
+
+    return draw_result_figures(result, folder, spec)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def _interval(ci: list[float] | None) -> str:
+    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _print(result: TuneResult | SweepResult, folder: Path | None) -> None:
+    console = Console()
+    if isinstance(result, SweepResult):
+        for one in result.results:
+            _print_one(console, one)
+        _print_sweep(console, result)
+        figures = result.figures
+    else:
+        _print_one(console, result)
+        figures = result.figures
+    for kind, path in figures.items():
+        console.print(f"figure {kind}: {path}")
+    if folder is not None:
+        console.print(f"result: {folder / 'result.json'}")
+
+
+def _print_one(console: Console, result: TuneResult) -> None:
+    energy = result.objective == "energy"
+    title = f"mdmtune tune: {result.objective}, N = {result.steps}"
+    if energy:
+        title += f", weight ({result.weight[0]:g}, {result.weight[1]:g})"
+    columns = ["schedule", "a", "b", "energy E_N"] if energy else ["schedule", "a", "b", "confirm score", "95% CI"]
+    if not energy:
+        columns.append("best - this [95% CI]")
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    best = result.best
+    cells = ["best", _fmt(best.a), _fmt(best.b), _fmt(best.score, 6)]
+    table.add_row(*(cells if energy else [*cells, _interval(best.ci), ""]))
+    for name, base in result.baselines.items():
+        cells = [name, _fmt(base.a), _fmt(base.b), _fmt(base.score, 6)]
+        if not energy:
+            cells += [_interval(base.ci), f"{_fmt(base.diff, 3)} {_interval(base.diff_ci)}"]
+        table.add_row(*cells)
+    console.print(table)
+    spent = f"trials {len(result.trials)}, NFEs {result.nfe}"
+    if not energy:
+        spent += f" (search {result.nfe_search}, confirm {result.nfe_confirm})"
+        spent += f"; records: search {result.search_records}, confirm {result.confirm_records}"
+    console.print(f"{spent}; wall time {result.wall_time_s:.1f} s")
+
+
+def _print_sweep(console: Console, sweep: SweepResult) -> None:
+    table = Table(title="quality vs steps")
+    names = sorted({name for p in sweep.points for name in p.baselines})
+    for column in ("N", "tuned", "95% CI", *names):
+        table.add_column(column)
+    for p in sweep.points:
+        table.add_row(str(p.steps), _fmt(p.tuned), _interval(p.tuned_ci), *(_fmt(p.baselines.get(n)) for n in names))
+    console.print(table)
+    if sweep.tuned_steps is None:
+        console.print(f"the tuned schedule does not match linear at N = {sweep.linear_steps} at any smaller N tried")
+    else:
+        console.print(
+            f"step savings: tuned at N = {sweep.tuned_steps} matches linear at N = {sweep.linear_steps} "
+            f"({100 * sweep.step_savings:.0f}% fewer steps)"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tune` to the `mdmtune` command."""
+    app.command("tune")(tune_command)

@@ -1,0 +1,245 @@
+"""The quality objective: maximize the mean metric score of a checkpoint on an eval set, at the lowest model cost.
+
+- Split: the eval set is shuffled once by the job's seed into a search split and a confirm split
+  (spec.confirm_fraction). The search sees only the search split; finalize re-scores its top candidates on the
+  confirm split, so the reported numbers are not the ones that chose the winner.
+- Rungs (the paper's App. E.1 coarse-to-fine advice, automated): a batch of trials is scored on the first r0 records
+  of the search split, then the survivors on r0 * eta, ..., up to the whole split (or spec.subset_size). After each
+  rung but the last each trial reports its running mean and the study's successive-halving pruner (optuna's ASHA,
+  shared through the storage by every worker) prunes those outside the top 1/eta of that rung.
+- Cost: every trial of a batch is sampled in one `mdmtune.evaluation.evaluate` call (one model batch holds many
+  schedules); per-record scores are cached by (checkpoint sha, eval set sha, schedule, N, sampler settings, seed,
+  replicates), so rungs, confirmations and reruns never sample a (schedule, record) twice.
+Records are scored with common random numbers (the seed of a record and replicate is the same for every schedule),
+so differences between schedules are paired. Never imports FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import optuna
+
+from mdmtune import schedules
+from mdmtune.errors import InvalidInput
+from mdmtune.evalsets import EvalSet, load_eval_set
+from mdmtune.metrics import Metric, get_metric
+from mdmtune.models.base import Denoiser
+from mdmtune.schedules import Schedule
+from mdmtune.tuning.cache import ScoreCache, context_key, denoiser_fingerprint
+from mdmtune.tuning.objective import BatchValues, ReportHook
+from mdmtune.tuning.spec import TuneSpec
+
+
+def split_records(n_records: int, confirm_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(search indices, confirm indices): a seeded shuffle; each side gets at least one record."""
+    if n_records < 2:
+        raise InvalidInput("eval_set", f"needs at least 2 records to hold out a confirm split, got {n_records}")
+    order = np.random.default_rng([seed, 0x5EA2C4]).permutation(n_records)
+    n_confirm = min(n_records - 1, max(1, round(confirm_fraction * n_records)))
+    return np.sort(order[n_confirm:]), np.sort(order[:n_confirm])
+
+
+def rung_sizes(n_search: int, reduction_factor: int, min_records: int) -> list[int]:
+    """Cumulative record counts r0, r0 * eta, ..., n_search; r0 >= min_records (a single rung when too few)."""
+    sizes = [n_search]
+    while sizes[0] // reduction_factor >= min_records:
+        sizes.insert(0, math.ceil(sizes[0] / reduction_factor))
+    return _aligned(sizes, reduction_factor)
+
+
+def _aligned(sizes: list[int], eta: int) -> list[int]:
+    """Optuna's pruner decides at steps r0 * eta^k: make every rung but the last exactly that."""
+    first = sizes[0]
+    return [first * eta**k for k in range(len(sizes) - 1)] + [sizes[-1]]
+
+
+@dataclass
+class QualityObjective:
+    """Mean per-record score of `denoiser` on the eval set's search split, for each (a, b) of a batch."""
+
+    denoiser: Denoiser
+    encoded: Any
+    """mdmtune.evaluation.EncodedSet of the whole eval set."""
+    spec: TuneSpec
+    steps: int
+    metric_obj: Metric
+    search_indices: np.ndarray
+    confirm_indices: np.ndarray
+    rungs: list[int]
+    cache: ScoreCache
+    checkpoint_sha: str
+    eval_set_sha: str
+    direction: Literal["minimize", "maximize"] = "maximize"
+    nfe_spent: int = 0
+    _pruner: optuna.pruners.BasePruner | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        spec: TuneSpec,
+        *,
+        checkpoint: str | os.PathLike[str] | Denoiser,
+        eval_set: str | os.PathLike[str] | EvalSet,
+        cache: ScoreCache | None = None,
+        checkpoint_sha: str | None = None,
+    ) -> QualityObjective:
+        """Load what is given as a path, encode the eval set once, split it, plan the rungs."""
+        from mdmtune.evaluation import encode_records
+
+        spec.validate()
+        denoiser, sha = _denoiser(checkpoint)
+        records = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
+        metric = get_metric(spec.metric)
+        if not metric.per_record:
+            raise InvalidInput("metric", f"{spec.metric} scores a whole set; tuning needs a per-record metric")
+        metric.check_records(records.records)
+        if records.kind == "completion" and spec.gen_length is None:
+            raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
+        encoded = encode_records(denoiser, records, gen_length=spec.gen_length, mask_symbol=spec.mask_symbol)
+        search, confirm = split_records(len(records), spec.confirm_fraction, spec.seed)
+        if spec.subset_size is not None:
+            search = search[: spec.subset_size]
+        return cls(
+            denoiser=denoiser,
+            encoded=encoded,
+            spec=spec,
+            steps=spec.steps_list[0],
+            metric_obj=metric,
+            search_indices=search,
+            confirm_indices=confirm,
+            rungs=rung_sizes(len(search), spec.reduction_factor, spec.min_rung_records),
+            cache=cache if cache is not None else ScoreCache(),
+            checkpoint_sha=checkpoint_sha or sha,
+            eval_set_sha=records.sha256,
+        )
+
+    def with_steps(self, steps: int) -> QualityObjective:
+        """The same model, records, split and cache at another N (a steps sweep)."""
+        return dataclasses.replace(self, steps=steps, spec=self.spec.for_steps(steps), nfe_spent=0, _pruner=None)
+
+    @property
+    def metric(self) -> str:
+        return self.spec.metric
+
+    @property
+    def search_records(self) -> int:
+        return len(self.search_indices)
+
+    @property
+    def confirm_records(self) -> int:
+        return len(self.confirm_indices)
+
+    @property
+    def typical_masked(self) -> int | None:
+        """The most common count of generated tokens per record (infill sets vary): what the reported plan uses."""
+        values, counts = np.unique(np.asarray(self.encoded.masked), return_counts=True)
+        return int(values[np.argmax(counts)]) if len(values) else None
+
+    @property
+    def pruner(self) -> optuna.pruners.BasePruner | None:
+        """Successive halving at the rung boundaries; None when the split is too small for more than one rung."""
+        if len(self.rungs) < 2:
+            return None
+        if self._pruner is None:
+            self._pruner = optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=self.rungs[0], reduction_factor=self.spec.reduction_factor, min_early_stopping_rate=0
+            )
+        return self._pruner
+
+    def _context(self) -> str:
+        s = self.spec
+        return context_key(
+            checkpoint=self.checkpoint_sha,
+            eval_set=self.eval_set_sha,
+            steps=self.steps,
+            sampler=s.sampler,
+            remasking=s.remasking,
+            temperature=float(s.temperature),
+            gen_length=s.gen_length,
+            block_length=s.block_length,
+            mask_symbol=s.mask_symbol,
+            metric=s.metric,
+            seed=s.seed,
+            replicates=s.replicates,
+        )
+
+    def _settings(self) -> Any:
+        from mdmtune.sampling import SamplerSettings
+
+        s = self.spec
+        return SamplerSettings(
+            sampler=s.sampler, remasking=s.remasking, temperature=float(s.temperature), block_length=s.block_length
+        )
+
+    def record_scores(self, schedule_list: Sequence[Schedule], indices: np.ndarray) -> tuple[np.ndarray, int]:
+        """Scores [S, len(indices)] (replicates averaged) and the NFEs paid: only what the cache lacks is sampled."""
+        from mdmtune.evaluation import evaluate
+
+        context = self._context()
+        todo = [s for s in schedule_list if self.cache.missing(context, s, indices)]
+        nfe = 0
+        if todo:
+            needed = sorted({i for s in todo for i in self.cache.missing(context, s, indices)})
+            result = evaluate(
+                self.denoiser,
+                self.encoded,
+                todo,
+                self.steps,
+                self._settings(),
+                self.metric_obj,
+                record_indices=needed,
+                replicates=self.spec.replicates,
+                seed=self.spec.seed,
+                batch_size=self.spec.batch_size,
+            )
+            for schedule, scores in zip(todo, result.scores, strict=True):
+                self.cache.put(context, schedule, needed, scores)
+            nfe = int(result.nfe)
+        self.nfe_spent += nfe
+        values = np.stack([self.cache.get(context, s, indices).mean(axis=1) for s in schedule_list])
+        return values, nfe
+
+    def evaluate(self, params: Sequence[tuple[float, float]], report: ReportHook | None = None) -> BatchValues:
+        """Rung by rung over the search split; survivors of each rung go on together in one batch."""
+        points = [schedules.beta(float(a), float(b)) for a, b in params]
+        totals = np.zeros(len(points))
+        values = [math.nan] * len(points)
+        pruned = [False] * len(points)
+        alive, done, nfe = list(range(len(points))), 0, 0
+        for rung, size in enumerate(self.rungs):
+            indices = self.search_indices[done:size]
+            scores, cost = self.record_scores([points[i] for i in alive], indices)
+            nfe += cost
+            for row, i in enumerate(alive):
+                totals[i] += scores[row].sum()
+                values[i] = float(totals[i] / size)
+            if rung < len(self.rungs) - 1 and report is not None:
+                for i in alive:
+                    pruned[i] = report(i, size, values[i])
+            alive, done = [i for i in alive if not pruned[i]], size
+            if not alive:
+                break
+        return BatchValues(values=values, pruned=pruned, nfe=nfe)
+
+    def confirm_scores(self, schedule_list: list[Schedule]) -> tuple[np.ndarray, int]:
+        """Per-record scores of each schedule on the confirm split (one batch), for finalize."""
+        return self.record_scores(schedule_list, self.confirm_indices)
+
+
+def _denoiser(checkpoint: str | os.PathLike[str] | Denoiser) -> tuple[Denoiser, str]:
+    """A loaded model and its identity: the checkpoint files' sha256 for a path, the parameters' for an object."""
+    if isinstance(checkpoint, (str, os.PathLike)):
+        from mdmtune.models.loading import load_denoiser
+        from mdmtune.tuning.cache import path_sha256
+
+        return load_denoiser(checkpoint), path_sha256(checkpoint)
+    if not isinstance(checkpoint, Denoiser):
+        raise InvalidInput("checkpoint", f"must be a path or a loaded Denoiser, got {type(checkpoint).__name__}")
+    return checkpoint, denoiser_fingerprint(checkpoint)
