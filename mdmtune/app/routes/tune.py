@@ -70,6 +70,7 @@ def create_job(
         if spec.objective == "quality":
             checkpoint = _owned(session, Checkpoint, body.checkpoint_id, owner, "checkpoint_id")
             eval_set = _owned(session, EvalSet, body.eval_set_id, owner, "eval_set_id")
+            session.commit()  # end the read transaction: the checks below may load a model for seconds
             spec = check_against_artifacts(spec, checkpoint, eval_set, services)
         elif body.checkpoint_id is not None or body.eval_set_id is not None:
             field = "checkpoint_id" if body.checkpoint_id is not None else "eval_set_id"
