@@ -79,3 +79,27 @@ def test_upgrade_twice_is_a_no_op(empty_url):
     migrations.upgrade(empty_url)
     migrations.upgrade(empty_url)
     assert migrations.current_revision(empty_url) == migrations.head_revision()
+
+
+def test_concurrent_upgrades_on_postgres_both_succeed(postgres_db_url):
+    """The API and a migrate container may start together; the advisory lock makes them take turns."""
+    import threading
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def upgrade() -> None:
+        barrier.wait()
+        try:
+            migrations.upgrade(postgres_db_url)
+        except BaseException as error:  # collected and asserted on below
+            errors.append(error)
+
+    threads = [threading.Thread(target=upgrade) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert migrations.current_revision(postgres_db_url) == migrations.head_revision()
+    assert _optuna_stamp(postgres_db_url) == [optuna_storage(postgres_db_url).get_head_version()]
