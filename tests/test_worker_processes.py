@@ -1,7 +1,7 @@
 """Real `mdmtune worker` processes on the real Postgres: a SIGKILLed worker's job is finished by another, N workers
 run many jobs each exactly once, and SIGTERM gives the job back after the current batch.
 
-Short leases (2 s, heartbeat 0.5 s) make a dead worker's lease lapse quickly; nothing asserts on time: every wait
+Short leases (3 s, heartbeat 0.5 s) make a dead worker's lease lapse quickly; nothing asserts on time: every wait
 polls the database for a state, with a generous limit that only guards against hanging forever.
 """
 
@@ -44,11 +44,11 @@ def workers(tmp_path):
     """Start `python -m mdmtune.cli.main worker` processes; kill whatever is left at the end."""
     started: list[subprocess.Popen] = []
 
-    def start(url: str, worker_id: str) -> subprocess.Popen:
+    def start(url: str, worker_id: str, lease_seconds: float = 3) -> subprocess.Popen:
         env = dict(
             os.environ,
             PYTHONPATH=str(REPO),
-            MDMTUNE_LEASE_SECONDS="2",
+            MDMTUNE_LEASE_SECONDS=str(lease_seconds),
             MDMTUNE_HEARTBEAT_SECONDS="0.5",
             MDMTUNE_POLL_SECONDS="0.2",
         )
@@ -120,7 +120,7 @@ def test_many_jobs_on_several_worker_processes_each_run_exactly_once(pg, workers
     spec = TuneSpec(objective="energy", steps=4, n_trials=6, trials_per_batch=6, search_algorithm="random")
     jobs = [_submit(sessions, storage, spec.replace(seed=i)) for i in range(8)]
     for i in range(3):
-        workers(url, f"worker-{i}")
+        workers(url, f"worker-{i}", lease_seconds=30)  # no worker dies here: a long lease survives a loaded CPU
 
     def all_done() -> list[Job]:
         with sessions() as session:
