@@ -31,9 +31,18 @@ def default_study_name(spec: TuneSpec) -> str:
 
 
 def build_objective(
-    spec: TuneSpec, *, checkpoint: Any = None, eval_set: Any = None, cache: Any = None
+    spec: TuneSpec,
+    *,
+    checkpoint: Any = None,
+    eval_set: Any = None,
+    cache: Any = None,
+    checkpoint_sha: str | None = None,
 ) -> EnergyObjective | Any:
-    """The spec's objective; quality needs a checkpoint (path or Denoiser) and an eval set (path or EvalSet)."""
+    """The spec's objective; quality needs a checkpoint (path or Denoiser) and an eval set (path or EvalSet).
+
+    `checkpoint_sha` names a loaded Denoiser in the score cache's key (e.g. the artifact's sha256); without it a
+    loaded model is fingerprinted by hashing its parameters, which costs a pass over them.
+    """
     steps = spec.steps_list[0]
     if spec.objective == "energy":
         return EnergyObjective(steps=steps, weight_a=spec.weight_a, weight_b=spec.weight_b)
@@ -43,7 +52,9 @@ def build_objective(
         raise InvalidInput("eval_set", "the quality objective needs an eval set")
     from mdmtune.tuning.quality_objective import QualityObjective
 
-    return QualityObjective.build(spec, checkpoint=checkpoint, eval_set=eval_set, cache=cache)
+    return QualityObjective.build(
+        spec, checkpoint=checkpoint, eval_set=eval_set, cache=cache, checkpoint_sha=checkpoint_sha
+    )
 
 
 def tune(
@@ -56,13 +67,16 @@ def tune(
     progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     cache: Any = None,
+    checkpoint_sha: str | None = None,
 ) -> TuneResult:
     """A whole tuning job at one N in this process. storage None: in memory (nothing to resume)."""
     spec.validate()
     if len(spec.steps_list) != 1:
         raise InvalidInput("steps", "tune() takes one step count; use tune_sweep() for several")
     spec = spec.for_steps(spec.steps_list[0])
-    objective = build_objective(spec, checkpoint=checkpoint, eval_set=eval_set, cache=cache)
+    objective = build_objective(
+        spec, checkpoint=checkpoint, eval_set=eval_set, cache=cache, checkpoint_sha=checkpoint_sha
+    )
     study = create_study(spec, storage, study_name or default_study_name(spec))
     run_search(spec, study, objective, progress=progress, should_stop=should_stop)
     return finalize(spec, study, objective)

@@ -47,7 +47,9 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> Inter
     denominator = 1 + z * z / n
     center = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return Interval(max(0.0, center - half), min(1.0, center + half))
+    low = 0.0 if successes == 0 else max(0.0, center - half)  # the ends are exactly 0 and 1 there; float
+    high = 1.0 if successes == n else min(1.0, center + half)  # rounding would put them a hair inside
+    return Interval(low, high)
 
 
 def score_interval(scores: ArrayLike, confidence: float = 0.95) -> Interval:

@@ -1,0 +1,242 @@
+"""The quality search end to end on real project pieces: the batched sampler, evaluation, metrics and eval sets.
+
+The model is the exact toy's posterior (spec/MATH.md, the toy) written as a torch Denoiser: for each masked position,
+P(a | the unmasked tokens) under the target. With the count sampler, random remasking and temperature 1 this is
+exactly the toy's count sampler, so the expected score of a schedule under the regex metric "the output is in the
+target's support" is the toy's exact support_mass: an independent reference for what the search should find.
+A second test runs a real native checkpoint (a random reference MDM written with save_native) from its path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from mdmtune.cli.output import to_jsonable
+from mdmtune.evalsets import parse_eval_set
+from mdmtune.models.codec import CharCodec
+from mdmtune.schedules import named
+from mdmtune.toy import run_toy, run_toy_schedule
+from mdmtune.tuning import TuneSpec, count_trials, create_study, finalize, run_search, study_nfe, tune
+from mdmtune.tuning.cache import ScoreCache
+from mdmtune.tuning.quality_objective import QualityObjective, rung_sizes, split_records
+
+TARGETS = {
+    "two-or-three": "(?=(?:b*ab*){2,3}$)[ab]{5}",
+    "extremes": "aaaaa|bbbbb",
+}
+
+
+class ToyPosterior:
+    """The exact denoiser of a toy target on 5 tokens over {a, b}; a Denoiser by the protocol, no training."""
+
+    def __init__(self, target: str) -> None:
+        self.codec = CharCodec.for_alphabet("ab")
+        self.mask_token_id = self.codec.mask_token_id
+        self.pad_token_id = self.codec.eot_token_id
+        self.vocab_size = self.codec.vocab_size
+        self.device = torch.device("cpu")
+        self.a_id, self.b_id = self.codec.encode("a")[0], self.codec.encode("b")[0]
+        pattern = TARGETS[target]
+        import re
+
+        support = ["".join(s) for s in itertools.product("ab", repeat=5) if re.fullmatch(pattern, "".join(s))]
+        self.support = torch.tensor([self.codec.encode(s) for s in support])  # [K, 5]
+        self.calls = 0
+
+    def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        self.calls += 1
+        known = ids != self.mask_token_id
+        agree = (self.support[None] == ids[:, None]) | ~known[:, None]  # [B, K, 5]
+        consistent = agree.all(dim=-1).double()  # [B, K]
+        total = consistent.sum(dim=1, keepdim=True)
+        p_a = (consistent @ (self.support == self.a_id).double()) / total.clamp(min=1)
+        p_a = torch.where(total > 0, p_a, torch.full_like(p_a, 0.5))
+        out = torch.full((*ids.shape, self.vocab_size), -1e9, dtype=torch.float64)
+        out[..., self.a_id] = torch.log(p_a.clamp(min=1e-300))
+        out[..., self.b_id] = torch.log((1 - p_a).clamp(min=1e-300))
+        return out.float()
+
+
+def toy_eval_set(target: str, n: int):
+    lines = [json.dumps({"id": i, "masked": "_____", "answer": TARGETS[target]}) for i in range(n)]
+    return parse_eval_set(("\n".join(lines) + "\n").encode())
+
+
+def toy_spec(**changes) -> TuneSpec:
+    base = dict(
+        objective="quality",
+        steps=3,
+        metric="regex",
+        sampler="count",
+        remasking="random",
+        temperature=1.0,
+        n_trials=24,
+        trials_per_batch=6,
+        min_rung_records=8,
+        seed=0,
+    )
+    return TuneSpec(**{**base, **changes})
+
+
+def test_pipeline_score_estimates_the_exact_toy_support_mass():
+    spec = toy_spec(confirm_fraction=0.5)
+    objective = QualityObjective.build(
+        spec, checkpoint=ToyPosterior("two-or-three"), eval_set=toy_eval_set("two-or-three", 400)
+    )
+    schedules = [named("linear"), named("cos2")]
+    scores, nfe = objective.record_scores(schedules, objective.search_indices)
+    for schedule, row in zip(schedules, scores, strict=True):
+        exact = run_toy_schedule("two-or-three", schedule, 3, "count").support_mass
+        se = math.sqrt(exact * (1 - exact) / row.size)
+        assert abs(row.mean() - exact) < 4 * se
+    assert nfe > 0
+
+
+def test_splits_are_seeded_disjoint_and_rungs_grow_by_the_reduction_factor():
+    search, confirm = split_records(100, 0.3, seed=1)
+    assert len(confirm) == 30 and len(search) == 70
+    assert not set(search) & set(confirm) and set(search) | set(confirm) == set(range(100))
+    assert np.array_equal(split_records(100, 0.3, seed=1)[0], search)
+    assert not np.array_equal(split_records(100, 0.3, seed=2)[0], search)
+    assert rung_sizes(70, 3, 8) == [8, 24, 70]
+    assert rung_sizes(10, 3, 8) == [10]
+
+
+@pytest.fixture(scope="module")
+def toy_run():
+    """One small search on the two-or-three target, shared by the tests that read its study and result."""
+    spec = toy_spec(min_rung_records=5)
+    objective = QualityObjective.build(
+        spec, checkpoint=ToyPosterior("two-or-three"), eval_set=toy_eval_set("two-or-three", 90)
+    )
+    study = create_study(spec, None, "toy")
+    run = run_search(spec, study, objective)
+    result = finalize(spec, study, objective)
+    return spec, objective, study, run, result
+
+
+def test_search_stops_at_n_trials_and_prunes_on_rungs_but_never_a_baseline(toy_run):
+    spec, objective, study, _run, _ = toy_run
+    assert objective.rungs == [7, 21, 63]
+    assert count_trials(study) == (spec.trials, 0)
+    states = [t.state for t in study.get_trials()]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    baselines = [t for t in study.get_trials() if "baseline" in t.user_attrs]
+    assert [t.state for t in baselines] == [TrialState.COMPLETE] * 2
+    for trial in study.get_trials(states=(TrialState.PRUNED,)):
+        assert trial.last_step < objective.rungs[-1]
+
+
+def test_result_is_the_confirm_winner_with_intervals_and_paired_differences(toy_run):
+    _spec, _objective, _study, _run, result = toy_run
+    assert result.objective == "quality" and result.steps == 3
+    winner = max(result.candidates, key=lambda c: c.confirm_score)
+    assert (result.best.a, result.best.b) == (winner.a, winner.b)
+    assert result.best.ci[0] <= result.best.score <= result.best.ci[1]
+    assert set(result.baselines) == {"linear", "cos2", "sine"}
+    for base in result.baselines.values():
+        assert base.diff == pytest.approx(result.best.score - base.score)
+        assert base.diff_ci[0] <= base.diff <= base.diff_ci[1]
+    assert result.confirm_records == 27 and result.search_records == 63
+    document = json.loads(json.dumps(to_jsonable(result)))
+    assert {"best", "baselines", "trials", "nfe", "objective", "steps"} <= set(document)
+    assert {"a", "b", "score", "ci"} <= set(document["best"])
+    assert {"a", "b", "score", "diff_ci"} <= set(document["baselines"]["cos2"])
+    assert {"a", "b", "value", "state"} <= set(document["trials"][0])
+    assert sum(document["plan"]["counts"]) == 5
+
+
+def test_nfe_is_the_search_spend_plus_the_confirmation(toy_run):
+    _, objective, study, run, result = toy_run
+    assert result.nfe_search == study_nfe(study) == run.nfe
+    assert result.nfe == result.nfe_search + result.nfe_confirm
+    assert objective.nfe_spent == result.nfe
+
+
+def test_cached_scores_cost_no_model_call_again(toy_run):
+    spec, objective, study, _, result = toy_run
+    calls = objective.denoiser.calls
+    again = finalize(spec, study, objective)
+    assert again.nfe_confirm == 0 and objective.denoiser.calls == calls
+    assert again.best == result.best
+
+
+def test_the_search_finds_a_schedule_the_exact_toy_ranks_above_linear():
+    """At 3 steps the toy's best point beats linear (the paper's Fig. 4); the tuned one must too, exactly scored."""
+    spec = toy_spec(n_trials=30)
+    result = tune(spec, checkpoint=ToyPosterior("extremes"), eval_set=toy_eval_set("extremes", 150))
+    exact_best = run_toy("extremes", result.best.a, result.best.b, 3, "count").support_mass
+    exact_linear = run_toy("extremes", 0.5, 0.5, 3, "count").support_mass
+    assert exact_best > exact_linear
+
+
+def test_same_seed_same_search_and_result():
+    def once():
+        spec = toy_spec(n_trials=12)
+        model = ToyPosterior("two-or-three")
+        study = create_study(spec, None, "x")
+        objective = QualityObjective.build(spec, checkpoint=model, eval_set=toy_eval_set("two-or-three", 40))
+        run_search(spec, study, objective)
+        return [(t.params, t.value, t.state) for t in study.get_trials()], finalize(spec, study, objective).best
+
+    assert once() == once()
+
+
+def test_score_cache_file_is_read_back_by_a_new_objective(tmp_path):
+    spec = toy_spec(n_trials=8)
+    path = tmp_path / "scores.jsonl"
+
+    def build(seed: int = 0) -> QualityObjective:
+        return QualityObjective.build(
+            spec.replace(seed=seed),
+            checkpoint=ToyPosterior("extremes"),
+            eval_set=toy_eval_set("extremes", 30),
+            cache=ScoreCache(path),
+            checkpoint_sha="toy-extremes",  # a model without parameters has no content hash: name it
+        )
+
+    scores, nfe = build().confirm_scores([named("linear")])
+    assert nfe > 0
+    again, nfe_again = build().confirm_scores([named("linear")])
+    assert nfe_again == 0 and np.array_equal(again, scores)
+    assert build(seed=1).confirm_scores([named("linear")])[1] > 0  # another seed is another key
+
+
+def test_native_checkpoint_path_tunes_end_to_end(tmp_path):
+    """A real checkpoint written by save_native (random weights) and a real testbed eval set, through tune()."""
+    from mdmtune.evalsets import write_eval_set
+    from mdmtune.models.native import save_native
+    from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
+    from mdmtune.testbeds import get_testbed
+
+    torch.manual_seed(0)
+    testbed = get_testbed("arithmetic")
+    codec = CharCodec.for_alphabet(testbed.alphabet, eot_text=testbed.pad_char)
+    config = ReferenceConfig(
+        vocab_size=codec.vocab_size,
+        max_len=testbed.context_length + testbed.target_length,
+        mask_token_id=codec.mask_token_id,
+        pad_token_id=codec.eot_token_id,
+        d_model=16,
+        n_layers=1,
+        n_heads=2,
+        d_ff=32,
+    )
+    checkpoint = save_native(ReferenceMDM(config), codec, tmp_path / "ckpt")
+    eval_path = tmp_path / "eval.jsonl"
+    write_eval_set(testbed.eval_records(12, seed=0), eval_path)
+    spec = TuneSpec(steps=4, gen_length=testbed.gen_length, metric=testbed.metric, n_trials=6, trials_per_batch=3)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    result = tune(spec, checkpoint=checkpoint, eval_set=eval_path, storage=storage, study_name="job")
+    assert len(result.trials) == 6 and result.nfe > 0
+    assert result.plan.counts is not None and sum(result.plan.counts) == testbed.gen_length
+    study = optuna.load_study(study_name="job", storage=storage)
+    assert count_trials(study) == (6, 0)
