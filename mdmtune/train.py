@@ -137,12 +137,17 @@ def mdm_loss(
 ) -> torch.Tensor:
     """LLaDA/MDLM loss: mask target tokens with prob p ~ U(eps, 1) per row; CE on masked positions weighted 1/p.
 
+    The rows' p are drawn low-discrepancy (MDLM's antithetic sampling), each marginally uniform.
+
     Normalised by the number of target positions (B * L_target), as LLaDA's pre-training loss, so it is an upper bound
     on the per-token negative log-likelihood. Randomness comes from the CPU `generator` only.
     """
     batch, length = ids.shape
     target_length = length - context_length
-    p = eps + (1 - eps) * torch.rand(batch, 1, generator=generator)
+    # Low-discrepancy draw (MDLM): one uniform shift of an even grid, so every batch spans all noise levels; each
+    # row's p is still uniform on [eps, 1], so the loss stays unbiased, with less variance than independent draws.
+    u = (torch.rand(1, generator=generator) + torch.arange(batch) / batch) % 1.0
+    p = (eps + (1 - eps) * u).unsqueeze(1)
     masked = torch.rand(batch, target_length, generator=generator) < p
     masked = torch.cat([torch.zeros(batch, context_length, dtype=torch.bool), masked], dim=1).to(ids.device)
     p = p.to(ids.device)
