@@ -57,18 +57,19 @@ class KeyCache:
             self._entries[digest] = (owner, time.monotonic() + self.ttl_seconds)
 
 
-def authenticate(header: str | None, settings: Settings, sessions: sessionmaker[Session], cache: KeyCache) -> str:
-    """The owner id for this request: the key's id, or LOCAL_OWNER when keys are not required."""
+def owner_from_cache(header: str | None, settings: Settings, cache: KeyCache) -> tuple[str | None, str]:
+    """(owner, token): the owner when known without the database (keys off, or a recently verified key)."""
     if not settings.api_key_required:
-        return LOCAL_OWNER
+        return LOCAL_OWNER, ""
     token = bearer_token(header)
-    digest = hash_secret(token)
-    owner = cache.get(digest)
-    if owner is not None:
-        return owner
+    return cache.get(hash_secret(token)), token
+
+
+def owner_from_database(token: str, sessions: sessionmaker[Session], cache: KeyCache) -> str:
+    """Look the key up (blocking: call it off the event loop); 401 for an unknown or revoked key."""
     with sessions() as session:
         key = find_api_key(session, token)
     if key is None:
         raise Problem(401, "unknown or revoked API key", "Authorization", _CHALLENGE)
-    cache.put(digest, key.id)
+    cache.put(hash_secret(token), key.id)
     return key.id

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.app.auth import KeyCache, authenticate
+from mdmtune.app.auth import KeyCache, owner_from_cache, owner_from_database
 from mdmtune.app.store import ArtifactStore
 from mdmtune.settings import Settings
 
@@ -44,15 +45,20 @@ class Services:
         return ObjectiveCache(self.settings)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """async (no I/O): a sync dependency would cost a threadpool round trip on every request."""
     return request.app.state.services
 
 
-def current_owner(request: Request, services: Services = Depends(get_services)) -> str:
+async def current_owner(request: Request, services: Services = Depends(get_services)) -> str:
     """The owner id the caller acts as (its API key's id, or the local owner when keys are not required).
 
-    Sessions are opened and closed inside functions, never held by a `yield` dependency: such a dependency's
-    teardown needs a free threadpool thread to give its connection back, and under load every thread can be
-    waiting for a connection (a deadlock until the pool times out).
+    On the event loop when the answer is cached; only a key not seen for a few seconds goes to the database, in
+    the threadpool. (Sessions are opened and closed inside functions, never held by a `yield` dependency: such a
+    dependency's teardown needs a free threadpool thread to give its connection back, and under load every thread
+    can be waiting for a connection, a deadlock until the pool times out.)
     """
-    return authenticate(request.headers.get("authorization"), services.settings, services.sessions, services.keys)
+    owner, token = owner_from_cache(request.headers.get("authorization"), services.settings, services.keys)
+    if owner is not None:
+        return owner
+    return await run_in_threadpool(owner_from_database, token, services.sessions, services.keys)
