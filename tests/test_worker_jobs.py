@@ -146,3 +146,46 @@ def test_job_whose_workers_keep_dying_fails_after_max_attempts(env):
     assert _run_job(settings.model_copy(update={"max_attempts": 2}), job.id) == Outcome.failed
     done = queue.load_job(sessions, job.id)
     assert done.status == "failed" and "after 2 attempts" in done.error and done.attempt == 3
+
+
+def _quality_rows(settings: Settings, sessions) -> tuple[str, str]:
+    """A tiny real native checkpoint and an infill eval set in the artifact folder, with their rows."""
+    from apiartifacts import native_folder
+
+    from mdmtune.db.models import Checkpoint, EvalSet
+    from mdmtune.evalsets import write_eval_set
+
+    root = settings.resolved_artifact_dir
+    native_folder(root / "ckpt", max_len=16)
+    records = [{"id": i, "masked": f"{i}+1=_", "answer": f"{i}+1={i + 1}"} for i in range(1, 9)]
+    written = write_eval_set(records, root / "evals" / "set.jsonl")
+    with sessions() as session:
+        checkpoint = Checkpoint(sha256="c" * 64, format="native", size=1, path="ckpt")
+        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
+        session.add_all([checkpoint, eval_set])
+        session.commit()
+        return checkpoint.id, eval_set.id
+
+
+def test_quality_jobs_share_one_loaded_checkpoint_and_keep_their_scores(migrated_sqlite_url, tmp_path):
+    settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
+    engine = make_engine(migrated_sqlite_url)
+    sessions, storage = make_session_factory(engine), optuna_storage(migrated_sqlite_url)
+    checkpoint_id, eval_set_id = _quality_rows(settings, sessions)
+    spec = TuneSpec(objective="quality", steps=1, n_trials=3, metric="exact_match", trials_per_batch=3)
+    worker = Worker(settings, worker_id="quality-worker")
+    jobs = []
+    for seed in (0, 1):
+        with sessions() as session:
+            job = submit_job(
+                session, storage, spec.replace(seed=seed), checkpoint_id=checkpoint_id, eval_set_id=eval_set_id
+            )
+        jobs.append(job)
+        assert worker.run_once() == Outcome.succeeded, queue.load_job(sessions, job.id).error
+    assert len(worker.objectives._models) == 1  # loaded once, by sha256, for both jobs
+    for job in jobs:
+        done = queue.load_job(sessions, job.id)
+        assert done.status == "succeeded" and done.trials_done == 3
+        assert done.result["best"]["ci"] is not None and done.nfe > 0
+        assert (settings.resolved_artifact_dir / "score-cache" / f"{job.id}.jsonl").stat().st_size > 0
+    engine.dispose()

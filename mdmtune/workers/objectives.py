@@ -1,8 +1,8 @@
 """The tuning objective of a job: energy (no model) or quality (checkpoint + eval set, loaded once per sha256).
 
 Loading a checkpoint is the slow part of a quality job, so a worker keeps the last few loaded models by the sha256
-of their bytes (`Settings.model_cache_size`): several jobs on one checkpoint load it once. The objective itself is
-built by the library (`mdmtune.tuning.api.build_objective`), exactly as `mdmtune tune` builds it.
+of their bytes (`Settings.model_cache_size`): several jobs on one checkpoint load it once. The objectives themselves
+are the library's (`build_objective` / `QualityObjective.build`), as `mdmtune tune` builds them.
 """
 
 from __future__ import annotations
@@ -35,8 +35,26 @@ class ObjectiveCache:
             raise InvalidInput("steps", "a service job tunes one step count")
         if spec.objective == "energy":
             return build_objective(spec)
+        from mdmtune.tuning.quality_objective import QualityObjective
+
         checkpoint, eval_set = self._rows(job, sessions)
-        return build_objective(spec, checkpoint=self.denoiser(checkpoint), eval_set=self.eval_set(eval_set))
+        return QualityObjective.build(
+            spec,
+            checkpoint=self.denoiser(checkpoint),
+            eval_set=self.eval_set(eval_set),
+            cache=self.score_cache(job),
+            checkpoint_sha=checkpoint.sha256,
+        )
+
+    def score_cache(self, job: Job) -> Any:
+        """Per-record scores of this job in a JSON Lines file beside the artifacts: a worker that resumes the job
+        (after a crash, on another machine sharing the artifact folder) pays no model call for what was scored.
+        One file per job: only the lease holder writes it."""
+        from mdmtune.tuning.cache import ScoreCache
+
+        folder = self.settings.resolved_artifact_dir / "score-cache"
+        folder.mkdir(parents=True, exist_ok=True)
+        return ScoreCache(folder / f"{job.id}.jsonl")
 
     def _rows(self, job: Job, sessions: sessionmaker[Session]) -> tuple[Checkpoint, EvalSet]:
         with sessions() as session:
