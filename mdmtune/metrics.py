@@ -10,10 +10,14 @@ before any model call is spent. Pure Python: never imports torch, FastAPI or SQL
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
+from mdmtune import toy as _toy
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord
 from mdmtune.testbeds import sudoku as _sudoku
@@ -178,6 +182,36 @@ def sudoku(output: str, record: EvalRecord) -> float:
     return float(_sudoku.solves(digits, record.masked or ""))
 
 
+# toy_tv --------------------------------------------------------------------------------------------------------
+
+
+def _check_toy(record: EvalRecord) -> None:
+    if record.answer.strip() not in _toy.TARGETS:
+        raise InvalidInput(
+            "answer",
+            f"{_where(record)}: toy_tv needs the toy target's name as the answer "
+            f"({', '.join(_toy.TARGETS)}), got {record.answer!r}",
+        )
+
+
+def toy_tv(outputs: Sequence[str], records: Sequence[EvalRecord]) -> float:
+    """1 - TV between the empirical distribution of the outputs and the exact toy's target.
+
+    Every record names the target in its answer ("extremes" or "two-or-three"), the same for all. An output that is
+    not one of the 32 sequences (after stripping white space) is mass the target never has, so it counts fully
+    toward the distance.
+    """
+    for record in records:
+        _check_toy(record)
+    targets = sorted({record.answer.strip() for record in records})
+    if len(targets) != 1:
+        raise InvalidInput("answer", f"toy_tv needs one target for the whole set, got {', '.join(targets)}")
+    counts = Counter(output.strip() for output in outputs)
+    empirical = np.array([counts[sequence] for sequence in _toy.SEQUENCES], dtype=np.float64) / len(outputs)
+    tv_on_sequences = float(_toy.metric_arrays(targets[0], empirical)[0])
+    return 1.0 - (tv_on_sequences + 0.5 * (1.0 - empirical.sum()))
+
+
 # registry ------------------------------------------------------------------------------------------------------
 
 _METRICS: dict[str, Callable[[], Metric]] = {
@@ -192,6 +226,12 @@ _METRICS: dict[str, Callable[[], Metric]] = {
     ),
     "regex": regex_metric,
     "sudoku": lambda: Metric("sudoku", "valid 9x9 grid consistent with the givens", sudoku, record_check=_check_sudoku),
+    "toy_tv": lambda: Metric(
+        "toy_tv",
+        "1 - total variation of the outputs' distribution to the toy target",
+        set_score=toy_tv,
+        record_check=_check_toy,
+    ),
 }
 
 METRIC_NAMES: tuple[str, ...] = tuple(_METRICS)

@@ -90,7 +90,7 @@ class TrainResult:
 
     def loss_summary(self, window: int = 50) -> tuple[float, float]:
         """(mean loss of the first `window` steps, of the last `window` steps): the honest "did it learn" figure."""
-        window = max(1, min(window, len(self.losses)))
+        window = max(1, min(window, len(self.losses) // 2))
         return float(np.mean(self.losses[:window])), float(np.mean(self.losses[-window:]))
 
 
@@ -159,10 +159,11 @@ def mdm_loss(
 
 
 def _lr_factor(step: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to 10% of the peak learning rate."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    """Linear warm-up (warmup_steps, at most a tenth of the run), then cosine decay to 10% of the peak rate."""
+    warmup = min(config.warmup_steps, config.steps // 10)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, config.steps - warmup)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 

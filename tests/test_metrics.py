@@ -162,3 +162,36 @@ def test_sudoku_refuses_a_grid_without_81_cells_and_completion_records():
     assert caught.value.field == "masked"
     with pytest.raises(InvalidInput, match="infill"):
         metric.check_records([completion("1")])
+
+
+def toy_records(target: str, n: int) -> list[EvalRecord]:
+    return [EvalRecord(id=i, kind="infill", prompt=None, masked="_____", answer=target) for i in range(n)]
+
+
+def test_toy_tv_is_one_when_outputs_match_the_target_exactly():
+    metric = get_metric("toy_tv")
+    assert not metric.per_record
+    assert metric.aggregate(["aaaaa", "bbbbb"], toy_records("extremes", 2)) == pytest.approx(1.0)
+
+
+def test_toy_tv_hand_checked_distances():
+    metric = get_metric("toy_tv")
+    # all mass on aaaaa vs {aaaaa: 1/2, bbbbb: 1/2}: TV = 1/2
+    assert metric.aggregate(["aaaaa"] * 4, toy_records("extremes", 4)) == pytest.approx(0.5)
+    # all mass on one of the 20 two-or-three sequences: TV = (1 - 1/20 + 19/20) / 2 = 0.95
+    assert metric.aggregate([" aabbb "] * 3, toy_records("two-or-three", 3)) == pytest.approx(0.05)
+    # half the outputs are not sequences at all, half are ababa (in support): TV = (19/20 + 1/2 - 1/20 + 1/2) / 2
+    outputs = ["ababa", "abab", "ababa", "zzzzz"]
+    assert metric.aggregate(outputs, toy_records("two-or-three", 4)) == pytest.approx(1 - (0.5 - 0.05 + 0.95 + 0.5) / 2)
+
+
+def test_toy_tv_has_no_per_record_score_and_refuses_mixed_or_unknown_targets():
+    metric = get_metric("toy_tv")
+    with pytest.raises(InvalidInput) as caught:
+        metric.score("aaaaa", toy_records("extremes", 1)[0])
+    assert caught.value.field == "metric"
+    with pytest.raises(InvalidInput, match="one target"):
+        metric.aggregate(["aaaaa", "aabbb"], toy_records("extremes", 1) + toy_records("two-or-three", 1))
+    with pytest.raises(InvalidInput, match="toy target") as caught:
+        metric.check_records(toy_records("uniform", 1))
+    assert caught.value.field == "answer"
