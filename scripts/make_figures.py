@@ -17,10 +17,12 @@ def figures() -> list[tuple[str, object]]:
     from functools import partial
 
     from mdmtune.plots.core import plot_energy_landscape, plot_schedules
+    from mdmtune.plots.toy import plot_toy_tv
 
     return [
         ("fig2_energy_landscape.png", partial(plot_energy_landscape, steps=16)),
         ("fig3_schedules.png", plot_schedules),
+        ("fig4_toy_tv.png", partial(plot_toy_tv, steps=3)),
     ]
 
 

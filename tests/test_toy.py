@@ -188,3 +188,11 @@ def test_bad_input_names_the_field_and_the_allowed_values(call, field, allowed):
     with pytest.raises(InvalidInput) as error:
         call()
     assert error.value.field == field and allowed in str(error.value)
+
+
+def test_fig4_is_a_png_and_the_same_bytes_each_time(tmp_path):
+    from mdmtune.plots.toy import plot_toy_tv
+
+    first = plot_toy_tv(tmp_path / "first.png", resolution=21).read_bytes()
+    second = plot_toy_tv(tmp_path / "second.png", resolution=21).read_bytes()
+    assert first.startswith(b"\x89PNG\r\n\x1a\n") and first == second
