@@ -83,22 +83,29 @@ def upload(client: httpx.Client, checkpoint: Path, eval_set: Path) -> tuple[dict
 
 
 def wait_for(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    """Poll the job until it ends; one progress line per change on stderr."""
+    """Poll the job until it ends; a progress line on stderr whenever trials, NFEs or the status change."""
     last = None
     while True:
         job = _check(client.get(f"/v1/tune/{job_id}"), "poll job")
         p, best = job["progress"], job.get("best") or {}
-        line = f"  {job['status']:9s} trials {p['trials_done']:3d}/{p['n_trials']}  NFE {p['nfe']}"
-        if best.get("value") is not None:
-            line += f"  best so far {best['value']:.3f} at a={best['a']:.3f} b={best['b']:.3f}"
-        if p.get("eta_seconds") is not None and job["status"] == "running":
-            line += f"  eta {p['eta_seconds']:.0f}s"
-        if line != last:
-            _say(line)
-            last = line
+        state = (job["status"], p["trials_done"], p["nfe"])
+        if state != last:
+            _say(_progress_line(job["status"], p, best))
+            last = state
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
         time.sleep(POLL_S)
+
+
+def _progress_line(status: str, p: dict[str, Any], best: dict[str, Any]) -> str:
+    line = f"  {status:9s} trials {p['trials_done']:3d}/{p['n_trials']}  NFE {p['nfe']}"
+    if best.get("value") is not None:
+        line += f"  best so far {best['value']:.3f} at a={best['a']:.3f} b={best['b']:.3f}"
+    if p.get("elapsed_seconds") is not None:
+        line += f"  elapsed {p['elapsed_seconds']:.0f}s"
+    if p.get("eta_seconds") is not None and status == "running":
+        line += f"  eta {p['eta_seconds']:.0f}s"
+    return line
 
 
 def report(best: dict[str, Any], figures: dict[str, str]) -> None:
@@ -160,11 +167,20 @@ def draw_figures(best: dict[str, Any], trials: list[dict[str, Any]], out: Path) 
     return {"schedule": str(schedule_path), "trials": str(trials_path)}
 
 
-def run_demo(data_dir: Path | None = None, trials: int | None = None, json_out: bool = False) -> None:
+def run_demo(
+    data_dir: Path | None = None,
+    trials: int | None = None,
+    json_out: bool = False,
+    example_dir: Path | None = None,
+    metric: str = "sudoku",
+) -> None:
     """The whole demo; the server is stopped whatever happens."""
+    import optuna
+
     from mdmtune.cli.embedded import EmbeddedServer
 
-    checkpoint, eval_set = example_files(examples_dir())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    checkpoint, eval_set = example_files(example_dir if example_dir is not None else examples_dir())
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="mdmtune-demo-"))
     settings = Settings(
         data_dir=folder,
@@ -188,7 +204,7 @@ def run_demo(data_dir: Path | None = None, trials: int | None = None, json_out: 
                 "steps": DEMO_STEPS,
                 "n_trials": trials or DEMO_TRIALS,
                 "subset_size": DEMO_SUBSET,
-                "metric": "sudoku",
+                "metric": metric,
                 "seed": 0,
             }
             job = _check(client.post("/v1/tune", json=request), "submit job")

@@ -145,12 +145,16 @@ def keys_create(
 def demo(
     data_dir: Path = typer.Option(None, "--data-dir", help="Keep the demo's data here (default: a temp folder)."),
     trials: int = typer.Option(None, "--trials", min=2, help="Trials of the quality search (default: sized for CPU)."),
+    example_dir: Path = typer.Option(
+        None, "--example-dir", help="A folder like examples/sudoku: eval.jsonl and a checkpoint folder (or .zip)."
+    ),
+    metric: str = typer.Option("sudoku", "--metric", help="Metric for the example's eval set."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start the embedded server, upload the example checkpoint and eval set, tune a schedule at 8 steps, report."""
     from mdmtune.cli.demo import run_demo
 
-    run_demo(data_dir=data_dir, trials=trials, json_out=json_out)
+    run_demo(data_dir=data_dir, trials=trials, json_out=json_out, example_dir=example_dir, metric=metric)
 
 
 def register(app: typer.Typer) -> None:
