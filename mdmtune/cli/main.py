@@ -34,9 +34,9 @@ app = typer.Typer(
 
 def _register_commands() -> None:
     """Import each command module; the order here is the order in `--help`."""
-    from mdmtune.cli import core, service, toy, train, tune
+    from mdmtune.cli import core, sample, service, toy, train, tune
 
-    for module in (core, toy, tune, service, train):
+    for module in (core, toy, sample, tune, service, train):
         module.register(app)
 
 
