@@ -127,7 +127,8 @@ def tune_command(
     _check_inputs(spec, checkpoint, eval_set)
     _quiet_optuna()
     folder = _out_folder(spec, out)
-    storage = storage or (None if folder is None else f"sqlite:///{folder / 'study.db'}")
+    if storage is None and folder is not None and spec.objective == "quality":
+        storage = f"sqlite:///{folder / 'study.db'}"  # a long job can be resumed; the energy search is cheap
     result = _run(spec, checkpoint, eval_set, storage, trust_remote_code, show_progress=True)
     if folder is not None and not no_figures:
         result.figures.update(_draw(result, folder, spec))
