@@ -69,7 +69,7 @@ def target_distribution(target: str) -> dict[str, float]:
 @lru_cache(maxsize=1)
 def _state_digits() -> NDArray[np.int64]:
     """(243, 5): the digits of every partial state, in index order."""
-    return np.array(list(itertools.product(range(3), repeat=LENGTH)), dtype=np.int64)
+    return _read_only(np.array(list(itertools.product(range(3), repeat=LENGTH)), dtype=np.int64))
 
 
 def _state_index(digits: ArrayLike) -> int:
@@ -107,18 +107,18 @@ def _reveal_matrices(target: str) -> Floats:
                     child[list(subset)] = values
                     chance = math.prod(p_a[i] if v == 0 else 1.0 - p_a[i] for i, v in zip(subset, values, strict=True))
                     reveal[j, source, _state_index(child)] += chance
-    return reveal
+    return _read_only(reveal)
 
 
 @lru_cache(maxsize=1)
 def _masked_counts() -> NDArray[np.int64]:
-    return (_state_digits() == MASK).sum(axis=1)
+    return _read_only((_state_digits() == MASK).sum(axis=1))
 
 
 @lru_cache(maxsize=1)
 def _complete_states() -> NDArray[np.int64]:
     """Indices of the 32 fully unmasked states, in SEQUENCES order."""
-    return np.flatnonzero(_masked_counts() == 0)
+    return _read_only(np.flatnonzero(_masked_counts() == 0))
 
 
 def _ancestral_weights(probability: Floats) -> Floats:
@@ -126,8 +126,7 @@ def _ancestral_weights(probability: Floats) -> Floats:
     m = _masked_counts()[None, None, :]
     j = np.arange(LENGTH + 1)[None, :, None]
     p = probability[:, None, None]
-    with np.errstate(invalid="ignore"):
-        weights = p**j * (1.0 - p) ** np.maximum(m - j, 0)
+    weights = p**j * (1.0 - p) ** np.maximum(m - j, 0)
     return np.where(j <= m, weights, 0.0)
 
 
@@ -136,8 +135,19 @@ def _count_weights(counts: NDArray[np.int64]) -> Floats:
     m = _masked_counts()[None, None, :]
     j = np.arange(LENGTH + 1)[None, :, None]
     chosen = (j == counts[:, None, None]) & (j <= m)
-    subsets = np.array([[math.comb(int(mm), jj) or 1 for mm in _masked_counts()] for jj in range(LENGTH + 1)])
-    return chosen / subsets[None, :, :]
+    return chosen / _subset_counts()[None, :, :]
+
+
+@lru_cache(maxsize=1)
+def _subset_counts() -> NDArray[np.int64]:
+    """(LENGTH+1, 243): C(m, j), the number of ways to pick j of a state's m masked positions (1 where j > m)."""
+    return _read_only(np.array([[math.comb(int(m), j) or 1 for m in _masked_counts()] for j in range(LENGTH + 1)]))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """Cached tables are shared by every caller: nobody may write into them."""
+    array.flags.writeable = False
+    return array
 
 
 def _check_alpha_grids(alpha_grid: ArrayLike) -> Floats:
