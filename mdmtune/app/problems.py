@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mdmtune.errors import InvalidInput, MdmtuneError
@@ -30,6 +31,31 @@ _TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details, as every 4xx/5xx of this API is written."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(None, description="The request field, upload part, header or path segment at fault.")
+    errors: list[dict[str, str]] | None = Field(None, description="Every field at fault, when there are several.")
+    instance: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem+json answers for these statuses."""
+    schema = {"$ref": "#/components/schemas/ProblemDocument"}
+    return {
+        status: {
+            "description": _TITLES.get(status, "Error"),
+            "model": ProblemDocument,
+            "content": {PROBLEM_JSON: {"schema": schema}},
+        }
+        for status in statuses
+    }
 
 
 class Problem(Exception):
@@ -125,7 +151,8 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    return problem_response(exc.status_code, str(exc.detail), "path", headers, instance=request.url.path)
+    field = "method" if exc.status_code == 405 else "path"
+    return problem_response(exc.status_code, str(exc.detail), field, headers, instance=request.url.path)
 
 
 async def _on_internal(request: Request, exc: Exception) -> JSONResponse:

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from mdmtune.app import intake
 from mdmtune.app.deps import Services, current_owner, get_services
-from mdmtune.app.problems import Problem
+from mdmtune.app.problems import Problem, problem_responses
 from mdmtune.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
 from mdmtune.app.store import ArtifactStore
 from mdmtune.app.uploads import FilePart
 from mdmtune.db.models import Checkpoint, EvalSet
 
-router = APIRouter(prefix="/v1", tags=["artifacts"])
+router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(401, 403, 413, 415, 422))
 
 MAX_JSON_BODY = 64 * 1024
 

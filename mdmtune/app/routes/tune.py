@@ -17,13 +17,13 @@ from mdmtune.app import idempotency
 from mdmtune.app.compat import check_against_artifacts
 from mdmtune.app.deps import Services, current_owner, get_services
 from mdmtune.app.jobs_view import best_out, job_out
-from mdmtune.app.problems import Problem
+from mdmtune.app.problems import Problem, problem_responses
 from mdmtune.app.schemas import BestOut, JobOut, TrialOut, TrialsPage, TuneRequest
 from mdmtune.db.models import Checkpoint, EvalSet, Job, new_id, utcnow
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.spec import TuneSpec
 
-router = APIRouter(prefix="/v1/tune", tags=["tune"])
+router = APIRouter(prefix="/v1/tune", tags=["tune"], responses=problem_responses(401, 404, 409, 422))
 
 MAX_PAGE = 1000
 
@@ -55,7 +55,12 @@ def _accepted(response: Response, job: Job) -> JobOut:
 def create_job(
     body: TuneRequest,
     response: Response,
-    idempotency_key: str | None = Header(None, alias=idempotency.HEADER),
+    idempotency_key: str | None = Header(
+        None,
+        alias=idempotency.HEADER,
+        description="Retry-safe creation: the same key and body return the first job; another body is a 422; "
+        "a retry while the first request is still being processed is a 409.",
+    ),
     owner: str = Depends(current_owner),
     services: Services = Depends(get_services),
 ) -> JobOut:
