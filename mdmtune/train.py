@@ -40,6 +40,7 @@ class TrainingTestbed(Protocol):
     context_length: int
     target_length: int
     pad_char: str
+    # Optional: `position_groups` (see ReferenceConfig), e.g. the rows, columns and boxes of a grid.
 
     def training_pair(self, rng: np.random.Generator) -> tuple[str, str]: ...
 
@@ -109,6 +110,7 @@ def model_config_for(testbed: TrainingTestbed, codec: CharCodec, config: TrainCo
         n_layers=config.n_layers,
         n_heads=config.n_heads,
         d_ff=config.d_ff,
+        position_groups=tuple(getattr(testbed, "position_groups", ())),
     )
 
 

@@ -14,6 +14,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.models.base import Denoiser
 from mdmtune.models.loading import detect_format, load_denoiser
 from mdmtune.models.native import save_native
+from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
 
 
 def _ids(codec) -> torch.Tensor:
@@ -109,3 +110,31 @@ def test_ids_longer_than_max_len_are_refused(tmp_path: Path) -> None:
     denoiser = load_denoiser(save_native(model, codec, tmp_path / "ckpt"))
     with pytest.raises(InvalidInput, match="over the model's maximum 8"):
         denoiser.logits(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_position_groups_survive_the_round_trip_and_change_the_logits(tmp_path: Path) -> None:
+    plain, codec = tiny_reference(max_len=4)
+    rows_cols = ((0, 0, 1, 1), (0, 1, 0, 1))  # a 2x2 grid
+    config = ReferenceConfig(**{**plain.config.to_dict(), "position_groups": rows_cols})
+    torch.manual_seed(0)
+    model = ReferenceMDM(config).eval()
+    with torch.no_grad():
+        model.group_embeddings[0].weight.normal_()  # make the grouping matter visibly
+    folder = save_native(model, codec, tmp_path / "grid")
+    assert json.loads((folder / "config.json").read_text())["model"]["position_groups"] == [[0, 0, 1, 1], [0, 1, 0, 1]]
+    denoiser = load_denoiser(folder)
+    ids = torch.tensor([codec.encode("1_2_")])
+    with torch.no_grad():
+        expected = model(ids)
+    torch.testing.assert_close(denoiser.logits(ids), expected, rtol=0, atol=0)
+    assert denoiser.module.config.position_groups == rows_cols
+    with torch.no_grad():
+        for embedding in model.group_embeddings:
+            embedding.weight.zero_()
+        assert not torch.allclose(expected, model(ids))
+
+
+def test_position_groups_of_the_wrong_length_are_refused() -> None:
+    plain, _ = tiny_reference(max_len=4)
+    with pytest.raises(InvalidInput, match="position_groups"):
+        ReferenceConfig(**{**plain.config.to_dict(), "position_groups": ((0, 1, 2),)})

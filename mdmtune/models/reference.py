@@ -32,6 +32,10 @@ class ReferenceConfig:
     n_heads: int = 4
     d_ff: int = 512
     dropout: float = 0.0
+    position_groups: tuple[tuple[int, ...], ...] = ()
+    """Optional structure of the positions, one tuple of max_len group indices per grouping (for a 9x9 grid: the
+    row, the column and the box of each cell). Each grouping adds a learned embedding of a position's group, the
+    way ViT factorizes 2-D positions; a task with a known layout then need not discover it from scratch."""
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "max_len", "d_model", "n_layers", "n_heads", "d_ff"):
@@ -44,6 +48,11 @@ class ReferenceConfig:
                 raise InvalidInput(name, f"must lie in [0, {self.vocab_size}), got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise InvalidInput("dropout", f"must lie in [0, 1), got {self.dropout}")
+        groups = tuple(tuple(int(g) for g in grouping) for grouping in self.position_groups)
+        object.__setattr__(self, "position_groups", groups)  # JSON gives lists; keep the config hashable
+        for grouping in groups:
+            if len(grouping) != self.max_len or min(grouping) < 0:
+                raise InvalidInput("position_groups", f"each grouping needs {self.max_len} indices >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,6 +102,9 @@ class ReferenceMDM(nn.Module):
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.position_embedding = nn.Embedding(config.max_len, config.d_model)
+        self.group_embeddings = nn.ModuleList(nn.Embedding(max(g) + 1, config.d_model) for g in config.position_groups)
+        for index, grouping in enumerate(config.position_groups):
+            self.register_buffer(f"group_index_{index}", torch.tensor(grouping), persistent=False)
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size)
@@ -104,6 +116,8 @@ class ReferenceMDM(nn.Module):
             raise InvalidInput("ids", f"length {length} is over the model's max_len {self.config.max_len}")
         positions = torch.arange(length, device=ids.device)
         x = self.token_embedding(ids) + self.position_embedding(positions)
+        for index, embedding in enumerate(self.group_embeddings):
+            x = x + embedding(getattr(self, f"group_index_{index}")[:length])
         key_mask = None
         if attention_mask is not None:
             key_mask = attention_mask.to(torch.bool)[:, None, None, :]
