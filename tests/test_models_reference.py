@@ -133,3 +133,10 @@ def test_loaded_denoiser_chunks_on_out_of_memory_and_returns_float32() -> None:
     assert max(module.batch_sizes[-3:]) <= 3
     with pytest.raises(InvalidInput, match="token ids must lie in"):
         denoiser.logits(torch.full((1, 2), 7))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a CPU-only machine gives")
+def test_asking_for_cuda_without_cuda_names_the_device_option() -> None:
+    with pytest.raises(InvalidInput, match="CUDA is not available") as caught:
+        resolve_device("cuda")
+    assert caught.value.field == "device"
