@@ -78,6 +78,8 @@ class QualityObjective:
     eval_set_sha: str
     direction: Literal["minimize", "maximize"] = "maximize"
     nfe_spent: int = 0
+    row_nfe_spent: int = 0
+    """Forward passes counted per row (what each sampled row would cost alone): a batch-size-free cost measure."""
     _pruner: optuna.pruners.BasePruner | None = field(default=None, repr=False)
 
     @classmethod
@@ -122,7 +124,7 @@ class QualityObjective:
 
     def with_steps(self, steps: int) -> QualityObjective:
         """The same model, records, split and cache at another N (a steps sweep)."""
-        return dataclasses.replace(self, steps=steps, spec=self.spec.for_steps(steps), nfe_spent=0, _pruner=None)
+        return dataclasses.replace(self, steps=steps, spec=self.spec.for_steps(steps), nfe_spent=0, row_nfe_spent=0, _pruner=None)
 
     @property
     def metric(self) -> str:
@@ -202,6 +204,7 @@ class QualityObjective:
             for schedule, scores in zip(todo, result.scores, strict=True):
                 self.cache.put(context, schedule, needed, scores)
             nfe = int(result.nfe)
+            self.row_nfe_spent += int(np.asarray(result.row_nfe).sum())
         self.nfe_spent += nfe
         values = np.stack([self.cache.get(context, s, indices).mean(axis=1) for s in schedule_list])
         return values, nfe
