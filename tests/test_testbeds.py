@@ -133,3 +133,16 @@ def test_shipped_eval_sets_are_reproduced_byte_for_byte_by_make_examples(tmp_pat
     for name in EVAL_SEEDS:
         assert (tmp_path / name / "eval.jsonl").read_bytes() == (shipped / name / "eval.jsonl").read_bytes()
         assert len(written[name]) == 200
+
+
+def test_sudoku_position_groups_are_the_rows_columns_and_boxes_of_its_rules():
+    from mdmtune.testbeds.sudoku import _UNITS
+
+    testbed = get_testbed("sudoku")
+    units = set()
+    for groups in testbed.position_groups:
+        assert len(groups) == testbed.target_length
+        for group in set(groups):
+            units.add(tuple(i for i, g in enumerate(groups) if g == group))
+    assert units == set(_UNITS)
+    assert get_testbed("arithmetic").position_groups == ()

@@ -44,6 +44,10 @@ class Testbed(ABC):
     """Tokens generated after the prompt for completion testbeds (== target_length); None for infill."""
     pad_char: str = PAD_CHAR
     mask_char: str = MASK_CHAR
+    position_groups: tuple[tuple[int, ...], ...] = ()
+    """Optional structure of the target positions a model may embed (one learned vector per group id): each entry
+    gives a group id to every target position, e.g. Sudoku's (row, column, box) of each of the 81 cells. Empty when
+    plain positions say all there is. A model that ignores it is still correct, it only learns the structure slower."""
 
     @abstractmethod
     def training_pair(self, rng: np.random.Generator) -> tuple[str, str]:

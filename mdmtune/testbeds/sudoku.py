@@ -136,6 +136,12 @@ class SudokuTestbed(Testbed):
     metric: str = "sudoku"
     kind: str = "infill"
     gen_length: int | None = None
+    position_groups: tuple[tuple[int, ...], ...] = (
+        tuple(i // 9 for i in range(81)),
+        tuple(i % 9 for i in range(81)),
+        tuple(3 * (i // 27) + (i % 9) // 3 for i in range(81)),
+    )
+    """Row, column and box of each cell: the structure every Sudoku rule is written in."""
     min_blanks: int = 40
     max_blanks: int = 50
 
