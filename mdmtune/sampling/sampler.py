@@ -145,7 +145,8 @@ class _Run:
             return
         rows = torch.as_tensor(waiting, device=self.device)
         local, positions = open_positions[rows].nonzero(as_tuple=True)
-        uniforms, _ = self._noise(waiting, step, block, local, positions, True, False)
+        temperature = self.settings.temperature
+        uniforms, gumbel = self._noise(waiting, step, block, local, positions, True, temperature > 0)
         chance = torch.as_tensor(self.plan[waiting, step], device=self.device)
         unmask = uniforms < chance[local]  # type: ignore[operator]
         per_row = torch.zeros(waiting.size, dtype=torch.long, device=self.device).index_add_(0, local, unmask.long())
@@ -156,10 +157,11 @@ class _Run:
         remap = torch.full((waiting.size,), -1, dtype=torch.long, device=self.device)
         remap[torch.as_tensor(np.flatnonzero(keep), device=self.device)] = torch.arange(active.size, device=self.device)
         local, positions = remap[local[unmask]], positions[unmask]
-        logits = self._forward(active, torch.as_tensor(active, device=self.device))
-        _, gumbel = self._noise(active, step, block, local, positions, True, self.settings.temperature > 0)
-        tokens = choose_tokens(logits[local, positions], self.settings.temperature, gumbel, self.mask_id)
-        self.x[torch.as_tensor(active, device=self.device)[local], positions] = tokens
+        rows = torch.as_tensor(active, device=self.device)
+        logits = self._forward(active, rows)
+        noise = None if gumbel is None else gumbel[unmask]
+        tokens = choose_tokens(logits[local, positions], temperature, noise, self.mask_id)
+        self.x[rows[local], positions] = tokens
         self.committed[active, step] = per_row[torch.as_tensor(keep, device=self.device)].cpu().numpy()
 
     def _forward(self, active: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
