@@ -225,3 +225,14 @@ def test_openapi_shows_the_request_defaults(idle):
     assert fields["a_bounds"]["default"] == [0.05, 5.0]
     assert "steps" in schema["components"]["schemas"]["TuneRequest"]["required"]
     assert not math.isnan(fields["temperature"]["default"])
+
+
+@pytest.mark.parametrize(("kind", "needs_key"), [("sqlite", False), ("postgres", True)])
+def test_keys_are_required_unless_embedded_on_loopback(tmp_path, kind, needs_key):
+    """Default settings: the embedded SQLite server on 127.0.0.1 is open; on Postgres a key is required."""
+    with database(kind, tmp_path) as url:
+        settings = Settings(data_dir=tmp_path, database_url=url, host="127.0.0.1", workers=0)
+        assert settings.require_api_key is None
+        with running_server(settings) as srv, httpx.Client(base_url=srv.base_url) as anonymous:
+            response = anonymous.post("/v1/tune", json=JOB)
+    assert response.status_code == (401 if needs_key else 202), response.text
