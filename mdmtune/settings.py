@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, gt=0, description="A job whose lease is not renewed for this long is reclaimed.")
     heartbeat_seconds: float | None = Field(None, gt=0, description="Lease renewal period. Default: lease_seconds/4.")
     poll_seconds: float = Field(1.0, gt=0, description="How often an idle worker looks for a job.")
+    max_helpers_per_job: int = Field(
+        4, ge=0, description="An idle worker may help with a running job that has fewer helpers (0: never share)."
+    )
+    help_min_free_trials: int = Field(8, ge=1, description="Only jobs with at least this many trials left get help.")
     max_attempts: int = Field(
         10, ge=1, description="A job claimed more often than this (its workers keep dying on it) fails instead."
     )

@@ -13,7 +13,7 @@ from alembic import command
 from mdmtune import migrations
 from mdmtune.db.session import make_engine, optuna_storage
 
-PROJECT_TABLES = {"api_keys", "checkpoints", "eval_sets", "jobs"}
+PROJECT_TABLES = {"api_keys", "checkpoints", "eval_sets", "jobs", "job_helpers"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -19,6 +19,7 @@ from mdmtune.tuning.spec import TuneSpec
 from mdmtune.workers import Worker, queue
 from mdmtune.workers.jobs import list_trials, submit_job
 from mdmtune.workers.runner import Outcome
+from mdmtune.workers.sharing import TaggedStudy
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_reclaimed_job_fails_stale_running_trials_and_finishes_the_count(env):
     job = _submit(env, spec)
     dead = queue.claim_next(sessions, "dead-worker", 60)
     assert dead.job_id == job.id
-    study = optuna.load_study(study_name=job.study_name, storage=storage)
+    study = TaggedStudy(job.study_name, storage, queue.trial_tag(dead.token), "dead-worker")
     orphan = study.ask(distributions(spec))  # the dead worker's trial, left RUNNING: the enqueued linear baseline
     with sessions() as session:
         expired = utcnow() - timedelta(seconds=1)

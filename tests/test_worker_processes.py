@@ -1,5 +1,6 @@
 """Real `mdmtune worker` processes on the real Postgres: a SIGKILLed worker's job is finished by another, N workers
-run many jobs each exactly once, and SIGTERM gives the job back after the current batch.
+run many jobs each exactly once, two workers share one job (and a killed helper's trials are re-run), and SIGTERM
+gives the job back after the current batch.
 
 Short leases (3 s, heartbeat 0.5 s) make a dead worker's lease lapse quickly; nothing asserts on time: every wait
 polls the database for a state, with a generous limit that only guards against hanging forever.
@@ -25,8 +26,9 @@ from mdmtune.migrations import upgrade
 from mdmtune.tuning.spec import TuneSpec
 from mdmtune.workers import queue
 from mdmtune.workers.jobs import submit_job
+from mdmtune.workers.sharing import WORKER_ATTR
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]
 WAIT_LIMIT_S = 120
 
@@ -118,7 +120,7 @@ def test_sigkilled_workers_job_is_finished_by_the_other_worker(pg, workers):
 def test_many_jobs_on_several_worker_processes_each_run_exactly_once(pg, workers):
     url, sessions, storage = pg
     spec = TuneSpec(objective="energy", steps=4, n_trials=6, trials_per_batch=6, search_algorithm="random")
-    jobs = [_submit(sessions, storage, spec.replace(seed=i)) for i in range(8)]
+    jobs = [_submit(sessions, storage, spec.replace(seed=i)) for i in range(6)]
     for i in range(3):
         workers(url, f"worker-{i}", lease_seconds=30)  # no worker dies here: a long lease survives a loaded CPU
 
@@ -150,3 +152,32 @@ def test_sigterm_finishes_the_batch_and_gives_the_job_back(pg, workers):
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.FAIL)]
     finished = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(finished) == back.trials_done
+
+
+def _names(trials, state: TrialState) -> Counter:
+    return Counter((t.user_attrs.get(WORKER_ATTR) or {}).get("name") for t in trials if t.state == state)
+
+
+def test_two_workers_share_one_job_and_a_killed_helpers_trials_are_rerun(pg, workers):
+    url, sessions, storage = pg
+    spec = TuneSpec(objective="energy", steps=8, n_trials=48, trials_per_batch=4, search_algorithm="random")
+    job = _submit(sessions, storage, spec)
+    procs = {name: workers(url, name) for name in ("worker-a", "worker-b")}
+
+    def both_working() -> bool:
+        names = _names(_trials(storage, job.study_name), TrialState.COMPLETE)
+        return len(names) == 2 and min(names.values()) >= 4
+
+    _wait_for(both_working, "both workers to finish trials of the one job")
+    holder = queue.load_job(sessions, job.id).worker_id
+    helper = "worker-b" if holder == "worker-a" else "worker-a"
+    procs[helper].send_signal(signal.SIGKILL)
+    procs[helper].wait()
+
+    done = _wait_for(lambda: (j := queue.load_job(sessions, job.id)).status == "succeeded" and j, "the job to finish")
+    assert (done.worker_id, done.attempt) == (holder, 1)  # the lease holder never lost the job
+    trials = _trials(storage, job.study_name)
+    _assert_exact_and_unduplicated(trials, spec.trials)
+    assert set(_names(trials, TrialState.COMPLETE)) == {holder, helper}
+    for failed in (t for t in trials if t.state == TrialState.FAIL):
+        assert failed.user_attrs.get("surplus") or failed.user_attrs[WORKER_ATTR]["name"] == helper

@@ -4,7 +4,7 @@ No business logic lives here (the job life cycle is in `mdmtune.workers`). The s
 Alembic migrations in `mdmtune.migrations` (`mdmtune db upgrade`); nothing here calls `create_all`.
 """
 
-from mdmtune.db.models import ApiKey, Base, Checkpoint, EvalSet, Job, JobStatus
+from mdmtune.db.models import ApiKey, Base, Checkpoint, EvalSet, Job, JobHelper, JobStatus
 from mdmtune.db.session import make_engine, make_session_factory, optuna_storage
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Checkpoint",
     "EvalSet",
     "Job",
+    "JobHelper",
     "JobStatus",
     "make_engine",
     "make_session_factory",

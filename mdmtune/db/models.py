@@ -205,3 +205,18 @@ class Job(Base):
         JsonType, nullable=True, comment="the TuneResult as JSON (best, baselines, trials summary, figures)"
     )
     error: Mapped[str | None] = mapped_column(Text, nullable=True, comment="why it failed (status failed)")
+
+
+class JobHelper(Base):
+    """A worker helping with a running job it does not hold: it asks and tells trials of the job's study beside the
+    lease holder, and renews `expires_at` by heartbeat. It never writes the job row (progress and the result are the
+    lease holder's). Its trials carry its tag (`trial_tag(token)`) in their user attrs, so that the RUNNING trials of
+    a helper that died (row expired or gone) are told FAIL and re-enqueued by the lease holder."""
+
+    __tablename__ = "job_helpers"
+
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True)
+    worker_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    joined_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False)

@@ -28,7 +28,8 @@ class ObjectiveCache:
         self._eval_sets: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, spec: Any, job: Job, sessions: sessionmaker[Session]) -> Any:
+    def get(self, spec: Any, job: Job, sessions: sessionmaker[Session], *, score_file: bool = True) -> Any:
+        """The job's objective; `score_file=False` for a helper (only the lease holder appends to the job's file)."""
         from mdmtune.tuning.api import build_objective
 
         if len(spec.steps_list) != 1:
@@ -42,7 +43,7 @@ class ObjectiveCache:
             spec,
             checkpoint=self.denoiser(checkpoint),
             eval_set=self.eval_set(eval_set),
-            cache=self.score_cache(job),
+            cache=self.score_cache(job) if score_file else None,
             checkpoint_sha=checkpoint.sha256,
         )
 

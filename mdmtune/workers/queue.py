@@ -15,15 +15,16 @@ long compared with their skew.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.db.models import Job, JobStatus, utcnow
+from mdmtune.db.models import Job, JobHelper, JobStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,13 @@ def finish(
     *,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    **progress: Any,
 ) -> bool:
-    """The final write (succeeded, failed or cancelled), fenced; the lease is cleared with it."""
+    """The final write (succeeded, failed or cancelled), fenced; the lease is cleared with it. `progress`: final
+    values of the progress columns (trials_done, nfe, best_value, best_params)."""
     assert status.is_final
     values: dict[str, Any] = {
+        **progress,
         "status": status.value,
         "finished_at": utcnow(),
         "lease_token": None,
@@ -151,3 +155,89 @@ def load_job(sessions: sessionmaker[Session], job_id: str) -> Job:
 def cancel_requested(sessions: sessionmaker[Session], job_id: str) -> bool:
     with sessions() as session:
         return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+# Helpers: several workers on one running job (see mdmtune.db.models.JobHelper).
+
+
+def trial_tag(token: str) -> str:
+    """The tag a worker's trials carry: derived from its lease/helper token, so that the token (which fences writes)
+    is not itself written into the study that users can read."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def join_next(
+    sessions: sessionmaker[Session], worker_id: str, lease_seconds: float, max_helpers: int, min_free_trials: int
+) -> Lease | None:
+    """Register as a helper of the oldest running job (live lease, not being cancelled) that has at least
+    `min_free_trials` trials left and fewer than `max_helpers` live helpers; None when there is none.
+
+    The helper count is a soft limit (two workers joining at the same instant may both get in)."""
+    now = utcnow()
+    token = secrets.token_hex(16)
+    with sessions() as session, session.begin():
+        session.execute(delete(JobHelper).where(JobHelper.expires_at < now))
+        helpers = (
+            select(func.count())
+            .select_from(JobHelper)
+            .where(JobHelper.job_id == Job.id, JobHelper.expires_at >= now)
+            .scalar_subquery()
+        )
+        row = session.execute(
+            select(Job.id, Job.attempt)
+            .where(
+                Job.status == JobStatus.running.value,
+                Job.lease_expires_at >= now,
+                Job.cancel_requested.is_(False),
+                Job.n_trials - Job.trials_done >= min_free_trials,
+                helpers < max_helpers,
+            )
+            .order_by(Job.created_at, Job.id)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        expires = now + timedelta(seconds=lease_seconds)
+        session.add(JobHelper(token=token, job_id=row.id, worker_id=worker_id, joined_at=now, expires_at=expires))
+    return Lease(job_id=row.id, token=token, attempt=row.attempt, worker_id=worker_id)
+
+
+def renew_helper(sessions: sessionmaker[Session], helper: Lease, lease_seconds: float) -> bool:
+    """Extend a helper's registration; False once it is gone (expired and cleaned up) or its job is not running."""
+    with sessions() as session, session.begin():
+        running = select(Job.id).where(Job.id == helper.job_id, Job.status == JobStatus.running.value).exists()
+        result = session.execute(
+            update(JobHelper)
+            .where(JobHelper.token == helper.token, running)
+            .values(expires_at=utcnow() + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+def leave(sessions: sessionmaker[Session], helper: Lease) -> None:
+    """Unregister a helper (it finished its last batch)."""
+    with sessions() as session, session.begin():
+        session.execute(delete(JobHelper).where(JobHelper.token == helper.token))
+
+
+def live_tags(sessions: sessionmaker[Session], job_id: str) -> set[str]:
+    """Tags of the workers alive on the job now: the lease holder (if its lease holds) and unexpired helpers."""
+    now = utcnow()
+    with sessions() as session:
+        tokens = list(
+            session.scalars(select(JobHelper.token).where(JobHelper.job_id == job_id, JobHelper.expires_at >= now))
+        )
+        holder = session.execute(select(Job.lease_token, Job.lease_expires_at).where(Job.id == job_id)).first()
+    if holder is not None and holder.lease_token and holder.lease_expires_at and holder.lease_expires_at >= now:
+        tokens.append(holder.lease_token)
+    return {trial_tag(token) for token in tokens}
+
+
+def holder_alive(sessions: sessionmaker[Session], job_id: str) -> bool:
+    """The job is running under a lease that holds (what a helper needs to keep helping)."""
+    with sessions() as session:
+        row = session.execute(select(Job.status, Job.lease_expires_at).where(Job.id == job_id)).first()
+    if row is None or row.status != JobStatus.running.value or row.lease_expires_at is None:
+        return False
+    return row.lease_expires_at >= utcnow()

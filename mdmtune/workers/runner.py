@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
@@ -33,6 +34,7 @@ from mdmtune.errors import MdmtuneError
 from mdmtune.settings import Settings
 from mdmtune.workers import queue
 from mdmtune.workers.objectives import ObjectiveCache
+from mdmtune.workers.sharing import TaggedStudy, reap_stale_trials
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_S = 0.5
@@ -45,22 +47,30 @@ class Outcome(str, Enum):
     failed = "failed"
     cancelled = "cancelled"
     released = "released"  # SIGTERM: given back, queued again
+    helped = "helped"  # worked on a job held by another worker, until it needed no more help
     lost = "lost"  # the lease was taken over; this worker wrote nothing more
 
 
 class _Heartbeat(threading.Thread):
-    """Renews the lease every `period` seconds until stopped; notes when the lease is lost."""
+    """Renews the lease (or a helper's registration) every `period` seconds until stopped; notes when it is lost."""
 
-    def __init__(self, sessions: sessionmaker[Session], lease: queue.Lease, lease_s: float, period: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        lease: queue.Lease,
+        lease_s: float,
+        period: float,
+        renew: Callable[[sessionmaker[Session], queue.Lease, float], bool] = queue.renew,
+    ) -> None:
         super().__init__(name=f"heartbeat-{lease.job_id[:8]}", daemon=True)
-        self.sessions, self.lease, self.lease_s, self.period = sessions, lease, lease_s, period
+        self.sessions, self.lease, self.lease_s, self.period, self.renew = sessions, lease, lease_s, period, renew
         self.done = threading.Event()
         self.lost = threading.Event()
 
     def run(self) -> None:
         while not self.done.wait(self.period):
             try:
-                if not queue.renew(self.sessions, self.lease, self.lease_s):
+                if not self.renew(self.sessions, self.lease, self.lease_s):
                     self.lost.set()
                     return
             except Exception:  # a database hiccup: try again next period; the lease is long enough for a miss
@@ -75,12 +85,27 @@ class _Stop:
     lease: queue.Lease
     heartbeat: _Heartbeat
     deadline: float
+    helping: bool = False
+    """A helper also stops when the lease holder is gone: the next lease holder reaps, resumes and finalizes."""
+    study: Any = None
+    """Set once the study is open: the lease holder reaps dead workers' trials from here, between batches and
+    while it waits for helpers' trials (run_search calls should_stop in both places)."""
     reason: Outcome | None = None
     _next_cancel_check: float = 0.0
+    _next_reap: float = 0.0
 
     def __call__(self) -> bool:
+        self._reap()
         self.reason = self._reason()
         return self.reason is not None
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        if self.study is None or now < self._next_reap:
+            return
+        self._next_reap = now + self.worker.settings.lease_seconds / 2
+        live = queue.live_tags(self.worker.sessions, self.lease.job_id)
+        reap_stale_trials(self.study, live, untagged_grace_s=self.worker.settings.lease_seconds)
 
     def _reason(self) -> Outcome | None:
         if self.heartbeat.lost.is_set():
@@ -88,6 +113,8 @@ class _Stop:
         now = time.monotonic()
         if now >= self._next_cancel_check:
             self._next_cancel_check = now + CANCEL_CHECK_S
+            if self.helping and not queue.holder_alive(self.worker.sessions, self.lease.job_id):
+                return Outcome.lost
             if queue.cancel_requested(self.worker.sessions, self.lease.job_id):
                 return Outcome.cancelled
         if time.time() >= self.deadline:
@@ -122,7 +149,7 @@ class Worker:
         log.info("worker %s started", self.worker_id)
         while not self.stop_event.is_set():
             try:
-                ran = self.run_once()
+                ran = self.run_once() or self.help_once()
             except Exception:  # the database went away for a moment: wait and try again, never die on it
                 log.exception("worker %s: claim failed", self.worker_id)
                 ran = None
@@ -166,6 +193,50 @@ class Worker:
             written = queue.finish(self.sessions, lease, JobStatus.failed, error=message)
             return Outcome.failed if written else Outcome.lost
 
+    def help_once(self) -> Outcome | None:
+        """Join a running job's study beside its lease holder (no job to claim); None when none needs help.
+
+        A helper asks and tells trials with its own sampler seed and writes nothing on the job row; it stops when
+        the study holds the requested trials, the job stops running, it is cancelled, or SIGTERM."""
+        settings = self.settings
+        if settings.max_helpers_per_job < 1:
+            return None
+        helper = queue.join_next(
+            self.sessions,
+            self.worker_id,
+            settings.lease_seconds,
+            settings.max_helpers_per_job,
+            settings.help_min_free_trials,
+        )
+        if helper is None:
+            return None
+        log.info("worker %s helps with job %s", self.worker_id, helper.job_id)
+        heartbeat = _Heartbeat(
+            self.sessions, helper, settings.lease_seconds, settings.resolved_heartbeat_seconds, queue.renew_helper
+        )
+        heartbeat.start()
+        try:
+            self._help(helper, heartbeat)
+        except Exception:  # a helper's failure is not the job's: the lease holder carries on (and reaps its trials)
+            log.exception("worker %s: helping with job %s failed", self.worker_id, helper.job_id)
+        finally:
+            heartbeat.done.set()
+            heartbeat.join()
+            queue.leave(self.sessions, helper)
+        return Outcome.helped
+
+    def _help(self, helper: queue.Lease, heartbeat: _Heartbeat) -> None:
+        from mdmtune.tuning.search import run_search
+        from mdmtune.tuning.spec import TuneSpec
+
+        job = queue.load_job(self.sessions, helper.job_id)
+        spec = TuneSpec.from_mapping(job.request).validate()
+        objective = self.objectives.get(spec, job, self.sessions, score_file=False)
+        study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(helper.token), self.worker_id)
+        stop = _Stop(self, helper, heartbeat, deadline=self._deadline(job), helping=True)
+        seed = spec.seed + 1000 + int(helper.token[:6], 16)  # a distinct sampler seed per helper
+        run_search(spec, study, objective, should_stop=stop, worker_seed=seed)
+
     def _deadline(self, job: Job) -> float:
         """The job's timeout counts from its first claim, across resumes."""
         limit = job.timeout_seconds if job.timeout_seconds is not None else self.settings.job_timeout_seconds
@@ -174,15 +245,13 @@ class Worker:
 
     def _search_and_finish(self, job: Job, lease: queue.Lease, stop: _Stop) -> Outcome:
         from mdmtune.tuning.finalize import finalize
-        from mdmtune.tuning.search import create_study, fail_stale_running_trials, run_search
+        from mdmtune.tuning.search import count_trials, create_study, run_search
         from mdmtune.tuning.spec import TuneSpec
 
         spec = TuneSpec.from_mapping(job.request).validate()
-        study = create_study(spec, self.storage, job.study_name)
-        if lease.attempt > 1:
-            stale = fail_stale_running_trials(study)
-            if stale:
-                log.info("job %s: re-enqueued trials %s left running by a dead worker", job.id, stale)
+        create_study(spec, self.storage, job.study_name)  # loads it; creates it (with baselines) only if missing
+        study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(lease.token), self.worker_id)
+        stop.study = study  # a resumed job's first should_stop reaps what its dead worker left RUNNING
         objective = self.objectives.get(spec, job, self.sessions)
         base_nfe = job.nfe if lease.attempt > 1 else 0
 
@@ -204,7 +273,18 @@ class Worker:
             return self._stopped(job, lease, stop.reason)
         result = finalize(spec, study, objective)
         result.study_name = job.study_name
-        written = queue.finish(self.sessions, lease, JobStatus.succeeded, result=to_jsonable(result))
+        best = result.best
+        written = queue.finish(
+            self.sessions,
+            lease,
+            JobStatus.succeeded,
+            result=to_jsonable(result),
+            # the study's totals: helpers' trials and NFEs included, also when the last batches were theirs
+            trials_done=count_trials(study)[0],
+            nfe=max(result.nfe, base_nfe),
+            best_value=_finite_or_none(best.search_value if best.search_value is not None else best.score),
+            best_params={"a": best.a, "b": best.b} if best.a is not None else None,
+        )
         return Outcome.succeeded if written else Outcome.lost
 
     def _stopped(self, job: Job, lease: queue.Lease, reason: Outcome | None) -> Outcome:
