@@ -144,3 +144,52 @@ def test_renewal_moves_the_expiry_forward(isolated, db_url):
     assert queue.renew(isolated, lease, 3600)
     after = queue.load_job(isolated, job_id).lease_expires_at
     assert after - before > timedelta(minutes=50)
+
+
+def _submit_big(sessions, url: str, n_trials: int) -> str:
+    with sessions() as session:
+        spec = TuneSpec(objective="energy", steps=4, n_trials=n_trials)
+        return submit_job(session, optuna_storage(url), spec).id
+
+
+def test_helpers_join_only_running_jobs_with_work_left_up_to_the_limit(isolated, db_url):
+    small = _submit_big(isolated, db_url, 4)
+    big = _submit_big(isolated, db_url, 50)
+    assert queue.join_next(isolated, "h0", 60, max_helpers=2, min_free_trials=8) is None  # nothing running yet
+    holder_small = queue.claim_next(isolated, "holder", 60)
+    holder_big = queue.claim_next(isolated, "holder", 60)
+    assert (holder_small.job_id, holder_big.job_id) == (small, big)
+    first = queue.join_next(isolated, "h1", 60, max_helpers=2, min_free_trials=8)
+    second = queue.join_next(isolated, "h2", 60, max_helpers=2, min_free_trials=8)
+    assert first.job_id == second.job_id == big  # the small job has fewer than 8 trials left
+    assert queue.join_next(isolated, "h3", 60, max_helpers=2, min_free_trials=8) is None  # the limit
+    tags = queue.live_tags(isolated, big)
+    assert tags == {queue.trial_tag(t) for t in (holder_big.token, first.token, second.token)}
+    assert not tags & {holder_big.token, first.token, second.token}  # tags do not reveal the fencing tokens
+
+    queue.leave(isolated, first)
+    assert queue.join_next(isolated, "h3", 60, max_helpers=2, min_free_trials=8).job_id == big
+    assert queue.renew_helper(isolated, second, 60)
+    assert queue.finish(isolated, holder_big, queue.JobStatus.succeeded, result={})
+    assert not queue.renew_helper(isolated, second, 60)  # the job stopped running: helpers stop too
+    assert not queue.holder_alive(isolated, big)
+
+
+def test_a_helper_whose_registration_lapsed_is_not_live(isolated, db_url):
+    from mdmtune.db import JobHelper
+
+    job_id = _submit_big(isolated, db_url, 50)
+    holder = queue.claim_next(isolated, "holder", 60)
+    helper = queue.join_next(isolated, "h", 60, max_helpers=1, min_free_trials=8)
+    with isolated() as session:
+        session.execute(
+            update(JobHelper).where(JobHelper.token == helper.token).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+    assert queue.live_tags(isolated, job_id) == {queue.trial_tag(holder.token)}
+    other = queue.join_next(isolated, "h2", 60, max_helpers=1, min_free_trials=8)
+    assert other.job_id == job_id  # the lapsed helper no longer counts against the limit
+    assert queue.holder_alive(isolated, job_id)
+    _lapse(isolated, job_id)
+    assert not queue.holder_alive(isolated, job_id)
+    assert queue.live_tags(isolated, job_id) == {queue.trial_tag(other.token)}
