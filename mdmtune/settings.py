@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     # HTTP.
     host: str = Field("127.0.0.1", description="Address the API binds to.")
-    port: int = Field(8000, ge=0, le=65535)
+    port: int = Field(8000, ge=0, le=65535, description="Port the API listens on (0: a free port).")
     require_api_key: bool | None = Field(
         None,
         description="Require `Authorization: Bearer <key>`. Default (None): required unless bound to loopback "

@@ -124,3 +124,9 @@ def test_api_key_is_found_by_its_secret_and_not_once_revoked(migrated_sqlite_url
         session.commit()
         assert find_api_key(session, secret) is None
     engine.dispose()
+
+
+def test_every_setting_is_documented_in_the_operations_guide():
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "service.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`MDMTUNE_{name.upper()}`" not in guide]
+    assert missing == []
