@@ -4,6 +4,8 @@ and server-side `uri` checkpoints, stored content-addressed and atomically."""
 from __future__ import annotations
 
 import hashlib
+import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -110,3 +112,35 @@ def test_eval_set_upload_counts_records_and_keeps_the_bytes(server, client):
 def test_infill_eval_set_is_recognised(server, client):
     data = dumps_eval_set([{"id": "a", "masked": "1+1=_", "answer": "1+1=2"}])
     assert client.post("/v1/eval-sets", files={"file": ("infill.jsonl", data)}).json()["kind"] == "infill"
+
+
+def wait_until(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_upload_cut_off_midway_leaves_nothing(server, client):
+    """The client goes away after part of the file: no stored artifact, no row, an empty staging folder."""
+    rows, files = server.row_counts(), server.stored_files()
+    host, port = server.base_url.removeprefix("http://").split(":")
+    boundary = "cutoffboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    key = client.headers["Authorization"]
+    request = (
+        f"POST /v1/eval-sets HTTP/1.1\r\nHost: {host}\r\nAuthorization: {key}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(head) + 1_000_000}\r\n\r\n"
+    ).encode()
+    staging = Path(server.settings.resolved_artifact_dir) / "staging"
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(request + head + b'{"id": 1, "prompt": "1+1=", "answer": "2"}\n' * 2000)
+        assert wait_until(lambda: any(staging.iterdir())), "the upload never reached the staging folder"
+    assert wait_until(lambda: not any(staging.iterdir())), "the cut-off upload was left in staging"
+    assert server.row_counts() == rows
+    assert server.stored_files() == files
