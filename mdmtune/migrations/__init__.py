@@ -21,6 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
 from mdmtune.db.session import engine_kwargs, is_sqlite, make_engine, normalize_url
+from mdmtune.errors import InvalidInput
 
 VERSION_TABLE = "mdmtune_alembic_version"
 ADVISORY_LOCK_KEY = 0x6D646D74756E65  # "mdmtune"
@@ -89,6 +90,17 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
+
+
+def require_current_schema(url: str) -> None:
+    """Refuse to work on a database that `mdmtune db upgrade` has not brought to this version's head."""
+    from sqlalchemy.engine import make_url
+
+    current, head = current_revision(url), head_revision()
+    if current != head:
+        where = make_url(normalize_url(url)).render_as_string(hide_password=True)
+        found = current or "(empty)"
+        raise InvalidInput("database_url", f"{where} is at schema revision {found}, not {head}: run `mdmtune db upgrade`")
 
 
 def _current(conn: Connection) -> str | None:

@@ -135,8 +135,11 @@ class Worker:
         stop_event: threading.Event | None = None,
         worker_id: str | None = None,
     ) -> None:
+        from mdmtune.migrations import require_current_schema
+
         self.settings = settings
         url = settings.resolved_database_url
+        require_current_schema(url)
         self.engine = engine if engine is not None else make_engine(url)
         self.sessions = make_session_factory(self.engine)
         self.storage = optuna_storage(url)
