@@ -103,3 +103,14 @@ def test_concurrent_upgrades_on_postgres_both_succeed(postgres_db_url):
     assert errors == []
     assert migrations.current_revision(postgres_db_url) == migrations.head_revision()
     assert _optuna_stamp(postgres_db_url) == [optuna_storage(postgres_db_url).get_head_version()]
+
+
+def test_a_worker_refuses_a_database_that_was_not_upgraded(sqlite_url):
+    from mdmtune.errors import InvalidInput
+    from mdmtune.settings import Settings
+    from mdmtune.workers import Worker
+
+    with pytest.raises(InvalidInput, match="run `mdmtune db upgrade`"):
+        Worker(Settings(database_url=sqlite_url))
+    migrations.upgrade(sqlite_url)
+    Worker(Settings(database_url=sqlite_url)).engine.dispose()

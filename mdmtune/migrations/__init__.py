@@ -100,7 +100,8 @@ def require_current_schema(url: str) -> None:
     if current != head:
         where = make_url(normalize_url(url)).render_as_string(hide_password=True)
         found = current or "(empty)"
-        raise InvalidInput("database_url", f"{where} is at schema revision {found}, not {head}: run `mdmtune db upgrade`")
+        message = f"{where} is at schema revision {found}, not {head}: run `mdmtune db upgrade`"
+        raise InvalidInput("database_url", message)
 
 
 def _current(conn: Connection) -> str | None:
