@@ -32,12 +32,19 @@ app = typer.Typer(
 )
 
 
+_registered = False
+
+
 def _register_commands() -> None:
-    """Import each command module; the order here is the order in `--help`."""
+    """Import each command module once; the order here is the order in `--help`."""
+    global _registered
+    if _registered:
+        return
     from mdmtune.cli import core, sample, service, toy, train, tune
 
     for module in (core, toy, sample, tune, service, train):
         module.register(app)
+    _registered = True
 
 
 def main(argv: list[str] | None = None) -> None:
