@@ -124,7 +124,9 @@ class QualityObjective:
 
     def with_steps(self, steps: int) -> QualityObjective:
         """The same model, records, split and cache at another N (a steps sweep)."""
-        return dataclasses.replace(self, steps=steps, spec=self.spec.for_steps(steps), nfe_spent=0, row_nfe_spent=0, _pruner=None)
+        return dataclasses.replace(
+            self, steps=steps, spec=self.spec.for_steps(steps), nfe_spent=0, row_nfe_spent=0, _pruner=None
+        )
 
     @property
     def metric(self) -> str:
