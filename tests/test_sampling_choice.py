@@ -7,14 +7,16 @@ import torch
 from scipy import stats
 
 from mdmtune.sampling.choice import choose_tokens, confidence, top_k_per_row
-from mdmtune.sampling.seeds import derive_seed, step_noise
+from mdmtune.sampling.seeds import derive_seed, gumbel_noise, seed_words, step_keys, uniform_noise
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0, 1.0, 0.0]])
 MASK = 4
 
 
 def _draws(temperature: float, n: int = 20_000) -> np.ndarray:
-    _, gumbel = step_noise(row_seed=7, step=0, slots=n, vocab=LOGITS.shape[1], uniforms=False, gumbel=True)
+    keys = torch.tensor([derive_seed(7, 0, 1)])
+    counters = torch.arange(n)[:, None] * LOGITS.shape[1] + torch.arange(LOGITS.shape[1])[None, :]
+    gumbel = gumbel_noise(keys[:, None], counters)
     return choose_tokens(LOGITS.expand(n, -1), temperature, gumbel, MASK).numpy()
 
 
@@ -65,10 +67,39 @@ def test_derived_seeds_depend_on_every_part_and_its_order():
     assert all(0 <= s < 2**63 for s in seeds)
 
 
-def test_step_noise_is_a_function_of_seed_step_and_slot_only():
-    u1, g1 = step_noise(5, 3, 6, 4, True, True)
-    u2, g2 = step_noise(5, 3, 6, 4, True, True)
-    u3, _ = step_noise(5, 4, 6, 4, True, False)
-    assert torch.equal(u1, u2) and torch.equal(g1, g2)
-    assert not torch.equal(u1, u3)
-    assert u1.dtype == g1.dtype == torch.float64
+def _splitmix64_reference(key: int, count: int) -> np.ndarray:
+    """SplitMix64 as published (Steele, Lea, Flood 2014), in numpy uint64: the first `count` outputs of `key`."""
+    state = np.uint64(key)
+    out = np.empty(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for i in range(count):
+            state = state + np.uint64(0x9E3779B97F4A7C15)
+            z = state
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            out[i] = z ^ (z >> np.uint64(31))
+    return out
+
+
+def test_uniform_noise_is_splitmix64_in_int64_tensors():
+    """The tensor version (int64 with wrap-around and masked shifts) equals the published uint64 algorithm."""
+    for key in (0, 12345, derive_seed(3, 4, 5), 2**63 - 1):
+        expected = (_splitmix64_reference(key, 64) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        got = uniform_noise(torch.tensor([key]), torch.arange(64))
+        assert got.dtype == torch.float64
+        assert np.array_equal(got.numpy(), expected)
+
+
+def test_uniform_noise_is_uniform_and_keys_give_independent_streams():
+    u = uniform_noise(torch.tensor([derive_seed(1, 2, 0)]), torch.arange(50_000)).numpy()
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    v = uniform_noise(torch.tensor([derive_seed(1, 3, 0)]), torch.arange(50_000)).numpy()
+    assert abs(np.corrcoef(u, v)[0, 1]) < 0.02
+
+
+def test_step_keys_are_derive_seed_vectorized_and_differ_by_seed_step_and_stream():
+    seeds = [0, 1, 2, 3, 2**63, 2**64 - 1]
+    words = seed_words(seeds, torch.device("cpu"))
+    keys = [step_keys(words, step, stream).tolist() for step in range(4) for stream in (0, 1)]
+    assert keys == [[derive_seed(s, step, stream) for s in seeds] for step in range(4) for stream in (0, 1)]
+    assert len({k for row in keys for k in row}) == 48

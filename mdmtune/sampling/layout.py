@@ -89,7 +89,10 @@ def block_alphas(alphas: np.ndarray, layout: Layout) -> np.ndarray:
 
 
 def count_plans(alphas: np.ndarray, layout: Layout) -> np.ndarray:
-    """K [B, N]: block b's steps carry the row's count plan over its masked count in that block."""
+    """K [B, N]: block b's steps carry the row's count plan over its masked count in that block.
+
+    Rows sharing a schedule and a masked count share one plan (computed once: a batch holds many records per schedule).
+    """
     grid = block_alphas(alphas, layout)
     per = layout.steps_per_block
     counts = np.zeros((alphas.shape[0], per * layout.n_blocks), dtype=np.int64)
@@ -97,7 +100,8 @@ def count_plans(alphas: np.ndarray, layout: Layout) -> np.ndarray:
         column = layout.masked[:, b]
         for masked in np.unique(column):
             rows = np.flatnonzero(column == masked)
-            counts[rows, b * per : (b + 1) * per] = count_plan(grid[rows], int(masked))
+            distinct, which = np.unique(grid[rows], axis=0, return_inverse=True)
+            counts[rows, b * per : (b + 1) * per] = count_plan(distinct, int(masked))[which.reshape(-1)]
     return counts
 
 

@@ -21,7 +21,15 @@ from mdmtune.errors import InternalError, InvalidInput
 from mdmtune.models.base import Denoiser
 from mdmtune.sampling.choice import choose_tokens, confidence, top_k_per_row
 from mdmtune.sampling.layout import Layout, build_layout, check_alphas, count_plans, unmask_probabilities
-from mdmtune.sampling.seeds import check_seeds, step_noise
+from mdmtune.sampling.seeds import (
+    GUMBEL_STREAM,
+    UNIFORM_STREAM,
+    check_seeds,
+    gumbel_noise,
+    seed_words,
+    step_keys,
+    uniform_noise,
+)
 from mdmtune.sampling.settings import SampleOutput, SamplerSettings
 
 
@@ -78,12 +86,12 @@ class _Run:
         self.device = torch.device(denoiser.device)
         self.mask_id = denoiser.mask_token_id
         self.settings = settings
-        self.seeds = seeds
+        self.seed_words = seed_words(seeds, self.device)
         self.layout = layout
         self.x = ids.to(self.device).clone()
         self.attention = None if attention_mask is None else attention_mask.to(self.device)
         self.block_of = layout.block_of.to(self.device)
-        self.slot = layout.slot
+        self.slot_device = layout.slot.to(self.device)
         self.steps = alphas.shape[1] - 1
         self.plan = count_plans(alphas, layout) if settings.sampler == "count" else unmask_probabilities(alphas, layout)
         self.nfe = 0
@@ -95,14 +103,14 @@ class _Run:
             block = step // self.layout.steps_per_block
             open_positions = (self.block_of == block) & (self.x == self.mask_id)
             if self.settings.sampler == "count":
-                self._count_step(step, block, open_positions)
+                self._count_step(step, open_positions)
             else:
-                self._ancestral_step(step, block, open_positions)
+                self._ancestral_step(step, open_positions)
         if bool(((self.block_of >= 0) & (self.x == self.mask_id)).any()):
             raise InternalError("a generated position is still masked after the last step")
         return SampleOutput(self.x.cpu(), self.nfe, self.row_nfe, self.committed)
 
-    def _count_step(self, step: int, block: int, open_positions: torch.Tensor) -> None:
+    def _count_step(self, step: int, open_positions: torch.Tensor) -> None:
         counts = self.plan[:, step]
         active = np.flatnonzero(counts > 0)
         if active.size == 0:
@@ -114,55 +122,52 @@ class _Run:
             raise InternalError(f"step {step}: the plan commits more tokens than are still masked")
         logits = self._forward(active, rows)
         local, positions = candidates.nonzero(as_tuple=True)
+        owners = rows[local]
         picked_logits = logits[local, positions]
-        settings = self.settings
-        uniforms, gumbel = self._noise(
-            active, step, block, local, positions, settings.remasking == "random", settings.temperature > 0
-        )
+        temperature, remasking = self.settings.temperature, self.settings.remasking
         tokens = None
-        if settings.remasking == "low_confidence":
-            tokens = choose_tokens(picked_logits, settings.temperature, gumbel, self.mask_id)
-            scores = confidence(picked_logits, tokens, "low_confidence")
-        elif settings.remasking == "random":
-            scores = uniforms
+        if remasking == "low_confidence":
+            gumbel = self._gumbel(owners, positions, step)
+            tokens = choose_tokens(picked_logits, temperature, gumbel, self.mask_id)
+            scores = confidence(picked_logits, tokens, remasking)
+        elif remasking == "random":
+            scores = self._uniforms(owners, positions, step)
         else:
-            scores = confidence(picked_logits, None, settings.remasking)
+            scores = confidence(picked_logits, None, remasking)
         table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
-        table[local, positions] = scores  # type: ignore[assignment]
+        table[local, positions] = scores
         chosen = top_k_per_row(table, wanted)[local, positions]
         if tokens is None:
-            tokens = choose_tokens(
-                picked_logits[chosen], settings.temperature, None if gumbel is None else gumbel[chosen], self.mask_id
-            )
+            gumbel = self._gumbel(owners[chosen], positions[chosen], step)
+            tokens = choose_tokens(picked_logits[chosen], temperature, gumbel, self.mask_id)
         else:
             tokens = tokens[chosen]
-        self.x[rows[local[chosen]], positions[chosen]] = tokens
+        self.x[owners[chosen], positions[chosen]] = tokens
         self.committed[active, step] = counts[active]
 
-    def _ancestral_step(self, step: int, block: int, open_positions: torch.Tensor) -> None:
-        waiting = np.flatnonzero(open_positions.any(dim=1).cpu().numpy())
-        if waiting.size == 0:
+    def _ancestral_step(self, step: int, open_positions: torch.Tensor) -> None:
+        owners, positions = open_positions.nonzero(as_tuple=True)
+        if owners.numel() == 0:
             return
-        rows = torch.as_tensor(waiting, device=self.device)
-        local, positions = open_positions[rows].nonzero(as_tuple=True)
-        temperature = self.settings.temperature
-        uniforms, gumbel = self._noise(waiting, step, block, local, positions, True, temperature > 0)
-        chance = torch.as_tensor(self.plan[waiting, step], device=self.device)
-        unmask = uniforms < chance[local]  # type: ignore[operator]
-        per_row = torch.zeros(waiting.size, dtype=torch.long, device=self.device).index_add_(0, local, unmask.long())
-        keep = (per_row > 0).cpu().numpy()
-        if not keep.any():
+        chance = torch.as_tensor(self.plan[:, step], device=self.device)
+        unmask = self._uniforms(owners, positions, step) < chance[owners]
+        owners, positions = owners[unmask], positions[unmask]
+        per_row = torch.zeros(self.x.shape[0], dtype=torch.long, device=self.device).index_add_(
+            0, owners, torch.ones_like(owners)
+        )
+        committed = per_row.cpu().numpy()
+        active = np.flatnonzero(committed > 0)
+        if active.size == 0:
             return
-        active = waiting[keep]
-        remap = torch.full((waiting.size,), -1, dtype=torch.long, device=self.device)
-        remap[torch.as_tensor(np.flatnonzero(keep), device=self.device)] = torch.arange(active.size, device=self.device)
-        local, positions = remap[local[unmask]], positions[unmask]
         rows = torch.as_tensor(active, device=self.device)
+        local = torch.full((self.x.shape[0],), -1, dtype=torch.long, device=self.device)
+        local[rows] = torch.arange(active.size, device=self.device)
         logits = self._forward(active, rows)
-        noise = None if gumbel is None else gumbel[unmask]
-        tokens = choose_tokens(logits[local, positions], temperature, noise, self.mask_id)
-        self.x[rows[local], positions] = tokens
-        self.committed[active, step] = per_row[torch.as_tensor(keep, device=self.device)].cpu().numpy()
+        gumbel = self._gumbel(owners, positions, step)
+        self.x[owners, positions] = choose_tokens(
+            logits[local[owners], positions], self.settings.temperature, gumbel, self.mask_id
+        )
+        self.committed[active, step] = committed[active]
 
     def _forward(self, active: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
         """Logits of the active rows only; one NFE."""
@@ -177,29 +182,16 @@ class _Run:
         self.row_nfe[active] += 1
         return logits
 
-    def _noise(
-        self,
-        active: np.ndarray,
-        step: int,
-        block: int,
-        local: torch.Tensor,
-        positions: torch.Tensor,
-        uniforms: bool,
-        gumbel: bool,
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Each active row's step noise, read at the slots of the (local row, position) pairs; on the device."""
-        if not (uniforms or gumbel):
-            return None, None
+    def _uniforms(self, owners: torch.Tensor, positions: torch.Tensor, step: int) -> torch.Tensor:
+        """One uniform per (row, position) pair, addressed by the position's slot (see seeds.py): float64 [n]."""
+        keys = step_keys(self.seed_words, step, UNIFORM_STREAM)[owners]
+        return uniform_noise(keys, self.slot_device[owners, positions])
+
+    def _gumbel(self, owners: torch.Tensor, positions: torch.Tensor, step: int) -> torch.Tensor | None:
+        """Gumbel noise [n, V] for the pairs (None at temperature 0), computed only where a token is drawn."""
+        if self.settings.temperature == 0:
+            return None
         vocab = self.denoiser.vocab_size
-        drawn_u, drawn_g, offsets = [], [], [0]
-        for row in active:
-            width = int(self.layout.masked[row, block])
-            u, g = step_noise(self.seeds[row], step, width, vocab, uniforms, gumbel)
-            drawn_u.append(u)
-            drawn_g.append(g)
-            offsets.append(offsets[-1] + width)
-        local_cpu, positions_cpu = local.cpu(), positions.cpu()
-        flat = torch.as_tensor(offsets[:-1])[local_cpu] + self.slot[torch.as_tensor(active)[local_cpu], positions_cpu]
-        u_out = torch.cat(drawn_u)[flat].to(self.device) if uniforms else None
-        g_out = torch.cat(drawn_g)[flat].to(self.device) if gumbel else None
-        return u_out, g_out
+        keys = step_keys(self.seed_words, step, GUMBEL_STREAM)[owners]
+        counters = self.slot_device[owners, positions][:, None] * vocab + torch.arange(vocab, device=self.device)
+        return gumbel_noise(keys[:, None], counters)

@@ -1,10 +1,15 @@
-"""Seeds: every random draw of a row comes from its own seed, so rows are independent of their batch-mates.
+"""Seeds and noise: every random number of a row is a pure function of (row seed, step, stream, slot, token).
 
-The sampler seeds a fresh CPU `torch.Generator` for each (row seed, step) from `derive_seed(row_seed, step)`.
-Consequences: a row's draws at step k do not depend on what it (or any other row) drew before, skipping a step draws
-nothing and shifts nothing, and two schedules sampled with the same row seed see the same noise at the same step
-and position slot (common random numbers: paired differences between schedules have less variance). CPU generators
-make the numbers identical on every device. Never imports FastAPI or SQLAlchemy.
+The noise is counter-based (SplitMix64, Steele, Lea and Flood 2014: value i of the stream with key k is
+mix(k + (i + 1) * golden), the generator that passes BigCrush) rather than drawn from a stateful generator:
+- a row's draws depend only on its seed and its own schedule, never on its batch-mates or on what was drawn before,
+  so a step that is skipped draws nothing and shifts nothing;
+- two schedules sampled with the same row seed see the same number at the same (step, position slot, token):
+  common random numbers, so paired differences between schedules have less variance;
+- it is integer arithmetic, so the numbers are bit-identical on CPU and CUDA, and computed on the model's device,
+  only for the positions that need them (no [positions x vocabulary] transfer per step, even for a 126k vocabulary).
+Tensors hold the 64-bit words as int64 (two's complement wrap-around is the uint64 arithmetic SplitMix64 needs;
+right shifts are made logical by masking). Never imports FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -16,18 +21,23 @@ from mdmtune.errors import InvalidInput
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
+_MUL1 = 0xBF58476D1CE4E5B9
+_MUL2 = 0x94D049BB133111EB
+
+UNIFORM_STREAM, GUMBEL_STREAM = 0, 1
+"""The two noise streams of a (row, step): one uniform per position slot, one Gumbel per (slot, token)."""
 
 
 def _splitmix64(value: int) -> int:
-    """One round of SplitMix64 (Steele et al.): a bijective 64-bit mixer with good avalanche."""
+    """One SplitMix64 output for the state `value` (Python ints, exact uint64 arithmetic)."""
     value = (value + _GOLDEN) & _MASK64
-    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+    value = ((value ^ (value >> 30)) * _MUL1) & _MASK64
+    value = ((value ^ (value >> 27)) * _MUL2) & _MASK64
     return value ^ (value >> 31)
 
 
 def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integer parts (order matters): the seed of a (record, replicate), of a (row, step), ..."""
+    """A 63-bit seed from integer parts (order matters): the seed of a (record, replicate), the key of a (row, step)."""
     state = 0
     for part in parts:
         state = _splitmix64(state ^ (int(part) & _MASK64))
@@ -36,7 +46,7 @@ def derive_seed(*parts: int) -> int:
 
 def check_seeds(seeds: object, rows: int) -> list[int]:
     """One integer seed in [0, 2**64) per row; InvalidInput("seeds") otherwise."""
-    values = list(np.asarray(seeds).reshape(-1).tolist()) if not isinstance(seeds, (list, tuple)) else list(seeds)
+    values = list(seeds) if isinstance(seeds, (list, tuple)) else np.asarray(seeds).reshape(-1).tolist()
     if len(values) != rows:
         raise InvalidInput("seeds", f"need one seed per row ({rows}), got {len(values)}")
     for value in values:
@@ -45,23 +55,40 @@ def check_seeds(seeds: object, rows: int) -> list[int]:
     return [int(v) for v in values]
 
 
-def step_generator(row_seed: int, step: int) -> torch.Generator:
-    """The CPU generator of one row at one step."""
-    return torch.Generator(device="cpu").manual_seed(derive_seed(row_seed, step))
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def step_noise(
-    row_seed: int, step: int, slots: int, vocab: int, uniforms: bool, gumbel: bool
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """The row's noise at a step, per position slot of its current window: uniforms [slots], Gumbel [slots, vocab].
+def _shift_right(words: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical right shift of int64-held uint64 words."""
+    return (words >> bits) & ((1 << (64 - bits)) - 1)
 
-    Always drawn in this order and at full window size, so slot j gets the same numbers whichever slots are still
-    masked (that is what keeps schedules coupled). float64 throughout (LLaDA: low-precision Gumbel-max hurts).
-    """
-    generator = step_generator(row_seed, step)
-    u = torch.rand(slots, generator=generator, dtype=torch.float64) if uniforms else None
-    g = None
-    if gumbel:
-        g = torch.rand(slots, vocab, generator=generator, dtype=torch.float64)
-        g = -torch.log(-torch.log(g))
-    return u, g
+
+def _mix(words: torch.Tensor) -> torch.Tensor:
+    words = (words ^ _shift_right(words, 30)) * _signed(_MUL1)
+    words = (words ^ _shift_right(words, 27)) * _signed(_MUL2)
+    return words ^ _shift_right(words, 31)
+
+
+def seed_words(row_seeds: list[int], device: torch.device) -> torch.Tensor:
+    """The rows' seeds as int64-held uint64 words, once per sampling call."""
+    return torch.tensor([_signed(seed) for seed in row_seeds], dtype=torch.int64, device=device)
+
+
+def step_keys(words: torch.Tensor, step: int, stream: int) -> torch.Tensor:
+    """int64 key per row of its (row, step, stream) noise stream: derive_seed(seed, step, stream), vectorized."""
+    state = torch.zeros_like(words)
+    for part in (words, step, stream):
+        state = _mix((state ^ part) + _signed(_GOLDEN))
+    return _shift_right(state, 1)
+
+
+def uniform_noise(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
+    """float64 uniforms in [0, 1): value `counters` of the streams `keys` (broadcast together), 53 random bits each."""
+    words = _mix(keys + (counters + 1) * _signed(_GOLDEN))
+    return _shift_right(words, 11).double() * 2.0**-53
+
+
+def gumbel_noise(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
+    """Standard Gumbel noise -log(-log u), float64 (u = 0 gives -inf: that token is never drawn)."""
+    return -torch.log(-torch.log(uniform_noise(keys, counters)))
