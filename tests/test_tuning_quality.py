@@ -240,3 +240,27 @@ def test_native_checkpoint_path_tunes_end_to_end(tmp_path):
     assert result.plan.counts is not None and sum(result.plan.counts) == testbed.gen_length
     study = optuna.load_study(study_name="job", storage=storage)
     assert count_trials(study) == (6, 0)
+
+
+def test_should_stop_interrupts_a_batch_between_model_calls_and_a_resume_reruns_its_points():
+    spec = toy_spec(n_trials=10, trials_per_batch=5, batch_size=8)
+    model = ToyPosterior("two-or-three")
+    objective = QualityObjective.build(spec, checkpoint=model, eval_set=toy_eval_set("two-or-three", 60))
+    study = create_study(spec, None, "x")
+    polls = []
+
+    def stop() -> bool:
+        polls.append(model.calls)
+        return model.calls > 0  # say stop as soon as the first batch has made a model call
+
+    run = run_search(spec, study, objective, should_stop=stop)
+    assert run.stopped and run.batches == 0
+    trials = study.get_trials()
+    interrupted = [t for t in trials if t.state == TrialState.FAIL]
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert len(interrupted) == 5
+    assert [t.system_attrs["fixed_params"] for t in waiting] == [t.params for t in interrupted]
+    run_search(spec, study, objective)
+    assert count_trials(study) == (10, 0)
+    done = [t.params for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))]
+    assert all(t.params in done for t in interrupted)

@@ -6,7 +6,7 @@ a known optimum, and a way to pick a schedule from a weight alone. A batch is on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +37,12 @@ class EnergyObjective:
         b = np.array([p[1] for p in params], dtype=np.float64)
         return np.asarray(discrete_energy(a, b, self.steps, weight_a=self.weight_a, weight_b=self.weight_b))
 
-    def evaluate(self, params: Sequence[tuple[float, float]], report: ReportHook | None = None) -> BatchValues:
+    def evaluate(
+        self,
+        params: Sequence[tuple[float, float]],
+        report: ReportHook | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> BatchValues:
+        """One vectorized call: too quick to interrupt, so should_stop is left to run_search."""
         values = [float(v) for v in self.energies(params)]
         return BatchValues(values=values, pruned=[False] * len(values), nfe=0)

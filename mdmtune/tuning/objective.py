@@ -4,7 +4,10 @@
 can evaluate a whole batch together (one model batch for many schedules; one vectorized energy call). An objective
 that evaluates in stages (growing record subsets) calls `report(index, step, value)` after each stage; a True answer
 means "stop spending on this one" (successive-halving pruning decided by the study, so that several workers share the
-decision). Pure Python; no web, no database.
+decision). `should_stop()`, when given, may be polled inside a long evaluation (between model batches); an
+objective that sees it say True raises `EvaluationStopped`, and run_search returns as if stopped between batches
+(the interrupted trials are told FAIL and their (a, b) re-enqueued, so a resumed job evaluates them).
+Pure Python; no web, no database.
 """
 
 from __future__ import annotations
@@ -12,6 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from mdmtune.errors import MdmtuneError
+
+
+class EvaluationStopped(MdmtuneError):
+    """Raised by an objective when should_stop() said stop in the middle of a batch."""
+
 
 ReportHook = Callable[[int, int, float], bool]
 """report(index in the batch, step (records seen so far), intermediate value) -> True to prune that trial."""
@@ -35,6 +45,11 @@ class Objective(Protocol):
         """An optuna pruner for staged objectives, None for one-shot ones."""
         ...
 
-    def evaluate(self, params: Sequence[tuple[float, float]], report: ReportHook | None = None) -> BatchValues:
+    def evaluate(
+        self,
+        params: Sequence[tuple[float, float]],
+        report: ReportHook | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> BatchValues:
         """Values for each (a, b), in order."""
         ...

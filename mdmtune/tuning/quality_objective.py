@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from mdmtune.metrics import Metric, get_metric
 from mdmtune.models.base import Denoiser
 from mdmtune.schedules import Schedule
 from mdmtune.tuning.cache import ScoreCache, context_key, denoiser_fingerprint
-from mdmtune.tuning.objective import BatchValues, ReportHook
+from mdmtune.tuning.objective import BatchValues, EvaluationStopped, ReportHook
 from mdmtune.tuning.spec import TuneSpec
 
 
@@ -182,8 +182,16 @@ class QualityObjective:
             sampler=s.sampler, remasking=s.remasking, temperature=float(s.temperature), block_length=s.block_length
         )
 
-    def record_scores(self, schedule_list: Sequence[Schedule], indices: np.ndarray) -> tuple[np.ndarray, int]:
-        """Scores [S, len(indices)] (replicates averaged) and the NFEs paid: only what the cache lacks is sampled."""
+    def record_scores(
+        self,
+        schedule_list: Sequence[Schedule],
+        indices: np.ndarray,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> tuple[np.ndarray, int]:
+        """Scores [S, len(indices)] (replicates averaged) and the NFEs paid: only what the cache lacks is sampled.
+
+        should_stop is polled after every model batch; True raises EvaluationStopped (nothing partial is cached).
+        """
         from mdmtune.evaluation import evaluate
 
         context = self._context()
@@ -202,6 +210,7 @@ class QualityObjective:
                 replicates=self.spec.replicates,
                 seed=self.spec.seed,
                 batch_size=self.spec.batch_size,
+                on_batch=None if should_stop is None else _stop_hook(should_stop),
             )
             for schedule, scores in zip(todo, result.scores, strict=True):
                 self.cache.put(context, schedule, needed, scores)
@@ -211,7 +220,12 @@ class QualityObjective:
         values = np.stack([self.cache.get(context, s, indices).mean(axis=1) for s in schedule_list])
         return values, nfe
 
-    def evaluate(self, params: Sequence[tuple[float, float]], report: ReportHook | None = None) -> BatchValues:
+    def evaluate(
+        self,
+        params: Sequence[tuple[float, float]],
+        report: ReportHook | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> BatchValues:
         """Rung by rung over the search split; survivors of each rung go on together in one batch."""
         points = [schedules.beta(float(a), float(b)) for a, b in params]
         totals = np.zeros(len(points))
@@ -220,7 +234,7 @@ class QualityObjective:
         alive, done, nfe = list(range(len(points))), 0, 0
         for rung, size in enumerate(self.rungs):
             indices = self.search_indices[done:size]
-            scores, cost = self.record_scores([points[i] for i in alive], indices)
+            scores, cost = self.record_scores([points[i] for i in alive], indices, should_stop)
             nfe += cost
             for row, i in enumerate(alive):
                 totals[i] += scores[row].sum()
@@ -236,6 +250,14 @@ class QualityObjective:
     def confirm_scores(self, schedule_list: list[Schedule]) -> tuple[np.ndarray, int]:
         """Per-record scores of each schedule on the confirm split (one batch), for finalize."""
         return self.record_scores(schedule_list, self.confirm_indices)
+
+
+def _stop_hook(should_stop: Callable[[], bool]) -> Callable[[int, int], None]:
+    def hook(done: int, total: int) -> None:
+        if done < total and should_stop():
+            raise EvaluationStopped(f"stopped after {done} of {total} rows")
+
+    return hook
 
 
 def _denoiser(checkpoint: str | os.PathLike[str] | Denoiser) -> tuple[Denoiser, str]:

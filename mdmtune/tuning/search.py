@@ -7,7 +7,8 @@
   tells the results, until the study holds `n_trials` finished (COMPLETE or PRUNED) trials, counting the ones
   already there: a resumed or shared study never goes past the request. Trials RUNNING in other workers reserve their
   place in the budget; a trial asked past the budget in a race between workers is told FAIL at once (tagged
-  `surplus`), so the finished count stops at exactly n_trials. `should_stop()` is checked between batches.
+  `surplus`), so the finished count stops at exactly n_trials. `should_stop()` is checked between batches and,
+  by objectives that sample a model, between model batches: an interrupted batch is told FAIL and re-enqueued.
 - `fail_stale_running_trials(study)` tells FAIL to the trials a dead worker left RUNNING and re-enqueues their
   (a, b). Optuna's own heartbeat works only inside optimize(), so the job lease is the heartbeat: call this only
   when the caller knows the lease lapsed, never from a live worker's loop.
@@ -30,7 +31,7 @@ from optuna.trial import Trial, TrialState
 
 from mdmtune.errors import InvalidInput, MdmtuneError
 from mdmtune.schedules import NAMED_AB
-from mdmtune.tuning.objective import BatchValues, Objective
+from mdmtune.tuning.objective import BatchValues, EvaluationStopped, Objective
 from mdmtune.tuning.spec import TuneSpec
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,11 @@ def run_search(
         trials = _ask_within_budget(study, space, min(spec.trials_per_batch, free), n_trials)
         if not trials:
             continue
-        outcome = _evaluate_or_fail(study, objective, trials)
+        try:
+            outcome = _evaluate_or_fail(study, objective, trials, should_stop)
+        except EvaluationStopped:
+            _requeue(study, trials)
+            return SearchRun(nfe, batches, told, True, time.perf_counter() - start)
         _tell_all(study, trials, outcome)
         nfe, batches, told = nfe + outcome.nfe, batches + 1, told + len(trials)
         if progress is not None:
@@ -237,7 +242,16 @@ def _ask_and_trim(study: optuna.Study, space: dict, count: int, n_trials: int) -
     return kept
 
 
-def _evaluate_or_fail(study: optuna.Study, objective: Objective, trials: list[Trial]) -> BatchValues:
+def _requeue(study: optuna.Study, trials: list[Trial]) -> None:
+    """Interrupted trials (told FAIL) come back as enqueued ones, so a resumed job evaluates the same points."""
+    for trial in trials:
+        attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
+        study.enqueue_trial({"a": trial.params["a"], "b": trial.params["b"]}, user_attrs=attrs)
+
+
+def _evaluate_or_fail(
+    study: optuna.Study, objective: Objective, trials: list[Trial], should_stop: Callable[[], bool] | None
+) -> BatchValues:
     """Evaluate the batch; on any error tell FAIL for the batch first, so nothing is left RUNNING by a live worker."""
     baseline = [BASELINE_ATTR in t.user_attrs for t in trials]
 
@@ -248,7 +262,8 @@ def _evaluate_or_fail(study: optuna.Study, objective: Objective, trials: list[Tr
         return prune and not baseline[index]  # baselines always run to the end: they are the reference
 
     try:
-        outcome = objective.evaluate([(t.params["a"], t.params["b"]) for t in trials], report=report)
+        params = [(t.params["a"], t.params["b"]) for t in trials]
+        outcome = objective.evaluate(params, report=report, should_stop=should_stop)
     except BaseException:
         for trial in trials:
             _tell_quietly(study, trial, TrialState.FAIL)
