@@ -82,7 +82,7 @@ def test_energy_result_reports_best_and_baseline_energies():
 
 def test_baselines_are_the_first_trials_and_enqueued_once_even_if_create_study_runs_twice(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    spec = energy_spec(n_trials=12)
+    spec = energy_spec(n_trials=6)
     create_study(spec, url, "job")
     create_study(spec, url, "job")
     study = optuna.load_study(study_name="job", storage=url)
@@ -102,18 +102,18 @@ def test_baselines_outside_the_bounds_are_not_enqueued():
 
 def test_resumed_study_keeps_finished_trials_and_stops_at_n_trials(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    spec = energy_spec(n_trials=30, trials_per_batch=4)
+    spec = energy_spec(n_trials=18, trials_per_batch=4)
     batches = []
     first = run_energy(spec, url, "job", progress=batches.append, should_stop=lambda: len(batches) >= 2)
     before = [(t.number, t.params, t.value) for t in first.get_trials(states=(TrialState.COMPLETE,))]
     assert len(before) == 8
     resumed = run_energy(spec, url, "job")
     after = resumed.get_trials()
-    assert count_trials(resumed) == (30, 0)
-    assert len(after) == 30
+    assert count_trials(resumed) == (18, 0)
+    assert len(after) == 18
     assert [(t.number, t.params, t.value) for t in after[:8]] == before
     again = run_energy(spec, url, "job")
-    assert len(again.get_trials()) == 30
+    assert len(again.get_trials()) == 18
 
 
 def test_should_stop_is_checked_between_batches():
@@ -204,9 +204,9 @@ def test_stale_running_trials_are_failed_requeued_and_the_budget_refilled(tmp_pa
 
 
 def test_storage_url_and_storage_object_both_work(tmp_path):
-    spec = energy_spec(n_trials=6)
+    spec = energy_spec(n_trials=4)
     for storage in (f"sqlite:///{tmp_path / 'a.db'}", open_storage(f"sqlite:///{tmp_path / 'b.db'}")):
-        assert count_trials(run_energy(spec, storage, "s")) == (6, 0)
+        assert count_trials(run_energy(spec, storage, "s")) == (4, 0)
 
 
 def test_objective_of_the_wrong_direction_is_refused():

@@ -19,11 +19,14 @@ The core never imports SQLAlchemy: storages are optuna's, opened from a URL stri
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 from optuna.distributions import FloatDistribution
@@ -77,8 +80,21 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
     if not isinstance(storage, str):
         return storage
     sqlite = storage.startswith("sqlite")
+    if sqlite:
+        _use_wal(storage)
     kwargs = {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True}
     return optuna.storages.RDBStorage(storage, engine_kwargs=kwargs)
+
+
+def _use_wal(url: str) -> None:
+    """WAL journal for a SQLite file (persistent in the file): readers never block the writer, and each commit
+    syncs once, which halves the time per trial. Set with the standard library, before optuna opens the file."""
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    if not path or path == ":memory:" or url.count("///") == 0:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def make_sampler(spec: TuneSpec, seed: int) -> optuna.samplers.BaseSampler:
