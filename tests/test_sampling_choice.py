@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from scipy import stats
 
+from mdmtune.sampling import choice
 from mdmtune.sampling.choice import choose_tokens, confidence, top_k_per_row
-from mdmtune.sampling.seeds import derive_seed, gumbel_noise, seed_words, step_keys, uniform_noise
+from mdmtune.sampling.seeds import LazyGumbel, derive_seed, gumbel_noise, seed_words, step_keys, uniform_noise
 
 LOGITS = torch.tensor([[2.0, 0.5, -1.0, 1.0, 0.0]])
 MASK = 4
@@ -103,3 +104,17 @@ def test_step_keys_are_derive_seed_vectorized_and_differ_by_seed_step_and_stream
     keys = [step_keys(words, step, stream).tolist() for step in range(4) for stream in (0, 1)]
     assert keys == [[derive_seed(s, step, stream) for s in seeds] for step in range(4) for stream in (0, 1)]
     assert len({k for row in keys for k in row}) == 48
+
+
+def test_large_vocabularies_are_processed_in_row_chunks_with_the_same_result(monkeypatch):
+    """Chunking (forced down to 2 rows at a time) and lazily computed Gumbel noise change no token and no score."""
+    logits = torch.randn(9, 5, generator=torch.Generator().manual_seed(0))
+    keys = torch.tensor([derive_seed(i, 3, 1) for i in range(9)])
+    slots = torch.arange(9)
+    whole = gumbel_noise(keys[:, None], slots[:, None] * 5 + torch.arange(5)[None, :])
+    expected_tokens = choose_tokens(logits, 0.8, whole, MASK)
+    expected_scores = confidence(logits, expected_tokens, "low_confidence")
+    monkeypatch.setattr(choice, "_CHUNK_ELEMENTS", 10)
+    tokens = choose_tokens(logits, 0.8, LazyGumbel(keys, slots, 5), MASK)
+    assert torch.equal(tokens, expected_tokens)
+    assert torch.equal(confidence(logits, tokens, "low_confidence"), expected_scores)

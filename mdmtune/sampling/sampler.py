@@ -24,8 +24,8 @@ from mdmtune.sampling.layout import Layout, build_layout, check_alphas, count_pl
 from mdmtune.sampling.seeds import (
     GUMBEL_STREAM,
     UNIFORM_STREAM,
+    LazyGumbel,
     check_seeds,
-    gumbel_noise,
     seed_words,
     step_keys,
     uniform_noise,
@@ -187,11 +187,9 @@ class _Run:
         keys = step_keys(self.seed_words, step, UNIFORM_STREAM)[owners]
         return uniform_noise(keys, self.slot_device[owners, positions])
 
-    def _gumbel(self, owners: torch.Tensor, positions: torch.Tensor, step: int) -> torch.Tensor | None:
+    def _gumbel(self, owners: torch.Tensor, positions: torch.Tensor, step: int) -> LazyGumbel | None:
         """Gumbel noise [n, V] for the pairs (None at temperature 0), computed only where a token is drawn."""
         if self.settings.temperature == 0:
             return None
-        vocab = self.denoiser.vocab_size
         keys = step_keys(self.seed_words, step, GUMBEL_STREAM)[owners]
-        counters = self.slot_device[owners, positions][:, None] * vocab + torch.arange(vocab, device=self.device)
-        return gumbel_noise(keys[:, None], counters)
+        return LazyGumbel(keys, self.slot_device[owners, positions], self.denoiser.vocab_size)

@@ -89,6 +89,22 @@ def uniform_noise(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
     return _shift_right(words, 11).double() * 2.0**-53
 
 
+class LazyGumbel:
+    """Gumbel noise [n, V] for n (key, slot) pairs, computed a slice of rows at a time when indexed.
+
+    With a large vocabulary the full [n, V] block (and its int64 temporaries) would not fit at once; the token
+    choice asks for it in the same row chunks it processes the logits in.
+    """
+
+    def __init__(self, keys: torch.Tensor, slots: torch.Tensor, vocab: int) -> None:
+        self.keys, self.slots, self.vocab = keys, slots, vocab
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        slots = self.slots[rows]
+        counters = slots[:, None] * self.vocab + torch.arange(self.vocab, device=slots.device)[None, :]
+        return gumbel_noise(self.keys[rows, None], counters)
+
+
 def gumbel_noise(keys: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
     """Standard Gumbel noise -log(-log u), float64 (u = 0 gives -inf: that token is never drawn)."""
     return -torch.log(-torch.log(uniform_noise(keys, counters)))

@@ -51,11 +51,6 @@ class SamplerSettings:
         if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1):
             raise InvalidInput("block_length", f"must be an integer >= 1 or None, got {block!r}")
 
-    @property
-    def needs_uniforms(self) -> bool:
-        """Random remasking ranks by a uniform draw per position; the ancestral sampler decides unmasking by one."""
-        return self.sampler == "ancestral" or self.remasking == "random"
-
 
 @dataclass(frozen=True)
 class SampleOutput:
