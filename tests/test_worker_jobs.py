@@ -91,11 +91,22 @@ def test_cancel_stops_a_running_job_and_keeps_its_trials(env):
 def test_timed_out_job_fails_with_the_reason_and_keeps_its_trials(env):
     settings, sessions, storage = env
     spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, search_algorithm="random", trials_per_batch=4)
-    job = _submit(env, spec, timeout_seconds=1.0)
+    job = _submit(env, spec, timeout_seconds=3600)
+
+    def shorten_timeout_once_started() -> None:
+        while queue.load_job(sessions, job.id).trials_done < 8:
+            time.sleep(0.05)
+        with sessions() as session:
+            session.execute(update(Job).where(Job.id == job.id).values(timeout_seconds=0.001))
+            session.commit()
+
+    shortener = threading.Thread(target=shorten_timeout_once_started)
+    shortener.start()
     assert _run_job(settings, job.id) == Outcome.failed
+    shortener.join()
     done = queue.load_job(sessions, job.id)
     assert done.status == "failed" and "timed out" in done.error
-    assert done.trials_done > 0
+    assert done.trials_done >= 8
     assert len(_finished(storage, job.study_name)) == done.trials_done
 
 

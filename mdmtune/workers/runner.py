@@ -115,8 +115,10 @@ class _Stop:
             self._next_cancel_check = now + CANCEL_CHECK_S
             if self.helping and not queue.holder_alive(self.worker.sessions, self.lease.job_id):
                 return Outcome.lost
-            if queue.cancel_requested(self.worker.sessions, self.lease.job_id):
+            job = queue.load_job(self.worker.sessions, self.lease.job_id)
+            if job.cancel_requested:
                 return Outcome.cancelled
+            self.deadline = self.worker._deadline(job)  # an operator may change a running job's timeout
         if time.time() >= self.deadline:
             return Outcome.failed
         if self.worker.stop_event.is_set():
@@ -294,7 +296,8 @@ class Worker:
         if reason == Outcome.cancelled:
             return Outcome.cancelled if queue.finish(self.sessions, lease, JobStatus.cancelled) else Outcome.lost
         if reason == Outcome.failed:
-            limit = job.timeout_seconds or self.settings.job_timeout_seconds
+            job = queue.load_job(self.sessions, job.id)  # the limit may have changed while it ran
+            limit = job.timeout_seconds if job.timeout_seconds is not None else self.settings.job_timeout_seconds
             error = f"timed out: the job ran longer than {limit:g} s (the finished trials are kept)"
             return Outcome.failed if queue.finish(self.sessions, lease, JobStatus.failed, error=error) else Outcome.lost
         if reason == Outcome.released:
