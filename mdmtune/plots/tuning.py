@@ -53,7 +53,18 @@ def plot_landscape(result: TuneResult, path: str | Path, bounds: tuple[tuple[flo
             label="trial",
         )
     if (~complete).any():
-        ax.scatter(la[~complete], lb[~complete], facecolors="none", edgecolors="grey", s=22, label="pruned")
+        ax.scatter(
+            la[~complete],
+            lb[~complete],
+            c=values[~complete],
+            cmap=cmap,
+            norm=norm,
+            marker="v",
+            s=22,
+            edgecolors="grey",
+            linewidths=0.4,
+            label="pruned (value on fewer records)",
+        )
     for name, (marker, colour) in BASELINE_MARKERS.items():
         base = result.baselines.get(name)
         if base is not None and base.a is not None:
@@ -88,7 +99,7 @@ def plot_landscape(result: TuneResult, path: str | Path, bounds: tuple[tuple[flo
 
 
 def _background(ax, result: TuneResult, trials, bounds, cmap, norm):
-    """Energy: the exact E_N landscape. Quality: the complete trials interpolated (needs a few spread points)."""
+    """Energy: the exact E_N landscape. Quality: the trials' values interpolated (pruned ones at their last rung)."""
     if result.objective == "energy" and result.weight is not None:
         a_values, b_values = (np.geomspace(low, high, 121) for low, high in bounds)
         a, b = np.meshgrid(a_values, b_values)
@@ -96,7 +107,7 @@ def _background(ax, result: TuneResult, trials, bounds, cmap, norm):
         return ax.pcolormesh(
             np.log10(a_values), np.log10(b_values), grid, cmap=cmap, norm=norm, shading="auto", alpha=0.85
         )
-    done = [t for t in trials if t.state == "COMPLETE"]
+    done = [t for t in trials if np.isfinite(t.value)]
     if len(done) < 6:
         return None
     try:

@@ -141,6 +141,7 @@ def summarize_sweep(objective: str, results: list[TuneResult], wall_time_s: floa
     savings = None if tuned_steps is None else 1.0 - tuned_steps / largest.steps
     return SweepResult(
         objective=objective,
+        steps=[r.steps for r in results],
         results=results,
         points=points,
         linear_steps=largest.steps,

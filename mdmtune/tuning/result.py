@@ -108,6 +108,7 @@ class SweepResult:
     """A steps sweep: one TuneResult per N, quality vs steps, and the step savings against linear."""
 
     objective: str
+    steps: list[int]
     results: list[TuneResult]
     points: list[SweepPoint]
     linear_steps: int
