@@ -10,6 +10,7 @@ import torch
 from _sampling_support import Recording, native_denoiser
 
 from mdmtune.errors import InvalidInput
+from mdmtune.models.loading import load_denoiser
 from mdmtune.plans import ancestral_probabilities, block_count_plans, count_plan
 from mdmtune.sampling import REMASKINGS, SamplerSettings, sample
 from mdmtune.schedules import alpha_grids, beta, named
@@ -306,3 +307,22 @@ def test_more_steps_than_masked_tokens_is_allowed(denoiser):
     out = run(denoiser, ids, SamplerSettings(), steps=10, infill=True, schedules=[named("linear")])
     assert out.nfe == 4
     assert not bool((out.ids == denoiser.mask_token_id).any())
+
+
+class _Bfloat16Logits(Recording):
+    """A denoiser whose logits come back in bf16 (as a raw bf16 model's would)."""
+
+    def logits(self, ids, attention_mask=None):
+        return super().logits(ids, attention_mask).bfloat16()
+
+
+def test_a_bfloat16_model_samples_every_mode(tmp_path):
+    """Weights in bf16 (the loader's GPU default) and bf16 logits: choices are made in float64 all the same."""
+    native_denoiser(tmp_path / "model")
+    bf16 = _Bfloat16Logits(load_denoiser(tmp_path / "model", device="cpu", dtype="bfloat16"))
+    assert bf16.inner.dtype == torch.bfloat16
+    ids = completion_ids(bf16, rows=3)
+    modes = (SamplerSettings(), SamplerSettings("count", "margin", 1.0), SamplerSettings("ancestral", temperature=1.0))
+    for settings in modes:
+        out = run(bf16, ids, settings)
+        assert not bool((out.ids == bf16.mask_token_id).any())
