@@ -52,7 +52,7 @@ def worker(
     data_dir: Path = typer.Option(None, "--data-dir", help="Embedded data folder (when no database URL)."),
     worker_id: str = typer.Option(None, "--worker-id", help="Name in the jobs table (default host:pid)."),
 ) -> None:
-    """Claim and run tuning jobs until SIGTERM (which finishes the current batch and releases the lease)."""
+    """Claim and run tuning jobs until SIGTERM (which stops at the next model batch and gives the job back)."""
     from mdmtune.workers import run_worker
 
     _logging()

@@ -3,11 +3,15 @@
 One job, under the lease:
 1. load the study (created with its baselines when the job was submitted; `create_study` loads it, and would create
    it with the baselines only if it were missing: under the lease, so only one worker can do that);
-2. if the job was claimed before (attempt > 1), its earlier worker is gone: its RUNNING trials are told FAIL and
-   re-enqueued (`fail_stale_running_trials`), so no trial is counted twice and none is lost;
-3. `run_search` in batches; between batches `should_stop` checks: lease lost, SIGTERM, cancel requested, timeout;
+2. the RUNNING trials of workers that are gone (an earlier lease holder, a dead helper) are told FAIL and
+   re-enqueued (`sharing.reap_stale_trials`, from should_stop), so no trial is counted twice and none is lost;
+3. `run_search` in batches; `should_stop` (polled between model batches) checks: lease lost, SIGTERM, cancel
+   requested, timeout; an interrupted trial batch is told FAIL and re-enqueued by the library;
 4. the end: succeeded (finalize -> result), cancelled, failed (error kept; the trials stay in the study), or on
    SIGTERM the lease is released and the job is queued again for the next worker. Every write is fenced.
+
+A worker with no job to claim may help with a running one (`help_once`): same study, its own sampler seed, no
+writes on the job row.
 """
 
 from __future__ import annotations
