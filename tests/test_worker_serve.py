@@ -60,6 +60,11 @@ def test_keys_create_prints_the_key_once_and_stores_only_its_hash(migrated_sqlit
     assert key.encode() not in database_bytes
 
 
+def test_keys_create_on_a_database_not_upgraded_says_what_to_run(sqlite_url, capsys):
+    code, _out, err = _mdmtune(capsys, "keys", "create", "bob", "--database-url", sqlite_url)
+    assert code == 2 and "run `mdmtune db upgrade`" in err and len(err.strip().splitlines()) == 1
+
+
 def test_keys_create_refuses_an_empty_name(migrated_sqlite_url, capsys):
     code, _out, err = _mdmtune(capsys, "keys", "create", " ", "--database-url", migrated_sqlite_url)
     assert code == 2 and err.startswith("mdmtune: error: name")

@@ -127,8 +127,11 @@ def keys_create(
     """Create an API key and print its secret once (only its hash is stored)."""
     from mdmtune.db.apikeys import create_api_key
     from mdmtune.db.session import make_engine, make_session_factory
+    from mdmtune.migrations import require_current_schema
 
-    engine = make_engine(make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url)
+    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
+    require_current_schema(url)
+    engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
             row, secret = create_api_key(session, name)
