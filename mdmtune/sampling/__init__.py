@@ -6,7 +6,17 @@ Public API:
   (ids [B, L] with mask_token_id where to generate; alphas [B, N+1] per-row schedule on the N-step grid;
   one integer seed per row) -> SampleOutput(ids, nfe, row_nfe, committed_per_step).
 - `derive_seed(*parts)`: the seed of a (record, replicate) and of a (row, step).
-Never imports FastAPI or SQLAlchemy.
+
+Conventions (each module says why):
+- NFE = model calls actually run; a step at which no row commits anything runs none, and only the rows that commit
+  something at a step are sent to the model (sampler.py). `row_nfe` is each row's cost as if sampled alone.
+- Randomness is counter-based per (row seed, step, position slot, token): identical for a row whatever its
+  batch-mates, shared across schedules (common random numbers), bit-identical on CPU and CUDA (seeds.py).
+- Choices in float64; the mask token is never written; confidence is the untempered softmax (choice.py).
+- Plans: count plans per row and block, ancestral probabilities per row and block (layout.py).
+- Padding: rows of different lengths are left-padded with pad_token_id and an attention mask (the caller's).
+Modules: settings (what to do), layout (where and how much), seeds (noise), choice (one step's decisions),
+sampler (the loop). Never imports FastAPI or SQLAlchemy.
 """
 
 from mdmtune.sampling.sampler import sample
