@@ -264,3 +264,19 @@ def test_should_stop_interrupts_a_batch_between_model_calls_and_a_resume_reruns_
     assert count_trials(study) == (10, 0)
     done = [t.params for t in study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))]
     assert all(t.params in done for t in interrupted)
+
+
+def test_hf_checkpoint_written_by_transformers_tunes_end_to_end(tmp_path):
+    """A tiny BertForMaskedLM saved with save_pretrained, infill records with its own [MASK] text."""
+    from _model_builders import save_tiny_bert
+
+    save_tiny_bert(tmp_path / "bert")
+    pairs = [("the [MASK] sat on a mat", "the cat sat on a mat"), ("a dog [MASK] to [MASK] mat", "a dog ran to it")]
+    lines = [{"id": i, "masked": masked, "answer": answer} for i, (masked, answer) in enumerate(pairs * 6)]
+    eval_path = tmp_path / "eval.jsonl"
+    eval_path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    spec = TuneSpec(steps=2, metric="exact_match", n_trials=5, trials_per_batch=5, confirm_fraction=0.5)
+    result = tune(spec, checkpoint=tmp_path / "bert", eval_set=eval_path)
+    assert len(result.trials) == 5 and result.nfe > 0
+    assert result.search_records == result.confirm_records == 6
+    assert sum(result.plan.counts) == result.plan.masked in (1, 2)
