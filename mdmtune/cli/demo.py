@@ -23,9 +23,9 @@ from mdmtune.errors import InternalError, InvalidInput
 from mdmtune.settings import Settings
 
 DEMO_STEPS = 8
-DEMO_TRIALS = 16
+DEMO_TRIALS = 24
 """Sized so that the demo finishes in a few minutes on a 2-core CPU (measured; see the final report/README)."""
-DEMO_SUBSET = 48
+DEMO_SUBSET = 64
 POLL_S = 1.0
 EXAMPLE = "sudoku"
 
