@@ -1,7 +1,7 @@
 """The quality search end to end on real project pieces: the batched sampler, evaluation, metrics and eval sets.
 
-The model is the exact toy's posterior (spec/MATH.md, the toy) written as a torch Denoiser: for each masked position,
-P(a | the unmasked tokens) under the target. With the count sampler, random remasking and temperature 1 this is
+The model is the exact toy's posterior (mdmtune.tuning.toy_denoiser): for each masked position, P(a | the unmasked
+tokens) under the target. With the count sampler, random remasking and temperature 1 this is
 exactly the toy's count sampler, so the expected score of a schedule under the regex metric "the output is in the
 target's support" is the toy's exact support_mass: an independent reference for what the search should find.
 A second test runs a real native checkpoint (a random reference MDM written with save_native) from its path.
@@ -9,7 +9,6 @@ A second test runs a real native checkpoint (a random reference MDM written with
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
@@ -20,54 +19,13 @@ import torch
 from optuna.trial import TrialState
 
 from mdmtune.cli.output import to_jsonable
-from mdmtune.evalsets import parse_eval_set
 from mdmtune.models.codec import CharCodec
 from mdmtune.schedules import named
 from mdmtune.toy import run_toy, run_toy_schedule
 from mdmtune.tuning import TuneSpec, count_trials, create_study, finalize, run_search, study_nfe, tune
 from mdmtune.tuning.cache import ScoreCache
 from mdmtune.tuning.quality_objective import QualityObjective, rung_sizes, split_records
-
-TARGETS = {
-    "two-or-three": "(?=(?:b*ab*){2,3}$)[ab]{5}",
-    "extremes": "aaaaa|bbbbb",
-}
-
-
-class ToyPosterior:
-    """The exact denoiser of a toy target on 5 tokens over {a, b}; a Denoiser by the protocol, no training."""
-
-    def __init__(self, target: str) -> None:
-        self.codec = CharCodec.for_alphabet("ab")
-        self.mask_token_id = self.codec.mask_token_id
-        self.pad_token_id = self.codec.eot_token_id
-        self.vocab_size = self.codec.vocab_size
-        self.device = torch.device("cpu")
-        self.a_id, self.b_id = self.codec.encode("a")[0], self.codec.encode("b")[0]
-        pattern = TARGETS[target]
-        import re
-
-        support = ["".join(s) for s in itertools.product("ab", repeat=5) if re.fullmatch(pattern, "".join(s))]
-        self.support = torch.tensor([self.codec.encode(s) for s in support])  # [K, 5]
-        self.calls = 0
-
-    def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        self.calls += 1
-        known = ids != self.mask_token_id
-        agree = (self.support[None] == ids[:, None]) | ~known[:, None]  # [B, K, 5]
-        consistent = agree.all(dim=-1).double()  # [B, K]
-        total = consistent.sum(dim=1, keepdim=True)
-        p_a = (consistent @ (self.support == self.a_id).double()) / total.clamp(min=1)
-        p_a = torch.where(total > 0, p_a, torch.full_like(p_a, 0.5))
-        out = torch.full((*ids.shape, self.vocab_size), -1e9, dtype=torch.float64)
-        out[..., self.a_id] = torch.log(p_a.clamp(min=1e-300))
-        out[..., self.b_id] = torch.log((1 - p_a).clamp(min=1e-300))
-        return out.float()
-
-
-def toy_eval_set(target: str, n: int):
-    lines = [json.dumps({"id": i, "masked": "_____", "answer": TARGETS[target]}) for i in range(n)]
-    return parse_eval_set(("\n".join(lines) + "\n").encode())
+from mdmtune.tuning.toy_denoiser import ToyPosterior, toy_eval_set
 
 
 def toy_spec(**changes) -> TuneSpec:
