@@ -254,7 +254,7 @@ class Worker:
 
     def _search_and_finish(self, job: Job, lease: queue.Lease, stop: _Stop) -> Outcome:
         from mdmtune.tuning.finalize import finalize
-        from mdmtune.tuning.search import count_trials, create_study, run_search
+        from mdmtune.tuning.search import count_trials, create_study, run_search, study_nfe
         from mdmtune.tuning.spec import TuneSpec
 
         spec = TuneSpec.from_mapping(job.request).validate()
@@ -262,14 +262,13 @@ class Worker:
         study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(lease.token), self.worker_id)
         stop.study = study  # a resumed job's first should_stop reaps what its dead worker left RUNNING
         objective = self.objectives.get(spec, job, self.sessions)
-        base_nfe = job.nfe if lease.attempt > 1 else 0
 
         def progress(p: Any) -> None:
             written = queue.fenced_update(
                 self.sessions,
                 lease,
                 trials_done=p.trials_done,
-                nfe=base_nfe + p.nfe,
+                nfe=study_nfe(study),  # every worker's and every earlier run's, not only this run's
                 best_value=_finite_or_none(p.best_value),
                 best_params=p.best_params,
             )
@@ -290,7 +289,7 @@ class Worker:
             result=to_jsonable(result),
             # the study's totals: helpers' trials and NFEs included, also when the last batches were theirs
             trials_done=count_trials(study)[0],
-            nfe=max(result.nfe, base_nfe),
+            nfe=result.nfe,
             best_value=_finite_or_none(best.search_value if best.search_value is not None else best.score),
             best_params={"a": best.a, "b": best.b} if best.a is not None else None,
         )
