@@ -125,3 +125,9 @@ def test_dockerfile_env_and_command_match_the_code():
     assert cmd is not None
     _assert_real_command(yaml.safe_load(cmd.group(1)))
     assert "ARG TORCH_VARIANT=cpu" in text
+
+
+def test_containers_without_the_api_do_not_run_the_images_http_healthcheck(compose):
+    for name in ("migrate", "worker"):
+        assert compose["services"][name]["healthcheck"] == {"disable": True}
+    assert "healthcheck" not in compose["services"]["api"]  # the image's /healthz check applies
