@@ -18,6 +18,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from mdmtune import schedules
 from mdmtune.cli.output import to_jsonable
 from mdmtune.models.codec import CharCodec
 from mdmtune.schedules import named
@@ -238,3 +239,23 @@ def test_hf_checkpoint_written_by_transformers_tunes_end_to_end(tmp_path):
     assert len(result.trials) == 5 and result.nfe > 0
     assert result.search_records == result.confirm_records == 6
     assert sum(result.plan.counts) == result.plan.masked in (1, 2)
+
+
+def test_schedules_with_the_same_count_plans_are_sampled_once():
+    """The count sampler reads a schedule only through its plans: a plateau of (a, b) costs one evaluation."""
+    spec = toy_spec()
+
+    def objective(sampler: str = "count") -> QualityObjective:
+        return QualityObjective.build(
+            spec.replace(sampler=sampler), checkpoint=ToyPosterior("extremes"), eval_set=toy_eval_set("extremes", 20)
+        )
+
+    same = [schedules.beta(0.8, 0.8), schedules.beta(0.8, 0.82)]  # both commit 2, 2, 1 of the 5 tokens
+    first = objective()
+    assert first.schedule_identity(same[0]) == first.schedule_identity(same[1])
+    assert first.schedule_identity(schedules.beta(0.1, 3.0)) != first.schedule_identity(same[0])
+    both, nfe_both = first.record_scores(same, first.search_indices)
+    alone, nfe_alone = objective().record_scores(same[:1], first.search_indices)
+    assert nfe_both == nfe_alone and np.array_equal(both[0], both[1]) and np.array_equal(both[0], alone[0])
+    ancestral = objective("ancestral")
+    assert ancestral.schedule_identity(same[0]) != ancestral.schedule_identity(same[1])

@@ -1,8 +1,10 @@
 """Per-record scores already paid for, so that no (schedule, record, seed) is sampled twice.
 
 The key is everything that decides a record's score: (checkpoint sha, eval set sha, schedule, N, sampler settings,
-seed, replicates). Rungs of the search re-use the records of the rung before; the confirm split re-uses nothing of
-the search split but everything of earlier confirmations (the baselines at every N of a sweep, a resumed job).
+seed, replicates). For the count sampler the schedule enters only through its count plans, so the objective keys
+it by those: two (a, b) with the same plans are one entry, and the second costs no model call. Rungs of the search
+re-use the records of the rung before; the confirm split re-uses nothing of the search split but everything of
+earlier confirmations (the baselines at every N of a sweep, a resumed job).
 Held in memory; `ScoreCache(path)` also appends to a JSON Lines file and reads it back, so a rerun of the same job in
 a new process costs no model call for what it already scored. Pure Python + numpy.
 """
@@ -52,18 +54,19 @@ class ScoreCache:
     def _put(self, context: str, schedule: str, scores: dict[int, np.ndarray]) -> None:
         self._scores.setdefault((context, schedule), {}).update(scores)
 
-    def missing(self, context: str, schedule: Schedule, indices: Iterable[int]) -> list[int]:
-        known = self._scores.get((context, schedule_key(schedule)), {})
+    def missing(self, context: str, key: str, indices: Iterable[int]) -> list[int]:
+        """The record indices not yet scored for (context, key); `key` names the schedule (`schedule_key`, or the
+        count plan that is all a count sampler reads of a schedule)."""
+        known = self._scores.get((context, key), {})
         return [int(i) for i in indices if int(i) not in known]
 
-    def get(self, context: str, schedule: Schedule, indices: Iterable[int]) -> np.ndarray:
+    def get(self, context: str, key: str, indices: Iterable[int]) -> np.ndarray:
         """Scores [len(indices), replicates]; every index must be present."""
-        known = self._scores[(context, schedule_key(schedule))]
+        known = self._scores[(context, key)]
         return np.stack([known[int(i)] for i in indices])
 
-    def put(self, context: str, schedule: Schedule, indices: Iterable[int], scores: np.ndarray) -> None:
+    def put(self, context: str, key: str, indices: Iterable[int], scores: np.ndarray) -> None:
         rows = {int(i): np.asarray(s, dtype=np.float64) for i, s in zip(indices, scores, strict=True)}
-        key = schedule_key(schedule)
         with self._lock:
             self._put(context, key, rows)
             if self._path is not None:

@@ -9,7 +9,9 @@
   shared through the storage by every worker) prunes those outside the top 1/eta of that rung.
 - Cost: every trial of a batch is sampled in one `mdmtune.evaluation.evaluate` call (one model batch holds many
   schedules); per-record scores are cached by (checkpoint sha, eval set sha, schedule, N, sampler settings, seed,
-  replicates), so rungs, confirmations and reruns never sample a (schedule, record) twice.
+  replicates), so rungs, confirmations and reruns never sample a (schedule, record) twice. With the count sampler a
+  schedule is identified by its count plans (all that sampler reads of it): the many (a, b) that round to the same
+  plans, a plateau of the landscape at small N, are scored once.
 Records are scored with common random numbers (the seed of a record and replicate is the same for every schedule),
 so differences between schedules are paired. Never imports FastAPI or SQLAlchemy.
 """
@@ -17,6 +19,7 @@ so differences between schedules are paired. Never imports FastAPI or SQLAlchemy
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -31,8 +34,9 @@ from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalSet, load_eval_set
 from mdmtune.metrics import Metric, get_metric
 from mdmtune.models.base import Denoiser
+from mdmtune.plans import count_plan
 from mdmtune.schedules import Schedule
-from mdmtune.tuning.cache import ScoreCache, context_key, denoiser_fingerprint
+from mdmtune.tuning.cache import ScoreCache, context_key, denoiser_fingerprint, schedule_key
 from mdmtune.tuning.objective import BatchValues, EvaluationStopped, ReportHook
 from mdmtune.tuning.spec import TuneSpec
 
@@ -182,6 +186,29 @@ class QualityObjective:
             sampler=s.sampler, remasking=s.remasking, temperature=float(s.temperature), block_length=s.block_length
         )
 
+    def schedule_identity(self, schedule: Schedule) -> str:
+        """What decides the outputs: the count sampler reads a schedule only through its count plans (one per
+        distinct masked count of a window), so equal plans are the same schedule to it; the ancestral sampler reads
+        the alpha values themselves."""
+        if self.spec.sampler != "count":
+            return schedule_key(schedule)
+        grid = schedule.on_grid(self.steps // self._n_blocks)
+        plans = [count_plan(grid, m).tolist() for m in self._window_masked]
+        return "plan:" + json.dumps(plans, separators=(",", ":"))
+
+    @property
+    def _n_blocks(self) -> int:
+        if self.encoded.gen_length is None or self.spec.block_length is None:
+            return 1
+        return self.encoded.gen_length // self.spec.block_length
+
+    @property
+    def _window_masked(self) -> list[int]:
+        """Distinct masked counts of a sampling window: the block length (completion), each record's (infill)."""
+        if self.encoded.gen_length is not None:
+            return [self.spec.block_length or self.encoded.gen_length]
+        return sorted({int(m) for m in np.asarray(self.encoded.masked)})
+
     def record_scores(
         self,
         schedule_list: Sequence[Schedule],
@@ -195,14 +222,18 @@ class QualityObjective:
         from mdmtune.evaluation import evaluate
 
         context = self._context()
-        todo = [s for s in schedule_list if self.cache.missing(context, s, indices)]
+        keys = [self.schedule_identity(s) for s in schedule_list]
+        todo: dict[str, Schedule] = {}
+        for key, schedule in zip(keys, schedule_list, strict=True):
+            if key not in todo and self.cache.missing(context, key, indices):
+                todo[key] = schedule  # one representative per distinct plan
         nfe = 0
         if todo:
-            needed = sorted({i for s in todo for i in self.cache.missing(context, s, indices)})
+            needed = sorted({i for key in todo for i in self.cache.missing(context, key, indices)})
             result = evaluate(
                 self.denoiser,
                 self.encoded,
-                todo,
+                list(todo.values()),
                 self.steps,
                 self._settings(),
                 self.metric_obj,
@@ -212,12 +243,12 @@ class QualityObjective:
                 batch_size=self.spec.batch_size,
                 on_batch=None if should_stop is None else _stop_hook(should_stop),
             )
-            for schedule, scores in zip(todo, result.scores, strict=True):
-                self.cache.put(context, schedule, needed, scores)
+            for key, scores in zip(todo, result.scores, strict=True):
+                self.cache.put(context, key, needed, scores)
             nfe = int(result.nfe)
             self.row_nfe_spent += int(np.asarray(result.row_nfe).sum())
         self.nfe_spent += nfe
-        values = np.stack([self.cache.get(context, s, indices).mean(axis=1) for s in schedule_list])
+        values = np.stack([self.cache.get(context, key, indices).mean(axis=1) for key in keys])
         return values, nfe
 
     def evaluate(
