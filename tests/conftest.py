@@ -15,6 +15,9 @@ Databases (real ones, no mocks):
   (filter by the ids they created).
 
 URLs are plain SQLAlchemy URLs (postgresql+psycopg://..., sqlite:///...); pass them to `Settings(database_url=...)`.
+
+Helpers importable from test modules (`from conftest import ...`), kept stable: `create_pg_database()` -> URL of a
+new empty database, `drop_pg_database(url)`, `_postgres_available()` -> None or the reason Postgres is unreachable.
 """
 
 from __future__ import annotations

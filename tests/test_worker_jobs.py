@@ -52,11 +52,11 @@ def _finished(storage, study_name: str) -> list[optuna.trial.FrozenTrial]:
 
 def test_energy_job_succeeds_with_exactly_the_requested_trials(env):
     settings, sessions, storage = env
-    job = _submit(env, TuneSpec(objective="energy", steps=8, n_trials=24, weight_a=2.0, weight_b=0.5))
+    job = _submit(env, TuneSpec(objective="energy", steps=8, n_trials=16, weight_a=2.0, weight_b=0.5))
     assert _run_job(settings, job.id) == Outcome.succeeded
     done = queue.load_job(sessions, job.id)
     finished = _finished(storage, job.study_name)
-    assert (done.status, done.trials_done, len(finished)) == ("succeeded", 24, 24)
+    assert (done.status, done.trials_done, len(finished)) == ("succeeded", 16, 16)
     best = min((t for t in finished if t.value is not None), key=lambda t: t.value)
     assert done.result["best"]["a"] == pytest.approx(best.params["a"])
     assert done.result["best"]["score"] == pytest.approx(best.value)
