@@ -21,7 +21,6 @@ import os
 import socket
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -196,9 +195,8 @@ class Worker:
             return self._search_and_finish(job, lease, stop)
         except Exception as error:
             log.exception("job %s failed", job.id)
+            # what the job's owner reads; the traceback is in the worker's log
             message = str(error) if isinstance(error, MdmtuneError) else f"{type(error).__name__}: {error}"
-            if not isinstance(error, MdmtuneError):
-                message += "\n" + "".join(traceback.format_exception(error)[-3:])
             written = queue.finish(self.sessions, lease, JobStatus.failed, error=message)
             return Outcome.failed if written else Outcome.lost
 
@@ -278,7 +276,7 @@ class Worker:
         seed = spec.seed + lease.attempt - 1  # a resumed job's sampler differs from its first run's
         run = run_search(spec, study, objective, progress=progress, should_stop=stop, worker_seed=seed)
         if run.stopped:
-            return self._stopped(job, lease, stop.reason)
+            return self._stopped(job, lease, stop.reason, trials_done=count_trials(study)[0])
         result = finalize(spec, study, objective)
         result.study_name = job.study_name
         best = result.best
@@ -295,14 +293,17 @@ class Worker:
         )
         return Outcome.succeeded if written else Outcome.lost
 
-    def _stopped(self, job: Job, lease: queue.Lease, reason: Outcome | None) -> Outcome:
+    def _stopped(self, job: Job, lease: queue.Lease, reason: Outcome | None, trials_done: int) -> Outcome:
+        """Cancelled or timed out: the end state with the study's finished count; SIGTERM: the job goes back."""
         if reason == Outcome.cancelled:
-            return Outcome.cancelled if queue.finish(self.sessions, lease, JobStatus.cancelled) else Outcome.lost
+            written = queue.finish(self.sessions, lease, JobStatus.cancelled, trials_done=trials_done)
+            return Outcome.cancelled if written else Outcome.lost
         if reason == Outcome.failed:
             job = queue.load_job(self.sessions, job.id)  # the limit may have changed while it ran
             limit = job.timeout_seconds if job.timeout_seconds is not None else self.settings.job_timeout_seconds
             error = f"timed out: the job ran longer than {limit:g} s (the finished trials are kept)"
-            return Outcome.failed if queue.finish(self.sessions, lease, JobStatus.failed, error=error) else Outcome.lost
+            written = queue.finish(self.sessions, lease, JobStatus.failed, error=error, trials_done=trials_done)
+            return Outcome.failed if written else Outcome.lost
         if reason == Outcome.released:
             queue.release(self.sessions, lease)
             return Outcome.released
