@@ -115,7 +115,9 @@ def report(best: dict[str, Any], figures: dict[str, str]) -> None:
     ci_text = f" (95% CI {ci[0]:.3f}..{ci[1]:.3f})" if ci else ""
     print(f"Tuned schedule at {best['steps']} steps: Beta a={best['a']:.4f}, b={best['b']:.4f}")
     print(f"  {best['alpha_formula']}")
-    print(f"  quality {quality.get('score', best.get('value'))}{ci_text}")
+    score = quality.get("score", best.get("value"))
+    score_text = f"{score:.3f}" if isinstance(score, (int, float)) else str(score)
+    print(f"  quality {score_text}{ci_text}")
     for name, base in (best.get("baselines") or {}).items():
         diff_ci = base.get("diff_ci")
         diff = f"  tuned - {name} = {base['diff']:+.3f}" if base.get("diff") is not None else ""
@@ -173,6 +175,7 @@ def run_demo(
     json_out: bool = False,
     example_dir: Path | None = None,
     metric: str = "sudoku",
+    gen_length: int | None = None,
 ) -> None:
     """The whole demo; the server is stopped whatever happens."""
     import optuna
@@ -207,6 +210,8 @@ def run_demo(
                 "metric": metric,
                 "seed": 0,
             }
+            if gen_length is not None:  # completion eval sets: tokens generated after the prompt
+                request["gen_length"] = gen_length
             job = _check(client.post("/v1/tune", json=request), "submit job")
             job_id = job["id"]
             _say(f"job {job_id}: tuning the mask schedule at {DEMO_STEPS} steps ({request['n_trials']} trials)")

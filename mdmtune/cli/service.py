@@ -152,12 +152,20 @@ def demo(
         None, "--example-dir", help="A folder like examples/sudoku: eval.jsonl and a checkpoint folder (or .zip)."
     ),
     metric: str = typer.Option("sudoku", "--metric", help="Metric for the example's eval set."),
+    gen_length: int = typer.Option(None, "--gen-length", min=1, help="Completion eval sets: tokens to generate."),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start the embedded server, upload the example checkpoint and eval set, tune a schedule at 8 steps, report."""
     from mdmtune.cli.demo import run_demo
 
-    run_demo(data_dir=data_dir, trials=trials, json_out=json_out, example_dir=example_dir, metric=metric)
+    run_demo(
+        data_dir=data_dir,
+        trials=trials,
+        json_out=json_out,
+        example_dir=example_dir,
+        metric=metric,
+        gen_length=gen_length,
+    )
 
 
 def register(app: typer.Typer) -> None:
