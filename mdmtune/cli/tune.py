@@ -8,6 +8,7 @@ draws the figures, prints a table (or one JSON document with --json). Progress g
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,13 @@ def parse_bounds(text: str | None, field: str) -> tuple[float, float]:
 
 @contextmanager
 def progress_bar(total_trials: int, enabled: bool):
-    """A rich progress bar on stderr; yields the callback run_search calls after each batch."""
+    """A rich progress bar on stderr (one plain line per batch when stderr is not a terminal, e.g. a log file);
+    yields the callback run_search calls after each batch."""
     if not enabled:
         yield None
+        return
+    if not sys.stderr.isatty():
+        yield _log_line
         return
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -198,6 +203,13 @@ def _run(
                 update(_Summed(progress, sum(done.values()), total), steps)
 
         return tune_sweep(spec, checkpoint=model, eval_set=eval_set, storage=storage, progress=sweep_update)
+
+
+def _log_line(progress: Any, steps: int | None = None) -> None:
+    best = "" if progress.best_value is None else f" best {progress.best_value:.4g}"
+    label = f"N={steps} " if steps is not None else ""
+    sys.stderr.write(f"{label}trials {progress.trials_done}/{progress.n_trials}{best} nfe {progress.nfe}\n")
+    sys.stderr.flush()
 
 
 class _Summed:
