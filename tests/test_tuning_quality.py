@@ -132,6 +132,8 @@ def test_the_search_finds_a_schedule_the_exact_toy_ranks_above_linear():
     """At 3 steps the toy's best point beats linear (the paper's Fig. 4); the tuned one must too, exactly scored."""
     spec = toy_spec(n_trials=30)
     result = tune(spec, checkpoint=ToyPosterior("extremes"), eval_set=toy_eval_set("extremes", 150))
+    # cos2 already reaches the whole support here: a tuned point can only tie it, and ties go to the baseline
+    assert (result.best.a, result.best.b) == (1.0, 1.0) and result.best.score == 1.0
     exact_best = run_toy("extremes", result.best.a, result.best.b, 3, "count").support_mass
     exact_linear = run_toy("extremes", 0.5, 0.5, 3, "count").support_mass
     assert exact_best > exact_linear

@@ -1,9 +1,10 @@
 """From a finished study to a reported result: `finalize(spec, study, objective) -> TuneResult`.
 
 Quality: the search split chose the candidates, so their search values are optimistic (the winner's curse). The
-top `spec.top_k` distinct complete trials are re-scored on the held-out confirm split beside linear, cos2 and sine
-(one batch, same records and seeds: common random numbers); the reported best is the confirm winner, with a Wilson
-95% interval on its confirm score and a paired bootstrap 95% interval of its difference to each baseline. (Picking
+top `spec.top_k` distinct complete trials and the baseline trials (linear, cos2) are re-scored on the held-out
+confirm split beside sine (one batch, same records and seeds: common random numbers); the reported best is the
+confirm winner (a baseline when nothing beats it there, and on ties), with a Wilson 95% interval on its confirm
+score and a paired bootstrap 95% interval of its difference to each baseline. (Picking
 the winner among k candidates on the confirm split leaves a small optimism of its own; k is kept small for that.)
 Energy: exact values, no intervals: the best trial and the baselines' energies.
 """
@@ -141,15 +142,22 @@ def _finalize_energy(spec: TuneSpec, study: optuna.Study, objective: EnergyObjec
 
 
 def _top_candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    """The k best complete trials with distinct (a, b) (an enqueued point can repeat)."""
+    """The baseline trials (linear, cos2), then the k best other complete trials, all with distinct (a, b).
+
+    The baselines always compete on the confirm split: when nothing the search found beats them there, the honest
+    answer is the baseline. Listed first, they win exact ties (no evidence that the tuned point is better).
+    """
+    ranked = _complete_sorted(study)
+    baselines = [t for t in ranked if BASELINE_ATTR in t.user_attrs]
     seen, out = set(), []
-    for trial in _complete_sorted(study):
+    for trial in baselines + ranked:
         key = (round(trial.params["a"], 12), round(trial.params["b"], 12))
-        if key not in seen:
-            seen.add(key)
-            out.append(trial)
-        if len(out) == k:
+        if key in seen:
+            continue
+        if BASELINE_ATTR not in trial.user_attrs and len(out) - len(baselines) >= k:
             break
+        seen.add(key)
+        out.append(trial)
     return out
 
 
@@ -162,7 +170,7 @@ def _finalize_quality(spec: TuneSpec, study: optuna.Study, objective: Confirming
     references = [schedules.named(name) for name in CONFIRM_BASELINES]
     scores, nfe_confirm = objective.confirm_scores(tuned + references)
     means = scores.mean(axis=1)
-    winner = int(np.argmax(means[: len(tuned)]))  # ties: the better search value (earlier in the list)
+    winner = int(np.argmax(means[: len(tuned)]))  # ties: a baseline, then the better search value
     win_scores = scores[winner]
     top = candidates[winner]
     best = BestSchedule(
