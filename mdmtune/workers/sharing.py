@@ -3,8 +3,9 @@ of workers that are gone are told FAIL and re-enqueued.
 
 Optuna's own heartbeat works only inside `optimize()`, not with ask/tell, so liveness comes from the service's
 leases: the lease holder's (jobs.lease_token) and the helpers' (job_helpers). A RUNNING trial whose tag is not among
-the live ones was left by a dead worker. A trial without a tag (its worker died between `ask` and tagging, a few
-milliseconds) counts as stale once it is older than a lease.
+the live ones was left by a dead worker. A trial without a tag (its worker died inside `ask`, after Optuna created
+the trial and before the tag was written: a sampler's whole `ask` time) counts as stale once it is older than a
+lease; a live worker tags within that time.
 """
 
 from __future__ import annotations
