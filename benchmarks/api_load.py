@@ -124,12 +124,13 @@ def wait_running(client: httpx.Client, job_id: str, timeout: float = 60) -> dict
     raise RuntimeError(f"job {job_id} did not start running: {job}")
 
 
-def poll(base_url: str, key: str, job_id: str, pollers: int, duration: float, interval: float) -> dict:
+def poll(base_url: str, key: str, job_id: str, pollers: int, duration: float, interval: float, seed: int = 0) -> dict:
     """`pollers` threads, each with its own keep-alive connection, polling until `duration` has passed.
 
     Threads with the sync client, not asyncio: on this stack httpx's async client served 100 concurrent connections
     at a fraction of the rate the threaded sync client reaches (measured against a trivial endpoint), so it would
-    have measured the load generator instead of the server.
+    have measured the load generator instead of the server. Each poller starts at its own seeded offset within
+    the first interval, as independent clients do.
     """
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -138,10 +139,13 @@ def poll(base_url: str, key: str, job_id: str, pollers: int, duration: float, in
     start_line = threading.Barrier(pollers + 1)
     end = [0.0]
 
-    def one_poller() -> None:
+    offsets = np.random.default_rng(seed).uniform(0.0, interval, size=pollers) if interval else np.zeros(pollers)
+
+    def one_poller(offset: float) -> None:
         mine: list[float] = []
         with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
             start_line.wait()
+            time.sleep(offset)  # pollers started at one instant would poll in lockstep bursts of `pollers`
             while time.perf_counter() < end[0]:
                 began = time.perf_counter()
                 kind = None
@@ -160,7 +164,7 @@ def poll(base_url: str, key: str, job_id: str, pollers: int, duration: float, in
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=one_poller, daemon=True) for _ in range(pollers)]
+    threads = [threading.Thread(target=one_poller, args=(float(o),), daemon=True) for o in offsets]
     for thread in threads:
         thread.start()
     end[0] = time.perf_counter() + duration
