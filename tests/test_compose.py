@@ -1,7 +1,6 @@
 """docker-compose.yml and the Dockerfile name what the code reads (no Docker engine runs here, so this is what can be
 checked): the services, their commands (real `mdmtune` commands), and every MDMTUNE_* variable (a Settings field whose
-value Settings accepts). Needs PyYAML (installed with the test dependencies' transitive set; skipped with the reason
-if missing).
+value Settings accepts). PyYAML comes with the test extra.
 """
 
 from __future__ import annotations
@@ -13,10 +12,9 @@ from pathlib import Path
 
 import pytest
 import typer
+import yaml
 
 from mdmtune.settings import Settings
-
-yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse docker-compose.yml")
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "MDMTUNE_"

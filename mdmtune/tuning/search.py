@@ -105,10 +105,6 @@ def make_sampler(spec: TuneSpec, seed: int) -> optuna.samplers.BaseSampler:
     if algorithm == "gp":
         return optuna.samplers.GPSampler(seed=seed, deterministic_objective=spec.objective == "energy")
     if algorithm == "cmaes":
-        try:
-            import cmaes  # noqa: F401
-        except ImportError:
-            raise InvalidInput("search_algorithm", "cmaes needs the 'cmaes' package (pip install cmaes)") from None
         return optuna.samplers.CmaEsSampler(seed=seed, popsize=max(spec.trials_per_batch, 4))
     if algorithm == "random":
         return optuna.samplers.RandomSampler(seed=seed)
