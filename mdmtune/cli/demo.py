@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,28 @@ DEMO_TRIALS = 24
 """Sized so that the demo finishes in a few minutes on a 2-core CPU (measured; see the final report/README)."""
 DEMO_SUBSET = 64
 POLL_S = 1.0
-EXAMPLE = "sudoku"
 
 
-def examples_dir() -> Path:
-    """The shipped examples: beside the package in a clone (editable install), else in the current folder."""
+@dataclass(frozen=True)
+class Example:
+    """How to tune one shipped example: its metric, and for completion sets the tokens to generate."""
+
+    metric: str
+    gen_length: int | None = None
+
+
+EXAMPLES = {"sudoku": Example(metric="sudoku"), "arithmetic": Example(metric="exact_match", gen_length=24)}
+DEFAULT_EXAMPLE = "sudoku"
+
+
+def examples_dir(name: str = DEFAULT_EXAMPLE) -> Path:
+    """A shipped example: beside the package in a clone (editable install), else in the current folder."""
+    if name not in EXAMPLES:
+        raise InvalidInput("example", f"unknown example {name!r}; one of {', '.join(EXAMPLES)}")
     for base in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (base / "examples" / EXAMPLE).is_dir():
-            return base / "examples" / EXAMPLE
-    raise InvalidInput("examples", f"examples/{EXAMPLE} not found; run `mdmtune demo` from the mdmtune clone")
+        if (base / "examples" / name).is_dir():
+            return base / "examples" / name
+    raise InvalidInput("example", f"examples/{name} not found; run `mdmtune demo` from the mdmtune clone")
 
 
 def example_files(folder: Path) -> tuple[Path, Path]:
@@ -173,17 +187,22 @@ def run_demo(
     data_dir: Path | None = None,
     trials: int | None = None,
     json_out: bool = False,
+    example: str = DEFAULT_EXAMPLE,
     example_dir: Path | None = None,
-    metric: str = "sudoku",
+    metric: str | None = None,
     gen_length: int | None = None,
 ) -> None:
-    """The whole demo; the server is stopped whatever happens."""
+    """The whole demo; the server is stopped whatever happens. metric/gen_length default to the example's own."""
     import optuna
 
     from mdmtune.cli.embedded import EmbeddedServer
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    checkpoint, eval_set = example_files(example_dir if example_dir is not None else examples_dir())
+    checkpoint, eval_set = example_files(example_dir if example_dir is not None else examples_dir(example))
+    if example not in EXAMPLES:  # examples_dir checks it, but not when --example-dir replaces the folder
+        raise InvalidInput("example", f"unknown example {example!r}; one of {', '.join(EXAMPLES)}")
+    metric = metric or EXAMPLES[example].metric
+    gen_length = gen_length if gen_length is not None else EXAMPLES[example].gen_length
     folder = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="mdmtune-demo-"))
     settings = Settings(
         data_dir=folder,

@@ -148,11 +148,14 @@ def keys_create(
 def demo(
     data_dir: Path = typer.Option(None, "--data-dir", help="Keep the demo's data here (default: a temp folder)."),
     trials: int = typer.Option(None, "--trials", min=2, help="Trials of the quality search (default: sized for CPU)."),
+    example: str = typer.Option("sudoku", "--example", help="Shipped example: sudoku | arithmetic."),
     example_dir: Path = typer.Option(
-        None, "--example-dir", help="A folder like examples/sudoku: eval.jsonl and a checkpoint folder (or .zip)."
+        None, "--example-dir", help="Another folder like examples/sudoku: eval.jsonl and a checkpoint (or .zip)."
     ),
-    metric: str = typer.Option("sudoku", "--metric", help="Metric for the example's eval set."),
-    gen_length: int = typer.Option(None, "--gen-length", min=1, help="Completion eval sets: tokens to generate."),
+    metric: str = typer.Option(None, "--metric", help="Metric for the eval set (default: the example's)."),
+    gen_length: int = typer.Option(
+        None, "--gen-length", min=1, help="Completion eval sets: tokens to generate (default: the example's)."
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Start the embedded server, upload the example checkpoint and eval set, tune a schedule at 8 steps, report."""
@@ -162,6 +165,7 @@ def demo(
         data_dir=data_dir,
         trials=trials,
         json_out=json_out,
+        example=example,
         example_dir=example_dir,
         metric=metric,
         gen_length=gen_length,
