@@ -7,6 +7,10 @@ all target positions of the batch. Context positions (a completion's prompt) are
 p(target | context) exactly as the samplers use it. The 1/p weight makes this an upper bound on the negative
 log-likelihood (the ELBO), so the model is a proper MDM whatever schedule it is later sampled with.
 
+An infill testbed whose records never mask more than a share of the target may declare it (`max_mask_rate`, e.g.
+Sudoku's 50 blanks of 81): p is then drawn from U(eps, max_mask_rate), so no step is spent on noise levels the
+samplers never start from. The loss stays the ELBO's integrand restricted to that range.
+
 Reproducible from one seed: the weights' initialisation (torch.manual_seed), the data stream (numpy Generator handed
 to `testbed.training_pair`) and the masks (a CPU torch.Generator, so a GPU run draws the same masks) all derive from
 it. Must never import FastAPI or SQLAlchemy.
@@ -40,7 +44,8 @@ class TrainingTestbed(Protocol):
     context_length: int
     target_length: int
     pad_char: str
-    # Optional: `position_groups` (see ReferenceConfig), e.g. the rows, columns and boxes of a grid.
+    # Optional: `position_groups` (see ReferenceConfig), e.g. the rows, columns and boxes of a grid; and
+    # `max_mask_rate` (default 1), the largest share of target positions the testbed's records ever mask.
 
     def training_pair(self, rng: np.random.Generator) -> tuple[str, str]: ...
 
@@ -84,6 +89,7 @@ class TrainResult:
     config: TrainConfig
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    max_mask_rate: float = 1.0
 
     @property
     def n_parameters(self) -> int:
@@ -129,6 +135,18 @@ def encode_batch(testbed: TrainingTestbed, codec: CharCodec, rng: np.random.Gene
     return torch.tensor(rows, dtype=torch.long)
 
 
+def noise_levels(batch: int, generator: torch.Generator, eps: float = 1e-3, max_rate: float = 1.0) -> torch.Tensor:
+    """One mask probability per row, [batch], each marginally uniform on [eps, max_rate].
+
+    Low-discrepancy (MDLM's antithetic sampling): one uniform shift of an even grid, so every batch spans all noise
+    levels, with less variance than independent draws and no bias.
+    """
+    if not eps < max_rate <= 1:
+        raise InvalidInput("max_mask_rate", f"must lie in ({eps}, 1], got {max_rate}")
+    u = (torch.rand(1, generator=generator) + torch.arange(batch) / batch) % 1.0
+    return eps + (max_rate - eps) * u
+
+
 def mdm_loss(
     model: torch.nn.Module,
     ids: torch.Tensor,
@@ -136,20 +154,16 @@ def mdm_loss(
     mask_token_id: int,
     generator: torch.Generator,
     eps: float = 1e-3,
+    max_rate: float = 1.0,
 ) -> torch.Tensor:
-    """LLaDA/MDLM loss: mask target tokens with prob p ~ U(eps, 1) per row; CE on masked positions weighted 1/p.
+    """LLaDA/MDLM loss: mask target tokens with prob p ~ U(eps, max_rate) per row; CE on masked positions weighted 1/p.
 
-    The rows' p are drawn low-discrepancy (MDLM's antithetic sampling), each marginally uniform.
-
-    Normalised by the number of target positions (B * L_target), as LLaDA's pre-training loss, so it is an upper bound
-    on the per-token negative log-likelihood. Randomness comes from the CPU `generator` only.
+    Normalised by the number of target positions (B * L_target), as LLaDA's pre-training loss, so with max_rate 1 it
+    is an upper bound on the per-token negative log-likelihood. Randomness comes from the CPU `generator` only.
     """
     batch, length = ids.shape
     target_length = length - context_length
-    # Low-discrepancy draw (MDLM): one uniform shift of an even grid, so every batch spans all noise levels; each
-    # row's p is still uniform on [eps, 1], so the loss stays unbiased, with less variance than independent draws.
-    u = (torch.rand(1, generator=generator) + torch.arange(batch) / batch) % 1.0
-    p = (eps + (1 - eps) * u).unsqueeze(1)
+    p = noise_levels(batch, generator, eps, max_rate).unsqueeze(1)
     masked = torch.rand(batch, target_length, generator=generator) < p
     masked = torch.cat([torch.zeros(batch, context_length, dtype=torch.bool), masked], dim=1).to(ids.device)
     p = p.to(ids.device)
@@ -189,12 +203,13 @@ def train_reference(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _lr_factor(step, config))
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    result = TrainResult(model=model, codec=codec, testbed=testbed.name, config=config)
+    max_rate = float(getattr(testbed, "max_mask_rate", 1.0))
+    result = TrainResult(model=model, codec=codec, testbed=testbed.name, config=config, max_mask_rate=max_rate)
     started = time.perf_counter()
     model.train()
     for step in range(config.steps):
         ids = encode_batch(testbed, codec, rng, config.batch_size).to(target)
-        loss = mdm_loss(model, ids, testbed.context_length, codec.mask_token_id, generator, config.eps)
+        loss = mdm_loss(model, ids, testbed.context_length, codec.mask_token_id, generator, config.eps, max_rate)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -215,6 +230,7 @@ def write_checkpoint(
     first, last = result.loss_summary()
     training: dict[str, Any] = {
         "testbed": result.testbed,
+        "max_mask_rate": result.max_mask_rate,
         **asdict(result.config),
         "n_parameters": result.n_parameters,
         "loss_first": first,

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from mdmtune.cli.main import main
+from mdmtune.errors import InvalidInput
 from mdmtune.models.loading import load_denoiser
 from mdmtune.testbeds import Testbed, get_testbed
-from mdmtune.train import TrainConfig, codec_for, encode_batch, mdm_loss, train_reference
+from mdmtune.train import TrainConfig, codec_for, encode_batch, mdm_loss, noise_levels, train_reference
 
 TINY = dict(d_model=32, n_layers=2, n_heads=2, d_ff=64)
 
@@ -84,6 +85,36 @@ def test_weighted_loss_is_unbiased_for_the_per_token_cross_entropy() -> None:
     assert np.mean(draws) == pytest.approx(direct, abs=0.06)
 
 
+@pytest.mark.parametrize("max_rate", [1.0, 0.65, 0.2])
+def test_noise_levels_cover_their_range_evenly(max_rate: float) -> None:
+    """One shifted even grid: sorted, the levels step by (max_rate - eps) / batch, all inside [eps, max_rate]."""
+    eps, batch = 1e-3, 64
+    p = noise_levels(batch, torch.Generator().manual_seed(3), eps, max_rate).double()
+    assert float(p.min()) >= eps and float(p.max()) <= max_rate
+    gaps = torch.diff(torch.sort(p).values)
+    assert torch.allclose(gaps, torch.full_like(gaps, (max_rate - eps) / batch), atol=1e-6)
+    with pytest.raises(InvalidInput, match="max_mask_rate"):
+        noise_levels(batch, torch.Generator(), eps, 1.5)
+
+
+def test_a_testbed_max_mask_rate_bounds_the_masked_share() -> None:
+    """ReverseTestbed with max_mask_rate 0.2: over 256 rows of 6 targets, at most about 20% are ever masked."""
+
+    @dataclass(frozen=True)
+    class LightlyMasked(ReverseTestbed):
+        max_mask_rate: float = 0.2
+
+    bed = LightlyMasked()
+    codec = codec_for(bed)
+    ids = encode_batch(bed, codec, np.random.default_rng(0), 256)
+    model = RecordingConstantModel(10, codec.vocab_size)
+    mdm_loss(model, ids, 4, codec.mask_token_id, torch.Generator().manual_seed(0), max_rate=bed.max_mask_rate)
+    share = float((model.seen[0][:, 4:] == codec.mask_token_id).double().mean())
+    assert 0.05 < share < 0.15  # mean p is about 0.1; the unrestricted draw would give about 0.5
+    result = train_reference(bed, TrainConfig(steps=1, batch_size=4, warmup_steps=0, seed=0, **TINY))
+    assert result.max_mask_rate == 0.2
+
+
 def _held_out_loss(model: torch.nn.Module, codec) -> float:
     ids = encode_batch(ReverseTestbed(), codec, np.random.default_rng(999), 256)
     with torch.no_grad():
@@ -111,8 +142,6 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not() -> None:
 
 
 def test_bad_train_config_names_the_field() -> None:
-    from mdmtune.errors import InvalidInput
-
     with pytest.raises(InvalidInput, match="batch_size"):
         TrainConfig(batch_size=0)
     with pytest.raises(InvalidInput, match="lr"):

@@ -144,6 +144,8 @@ class SudokuTestbed(Testbed):
     """Row, column and box of each cell: the structure every Sudoku rule is written in."""
     min_blanks: int = 40
     max_blanks: int = 50
+    max_mask_rate: float = 0.65
+    """Training masks at most 65% of the cells: eval puzzles start from at most 50 / 81 = 62% blank."""
 
     def training_pair(self, rng: np.random.Generator) -> tuple[str, str]:
         """("", an 81-digit solution): a pool grid under a random symmetry."""
