@@ -242,9 +242,15 @@ def _run_batch(
 
 
 def _decode(denoiser: Denoiser, encoded: EncodedSet, record: int, ids: torch.Tensor) -> str:
-    """The generated region (completion) or the whole unpadded record (infill), special tokens dropped."""
+    """The generated region (completion) or the whole unpadded record (infill), special tokens dropped.
+
+    A completion ends at its first end-of-text token, as LLaDA's evaluation cuts generations: whatever the model
+    wrote after it is not part of the answer (and must not rescue a wrong one).
+    """
     keep = encoded.gen_length if encoded.gen_length is not None else int(encoded.lengths[record])
     tokens = ids[ids.shape[0] - keep :].tolist() if keep else []
+    if encoded.gen_length is not None and denoiser.pad_token_id in tokens:
+        tokens = tokens[: tokens.index(denoiser.pad_token_id)]
     return denoiser.codec.decode(tokens)
 
 

@@ -125,6 +125,32 @@ def test_scores_are_the_metric_of_the_decoded_generated_region(denoiser):
         assert "_" not in output and len(output) <= GEN
 
 
+class Scripted(Recording):
+    """Writes `script` at the end of every row, whatever the input: a model that ends its answer and then goes on."""
+
+    def __init__(self, inner, script: list[int]) -> None:
+        super().__init__(inner)
+        self.script = script
+
+    def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        logits = torch.zeros(*ids.shape, self.vocab_size)
+        for offset, token in enumerate(self.script, start=ids.shape[1] - len(self.script)):
+            logits[:, offset, token] = 10.0
+        return logits
+
+
+def test_a_completion_ends_at_its_first_end_of_text_token(denoiser):
+    """Generated "4", end-of-text, "2", padding: the answer is "4"; the "2" after the end does not count."""
+    digit = denoiser.codec.encode
+    script = [*digit("4"), denoiser.pad_token_id, *digit("2")] + [denoiser.pad_token_id] * (GEN - 3)
+    records = [completion(0, "1+3=", "4"), completion(1, "1+3=", "42")]
+    scripted = Scripted(denoiser, script)
+    encoded = encode_records(scripted, records, gen_length=GEN)
+    result = evaluate(scripted, encoded, [named("linear")], 8, SamplerSettings(), "exact_match")
+    assert [o[0] for o in result.outputs[0]] == ["4", "4"]
+    assert result.scores[0, :, 0].tolist() == [1.0, 0.0]
+
+
 def test_infill_outputs_are_the_whole_record_with_the_blanks_filled(denoiser):
     texts = ["1_3__6=", "_+_", "99_"]
     encoded = encode_records(denoiser, [infill(i, t) for i, t in enumerate(texts)])
