@@ -20,9 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import integrate
 from scipy.special import betaln
-from scipy.stats import beta as beta_distribution
 
 from mdmtune.errors import InvalidInput
 from mdmtune.schedules import Schedule, beta_gamma, check_shape_parameters, step_grid
@@ -97,6 +95,8 @@ def schedule_energy(schedule: Schedule, weight_a: float = 1.0, weight_b: float =
         raise InvalidInput("name", f"no energy rule for schedule {schedule.name!r}")
     if wa >= 1.0 or wb >= 2.0:
         return math.inf
+    from scipy import integrate  # imported here, not above: scipy.integrate and scipy.stats are most of a CLI start-up
+
     log_beta_w = float(betaln(wa, wb))
 
     def smooth_part(t: float) -> float:
@@ -228,6 +228,8 @@ def beta_path_point(t: float, a: float, b: float) -> tuple[float, float, float]:
     1 - alpha = sin^2(pi/2 (1 - gamma)) with 1 - gamma = I_{1-t}(b, a), not 1 - alpha: near t = 1 the rates divide
     by it. alpha' = pi/2 sin(pi gamma) f_{a,b}(t).
     """
+    from scipy.stats import beta as beta_distribution  # see schedule_energy: start-up time
+
     gamma = float(beta_gamma(np.array([t]), a, b)[0])
     gamma_bar = float(beta_gamma(np.array([1.0 - t]), b, a)[0])
     alpha = math.sin(0.5 * math.pi * gamma) ** 2
@@ -310,6 +312,9 @@ def mdm_energy(
     density = _densities(kind, q)
     if diverges(a_f, b_f, wa, wb):
         return math.inf
+    from scipy import integrate  # see schedule_energy: start-up time
+    from scipy.stats import beta as beta_distribution
+
     p_left, p_right = 2.0 * a_f - wa - 1.0, 2.0 * b_f - wb - 1.0
 
     def remainder(t: float) -> float:

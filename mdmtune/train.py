@@ -34,6 +34,9 @@ from mdmtune.models.codec import CharCodec
 from mdmtune.models.device import resolve_device
 from mdmtune.models.native import save_native
 from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
+from mdmtune.train_config import TrainConfig
+
+__all__ = ["TrainConfig", "TrainResult", "mdm_loss", "noise_levels", "train_reference", "write_checkpoint"]
 
 
 class TrainingTestbed(Protocol):
@@ -48,35 +51,6 @@ class TrainingTestbed(Protocol):
     # `max_mask_rate` (default 1), the largest share of target positions the testbed's records ever mask.
 
     def training_pair(self, rng: np.random.Generator) -> tuple[str, str]: ...
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and model size. Defaults train a ~0.8M-parameter model; `steps` sets the budget."""
-
-    steps: int = 3000
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    grad_clip: float = 1.0
-    eps: float = 1e-3
-    seed: int = 0
-    d_model: int = 128
-    n_layers: int = 4
-    n_heads: int = 4
-    d_ff: int = 512
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise InvalidInput(name, f"must be >= 1, got {getattr(self, name)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InvalidInput("lr", f"must be a positive number, got {self.lr}")
-        if not 0 < self.eps < 1:
-            raise InvalidInput("eps", f"must lie in (0, 1), got {self.eps}")
-        if self.warmup_steps < 0:
-            raise InvalidInput("warmup_steps", f"must be >= 0, got {self.warmup_steps}")
 
 
 @dataclass

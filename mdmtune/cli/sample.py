@@ -16,11 +16,6 @@ from rich.table import Table
 
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
 from mdmtune.cli.output import emit_json
-from mdmtune.evalsets import load_eval_set
-from mdmtune.evaluation import encode_records, evaluate
-from mdmtune.metrics import get_metric
-from mdmtune.models.loading import load_denoiser
-from mdmtune.sampling import SamplerSettings
 
 
 def sample_command(
@@ -43,6 +38,13 @@ def sample_command(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Apply one schedule to every record: output text and score per record, the mean score, NFEs."""
+    # Imported here, not at the top: they pull in torch, which other commands should not wait for.
+    from mdmtune.evalsets import load_eval_set
+    from mdmtune.evaluation import encode_records, evaluate
+    from mdmtune.metrics import get_metric
+    from mdmtune.models.loading import load_denoiser
+    from mdmtune.sampling import SamplerSettings
+
     schedule = pick_schedule(a, b, name)
     settings = SamplerSettings(sampler, remasking, temperature, block_length)
     scorer = get_metric(metric)

@@ -9,19 +9,21 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import typer
 from tqdm import tqdm
 
 from mdmtune.cli.output import emit_json
 from mdmtune.errors import InvalidInput
 from mdmtune.testbeds import TESTBED_NAMES, get_testbed
-from mdmtune.train import TrainConfig, TrainResult, train_reference, write_checkpoint
+from mdmtune.train_config import TrainConfig
+
+if TYPE_CHECKING:
+    from mdmtune.train import TrainResult
 
 _DEFAULTS = TrainConfig()
-_WEIGHT_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+_WEIGHT_DTYPES = ("float16", "float32")
 
 
 def train_command(
@@ -44,6 +46,10 @@ def train_command(
     """Train the reference MDM on a testbed (MDM loss); writes config.json, model.safetensors, tokenizer.json."""
     if weights_dtype not in _WEIGHT_DTYPES:
         raise InvalidInput("weights_dtype", f"{weights_dtype!r} is not one of {', '.join(_WEIGHT_DTYPES)}")
+    import torch  # here, not at the top: other commands should not pay torch's import time
+
+    from mdmtune.train import train_reference, write_checkpoint
+
     if threads is not None:
         if threads < 1:
             raise InvalidInput("threads", f"must be >= 1, got {threads}")
@@ -62,7 +68,7 @@ def train_command(
 
         result = train_reference(bed, config, device=device, progress=progress)
     command = retrain_command(testbed, out, config, weights_dtype)
-    path = write_checkpoint(result, out, dtype=_WEIGHT_DTYPES[weights_dtype], command=command)
+    path = write_checkpoint(result, out, dtype=getattr(torch, weights_dtype), command=command)
     report = _report(result, path)
     if json_output:
         emit_json(report)
