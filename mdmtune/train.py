@@ -48,7 +48,8 @@ class TrainingTestbed(Protocol):
     target_length: int
     pad_char: str
     # Optional: `position_groups` (see ReferenceConfig), e.g. the rows, columns and boxes of a grid; and
-    # `max_mask_rate` (default 1), the largest share of target positions the testbed's records ever mask.
+    # `group_attention` (see ReferenceConfig); and `max_mask_rate` (default 1), the largest share of target
+    # positions the testbed's records ever mask.
 
     def training_pair(self, rng: np.random.Generator) -> tuple[str, str]: ...
 
@@ -91,6 +92,7 @@ def model_config_for(testbed: TrainingTestbed, codec: CharCodec, config: TrainCo
         n_heads=config.n_heads,
         d_ff=config.d_ff,
         position_groups=tuple(getattr(testbed, "position_groups", ())),
+        group_attention=bool(getattr(testbed, "group_attention", False)),
     )
 
 

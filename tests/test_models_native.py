@@ -138,3 +138,22 @@ def test_position_groups_of_the_wrong_length_are_refused() -> None:
     plain, _ = tiny_reference(max_len=4)
     with pytest.raises(InvalidInput, match="position_groups"):
         ReferenceConfig(**{**plain.config.to_dict(), "position_groups": ((0, 1, 2),)})
+
+
+def test_group_attention_sees_peers_only_and_survives_the_round_trip(tmp_path: Path) -> None:
+    """One layer on a 3x3 grid: a cell's logits move when a cell of its row or column changes, never otherwise."""
+    plain, codec = tiny_reference(max_len=9)
+    rows_cols = (tuple(i // 3 for i in range(9)), tuple(i % 3 for i in range(9)))
+    settings = {**plain.config.to_dict(), "n_layers": 1, "position_groups": rows_cols, "group_attention": True}
+    torch.manual_seed(0)
+    model = ReferenceMDM(ReferenceConfig(**settings)).eval()
+    folder = save_native(model, codec, tmp_path / "peers")
+    assert json.loads((folder / "config.json").read_text())["model"]["group_attention"] is True
+    denoiser = load_denoiser(folder)
+    base = torch.tensor([codec.encode("123456789")])
+    changed = torch.tensor([codec.encode("123456780")])  # cell 8: row 2, column 2
+    moved = (denoiser.logits(base) - denoiser.logits(changed)).abs().amax(dim=-1)[0]
+    peers_of_8 = {2, 5, 6, 7, 8}
+    assert all((moved[i] > 0) == (i in peers_of_8) for i in range(9)), moved
+    with pytest.raises(InvalidInput, match="group_attention"):
+        ReferenceConfig(**{**plain.config.to_dict(), "group_attention": True})

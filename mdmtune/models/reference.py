@@ -36,6 +36,10 @@ class ReferenceConfig:
     """Optional structure of the positions, one tuple of max_len group indices per grouping (for a 9x9 grid: the
     row, the column and the box of each cell). Each grouping adds a learned embedding of a position's group, the
     way ViT factorizes 2-D positions; a task with a known layout then need not discover it from scratch."""
+    group_attention: bool = False
+    """With position_groups: each position attends only to positions that share a group with it in some grouping
+    (on a Sudoku grid, its row, column and box: the cells its rules speak of). Each layer is then one round of
+    passing messages between constrained cells, the inductive bias of recurrent relational networks."""
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "max_len", "d_model", "n_layers", "n_heads", "d_ff"):
@@ -53,6 +57,8 @@ class ReferenceConfig:
         for grouping in groups:
             if len(grouping) != self.max_len or min(grouping) < 0:
                 raise InvalidInput("position_groups", f"each grouping needs {self.max_len} indices >= 0")
+        if self.group_attention and not groups:
+            raise InvalidInput("group_attention", "needs position_groups to say which positions share a group")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +111,8 @@ class ReferenceMDM(nn.Module):
         self.group_embeddings = nn.ModuleList(nn.Embedding(max(g) + 1, config.d_model) for g in config.position_groups)
         for index, grouping in enumerate(config.position_groups):
             self.register_buffer(f"group_index_{index}", torch.tensor(grouping), persistent=False)
+        if config.group_attention:
+            self.register_buffer("group_peers", _group_peers(config.position_groups), persistent=False)
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size)
@@ -121,12 +129,21 @@ class ReferenceMDM(nn.Module):
         key_mask = None
         if attention_mask is not None:
             key_mask = attention_mask.to(torch.bool)[:, None, None, :]
+        if self.config.group_attention:
+            peers = self.group_peers[:length, :length][None, None]
+            key_mask = peers if key_mask is None else key_mask & peers
         for block in self.blocks:
             x = block(x, key_mask)
         return self.head(self.norm(x))
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _group_peers(position_groups: tuple[tuple[int, ...], ...]) -> torch.Tensor:
+    """[L, L] bool: True where two positions share a group in at least one grouping (a position is its own peer)."""
+    groups = torch.tensor(position_groups)  # [groupings, L]
+    return (groups[:, :, None] == groups[:, None, :]).any(dim=0)
 
 
 def _init_weights(module: nn.Module) -> None:

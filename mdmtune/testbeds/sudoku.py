@@ -142,6 +142,8 @@ class SudokuTestbed(Testbed):
         tuple(3 * (i // 27) + (i % 9) // 3 for i in range(81)),
     )
     """Row, column and box of each cell: the structure every Sudoku rule is written in."""
+    group_attention: bool = True
+    """Each cell attends to its 20 peers and itself only: one round of constraint propagation per layer."""
     min_blanks: int = 40
     max_blanks: int = 50
     max_mask_rate: float = 0.65
