@@ -16,7 +16,7 @@ would cost alone), because batching changes the first and not the second. JSON o
     python benchmarks/search_efficiency.py --toy two-or-three [--steps 3] [--records 300]
 
 `--toy TARGET` swaps the model for the exact toy posterior (mdmtune.tuning.toy_denoiser; count sampler, random
-remasking, temperature 1, regex metric "in the support"): seconds instead of an hour on a CPU, and a landscape whose
+remasking, temperature 1, regex metric "in the support"): seconds instead of minutes on a CPU, and a landscape whose
 truth (the toy's exact support mass) is known; the JSON then also carries the exact value of each side's pick.
 """
 
