@@ -61,3 +61,11 @@ def test_demo_tunes_the_example_over_http_and_stops_the_server(example_dir, tmp_
     port = urlparse(captured.err.split("server on ")[1].split(";")[0]).port
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # the server was stopped
+
+
+def test_demo_refuses_an_unknown_example_naming_the_field(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["demo", "--example", "chess"])
+    assert done.value.code == 2
+    error = capsys.readouterr().err
+    assert "example" in error and "sudoku" in error and "arithmetic" in error
