@@ -158,3 +158,13 @@ def test_the_module_entry_point_runs_as_a_program():
     assert report["continuous"] == "inf" and math.isfinite(report["discrete"])
     bad = subprocess.run([*command[:3], "energy", "--a", "-1", "--b", "1"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
+
+
+def test_the_command_line_starts_without_importing_torch_optuna_or_the_web_stack():
+    """Commands import their heavy dependencies when they run, so `mdmtune schedule` or `--help` start in a moment."""
+    code = (
+        "import sys; import mdmtune.cli.main as m; m._register_commands(); "
+        "print(sorted(n for n in ('torch', 'optuna', 'fastapi', 'sqlalchemy', 'scipy.stats') if n in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

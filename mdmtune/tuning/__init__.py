@@ -13,57 +13,43 @@ Never imports FastAPI or SQLAlchemy (storages are optuna's).
 
 from __future__ import annotations
 
-from mdmtune.tuning.api import build_objective, default_study_name, tune, tune_sweep
-from mdmtune.tuning.energy_objective import EnergyObjective
-from mdmtune.tuning.finalize import finalize
-from mdmtune.tuning.objective import BatchValues, Objective
-from mdmtune.tuning.result import BaselineScore, BestSchedule, SweepResult, TrialRecord, TuneResult
-from mdmtune.tuning.search import (
-    BASELINES,
-    Progress,
-    SearchRun,
-    count_trials,
-    create_study,
-    fail_stale_running_trials,
-    open_storage,
-    run_search,
-    study_nfe,
-)
-from mdmtune.tuning.spec import TuneSpec
+from importlib import import_module
+
+_HOMES = {
+    "build_objective": "api",
+    "default_study_name": "api",
+    "tune": "api",
+    "tune_sweep": "api",
+    "EnergyObjective": "energy_objective",
+    "finalize": "finalize",
+    "BatchValues": "objective",
+    "Objective": "objective",
+    "QualityObjective": "quality_objective",
+    "BaselineScore": "result",
+    "BestSchedule": "result",
+    "SweepResult": "result",
+    "TrialRecord": "result",
+    "TuneResult": "result",
+    "BASELINES": "search",
+    "Progress": "search",
+    "SearchRun": "search",
+    "count_trials": "search",
+    "create_study": "search",
+    "fail_stale_running_trials": "search",
+    "open_storage": "search",
+    "run_search": "search",
+    "study_nfe": "search",
+    "TuneSpec": "spec",
+}
+"""Where each public name lives. Imported on first use: optuna (search) and torch (quality_objective) cost seconds,
+and the CLI's commands that only need TuneSpec or the result types should not pay them."""
+
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> object:
-    """QualityObjective pulls in torch and the samplers: imported only when asked for."""
-    if name == "QualityObjective":
-        from mdmtune.tuning.quality_objective import QualityObjective
-
-        return QualityObjective
-    raise AttributeError(name)
-
-
-__all__ = [
-    "BASELINES",
-    "BaselineScore",
-    "BatchValues",
-    "BestSchedule",
-    "EnergyObjective",
-    "Objective",
-    "Progress",
-    "QualityObjective",
-    "SearchRun",
-    "SweepResult",
-    "TrialRecord",
-    "TuneResult",
-    "TuneSpec",
-    "build_objective",
-    "count_trials",
-    "create_study",
-    "default_study_name",
-    "fail_stale_running_trials",
-    "finalize",
-    "open_storage",
-    "run_search",
-    "study_nfe",
-    "tune",
-    "tune_sweep",
-]
+    if name not in _HOMES:
+        raise AttributeError(f"module 'mdmtune.tuning' has no attribute {name!r}")
+    value = getattr(import_module(f"mdmtune.tuning.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
