@@ -19,7 +19,7 @@ from mdmtune.evaluation import encode_records, evaluate
 from mdmtune.metrics import get_metric
 from mdmtune.models.loading import load_denoiser
 from mdmtune.models.native import save_native
-from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
+from mdmtune.models.reference import ReferenceMDM
 from mdmtune.sampling import SamplerSettings
 from mdmtune.schedules import named
 from mdmtune.testbeds import TESTBED_NAMES
@@ -27,15 +27,14 @@ from mdmtune.testbeds import TESTBED_NAMES
 RECORDS = 48
 
 
-def _linear_score(checkpoint, records, example) -> float:
-    denoiser = load_denoiser(checkpoint, device="cpu")
+def _linear_score(denoiser, records, example) -> float:
     encoded = encode_records(denoiser, records, gen_length=example.gen_length)
     result = evaluate(denoiser, encoded, [named("linear")], 8, SamplerSettings(), get_metric(example.metric))
     return float(result.mean_scores()[0])
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_each_demo_example_ships_a_checkpoint_that_loads_and_names_its_retrain_command(name):
+def test_each_demo_example_ships_an_eval_set_and_a_checkpoint_naming_its_retrain_command(name):
     assert name in TESTBED_NAMES
     checkpoint, eval_set = example_files(examples_dir(name))
     records = load_eval_set(eval_set)
@@ -54,8 +53,7 @@ def test_each_shipped_checkpoint_beats_an_untrained_one_of_its_shape(name, tmp_p
     checkpoint, eval_set = example_files(examples_dir(name))
     records = load_eval_set(eval_set).records[:RECORDS]
     trained = load_denoiser(checkpoint, device="cpu")
-    config = ReferenceConfig.from_dict(json.loads((checkpoint / "config.json").read_text())["model"])
     torch.manual_seed(0)
-    save_native(ReferenceMDM(config).eval(), trained.codec, tmp_path / "untrained")
-    untrained_score = _linear_score(tmp_path / "untrained", records, EXAMPLES[name])
-    assert _linear_score(checkpoint, records, EXAMPLES[name]) > untrained_score
+    save_native(ReferenceMDM(trained.module.config).eval(), trained.codec, tmp_path / "untrained")
+    untrained = load_denoiser(tmp_path / "untrained", device="cpu")
+    assert _linear_score(trained, records, EXAMPLES[name]) > _linear_score(untrained, records, EXAMPLES[name])
