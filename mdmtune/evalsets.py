@@ -1,9 +1,10 @@
 """Eval sets: JSON Lines, one record a line, UTF-8 (INTERFACES.md "Eval sets").
 
-A completion record is {"id", "prompt", "answer"}, an infill record {"id", "masked", "answer"}; other fields are kept
-in `extra` and ignored. Parsing validates the whole set before returning anything, so a caller never stores or scores
-half a set, and every error names its line because the person reading it has the file, not the code. Pure Python:
-never imports torch, FastAPI or SQLAlchemy.
+A completion record is {"id", "prompt", "answer"}, an infill record {"id", "masked", "answer"}; a chat completion
+record carries `messages` (a list of {"role", "content"}) instead of `prompt`, rendered by the model's chat template
+when the set is encoded. Other fields are kept in `extra` and ignored. Parsing validates the whole set before
+returning anything, so a caller never stores or scores half a set, and every error names its line because the
+person reading it has the file, not the code. Pure Python: never imports torch, FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class EvalRecord:
     answer: str
     extra: Mapping[str, Any] = field(default_factory=dict)
     line: int = 0
+    messages: tuple[Mapping[str, str], ...] | None = None
+    """A chat (completion records only), given instead of a prompt."""
 
     @property
     def text(self) -> str:
@@ -42,7 +45,11 @@ class EvalRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON object again, extra fields included."""
-        return {"id": self.id, _TEXT_FIELD[self.kind]: self.text, "answer": self.answer, **self.extra}
+        if self.messages is not None:
+            given: dict[str, Any] = {"messages": [dict(m) for m in self.messages]}
+        else:
+            given = {_TEXT_FIELD[self.kind]: self.text}
+        return {"id": self.id, **given, "answer": self.answer, **self.extra}
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ def _parse_record(raw: str, line: int) -> EvalRecord:
         raise _fail(line, 'missing field "id"')
     if isinstance(record_id, bool) or not isinstance(record_id, (str, int)):
         raise _fail(line, f'"id" must be a string or an integer, got {json.dumps(record_id)}')
+    if "messages" in obj and "prompt" not in obj and "masked" not in obj:
+        return _chat_record(obj, record_id, line)
     present = [kind for kind in KINDS if _TEXT_FIELD[kind] in obj]
     if len(present) != 1:
         which = "both" if present else "neither"
@@ -102,6 +111,34 @@ def _parse_record(raw: str, line: int) -> EvalRecord:
         answer=obj["answer"],
         extra=extra,
         line=line,
+    )
+
+
+def _chat_record(obj: dict[str, Any], record_id: str | int, line: int) -> EvalRecord:
+    """A completion record whose prompt is a chat: `messages`, a non-empty list of {"role", "content"} strings."""
+    messages = obj["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise _fail(line, '"messages" must be a non-empty list of {"role", "content"} objects')
+    for index, message in enumerate(messages):
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("role"), str)
+            or not isinstance(message.get("content"), str)
+        ):
+            raise _fail(line, f'"messages"[{index}] must be an object with string "role" and "content"')
+    if not isinstance(obj.get("answer"), str):
+        raise _fail(line, '"answer" must be a string' if "answer" in obj else 'missing field "answer"')
+    extra = {key: value for key, value in obj.items() if key not in ("id", "messages", "answer")}
+    chat = tuple({"role": m["role"], "content": m["content"]} for m in messages)
+    return EvalRecord(
+        id=record_id,
+        kind="completion",
+        prompt=None,
+        masked=None,
+        answer=obj["answer"],
+        extra=extra,
+        line=line,
+        messages=chat,
     )
 
 

@@ -2,9 +2,10 @@
 
 Two steps, because encoding is paid once per job and sampling once per batch of trials:
 - `encode_records(denoiser, records, gen_length=..., mask_symbol=...) -> EncodedSet`: token ids for every record,
-  completion = prompt tokens + gen_length mask tokens, infill = each mask symbol one mask token, the rest tokenized
-  as given. All records are left-padded to one common length (pad_token_id, attention mask 0), so a record's input
-  is the same whatever batch it lands in.
+  as the tokenizer's own `__call__` encodes the text by default (its special tokens included, mdmtune.models.template):
+  completion = prefix + prompt tokens + gen_length mask tokens + suffix, infill = the text with each mask symbol one
+  mask token. All records are left-padded to one common length (pad_token_id, attention mask 0), so a record's
+  input is the same whatever batch it lands in.
 - `evaluate(denoiser, encoded, schedules, steps, settings, metric, ...) -> Evaluation`: rows (schedule x record x
   replicate) packed into batches of `batch_size`, schedules varying fastest, so one model batch holds many trials.
   The seed of a (record, replicate) is derive_seed(seed, record index, replicate): the same for every schedule
@@ -16,7 +17,7 @@ decoded by denoiser.codec.decode, which drops special tokens. Never imports Fast
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord, EvalSet
 from mdmtune.metrics import Metric, get_metric
 from mdmtune.models.base import Denoiser
+from mdmtune.models.template import NO_TEMPLATE, Template, learn_template
 from mdmtune.sampling import SamplerSettings, derive_seed, sample
 from mdmtune.schedules import Schedule, alpha_grids, check_steps
 
@@ -37,8 +39,9 @@ class EncodedSet:
     """An eval set as model input: ids [R, L] left-padded to one length, and where each record generates.
 
     attention_mask [R, L] (1 = real token) is None when no record is padded. lengths [R]: real tokens per record;
-    masked [R]: tokens each record generates. gen_region: (L - gen_length, gen_length) for completion, None for
-    infill.
+    masked [R]: tokens each record generates. gen_region: (L - len(suffix) - gen_length, gen_length) for completion,
+    None for infill. template: the special tokens wrapped around every record (add_special_tokens says whether they
+    were asked for).
     """
 
     records: tuple[EvalRecord, ...]
@@ -48,12 +51,14 @@ class EncodedSet:
     lengths: np.ndarray
     masked: np.ndarray
     gen_length: int | None
+    template: Template = NO_TEMPLATE
+    add_special_tokens: bool = True
 
     @property
     def gen_region(self) -> tuple[int, int] | None:
         if self.gen_length is None:
             return None
-        return (self.ids.shape[1] - self.gen_length, self.gen_length)
+        return (self.ids.shape[1] - len(self.template.suffix) - self.gen_length, self.gen_length)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -85,34 +90,72 @@ def _where(record: EvalRecord) -> str:
     return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
 
 
-def _encode_text(codec: object, text: str, record: EvalRecord) -> list[int]:
+def _encode_text(encode: Callable[[str], list[int]], text: str, record: EvalRecord) -> list[int]:
     try:
-        return list(codec.encode(text))  # type: ignore[attr-defined]
+        return list(encode(text))
     except InvalidInput as error:
         raise InvalidInput("eval_set", f"{_where(record)}: {error.message}") from None
 
 
-def encode_record(
-    denoiser: Denoiser, record: EvalRecord, gen_length: int | None = None, mask_symbol: str | None = None
-) -> list[int]:
-    """Token ids of one record, mask ids where the model generates; InvalidInput naming the record otherwise."""
-    mask_id = denoiser.mask_token_id
+def record_text(denoiser: Denoiser, record: EvalRecord, mask_symbol: str | None = None, chat: bool = False) -> str:
+    """The text a record conditions on, as the tokenizer will read it.
+
+    Completion: the prompt, or the chat rendered by the tokenizer's chat template (`messages`, or the prompt as one
+    user turn when `chat` is on). Infill: the masked text with each mask symbol written as the tokenizer's own mask
+    token, so the whole text is tokenized in one piece exactly as the tokenizer's `__call__` would.
+    """
+    codec = denoiser.codec
     if record.kind == "completion":
-        prompt = _encode_text(denoiser.codec, record.prompt or "", record)
-        if mask_id in prompt:
-            raise InvalidInput("eval_set", f"{_where(record)}: the prompt contains the mask token")
-        return prompt + [mask_id] * int(gen_length)  # type: ignore[arg-type]
-    symbol = denoiser.codec.mask_token if mask_symbol is None else mask_symbol
-    pieces = (record.masked or "").split(symbol)
-    if len(pieces) < 2:
+        if record.messages is None and not chat:
+            return record.prompt or ""
+        messages = [dict(m) for m in record.messages or [{"role": "user", "content": record.prompt or ""}]]
+        render = getattr(codec, "render_chat", None)
+        if render is None:
+            raise InvalidInput("chat_template", "this checkpoint's tokenizer has no chat template (only hf ones do)")
+        try:
+            return str(render(messages))
+        except InvalidInput as error:
+            raise InvalidInput(error.field, f"{_where(record)}: {error.message}") from None
+    symbol = codec.mask_token if mask_symbol is None else mask_symbol
+    if not codec.mask_token:
+        raise InvalidInput("eval_set", "the model's mask id is no token of its tokenizer: infill texts cannot name it")
+    text = record.masked or ""
+    if symbol not in text:
         raise InvalidInput("eval_set", f"{_where(record)}: no mask symbol {symbol!r} in the masked text")
-    ids: list[int] = []
-    for i, piece in enumerate(pieces):
-        encoded = _encode_text(denoiser.codec, piece, record)
-        if mask_id in encoded:
-            raise InvalidInput("eval_set", f"{_where(record)}: the text holds the mask token besides {symbol!r}")
-        ids += encoded if i == 0 else [mask_id, *encoded]
-    return ids
+    if symbol != codec.mask_token and codec.mask_token in text:
+        raise InvalidInput("eval_set", f"{_where(record)}: the text holds the mask token besides {symbol!r}")
+    return text.replace(symbol, codec.mask_token)
+
+
+def encode_record(
+    denoiser: Denoiser,
+    record: EvalRecord,
+    gen_length: int | None = None,
+    mask_symbol: str | None = None,
+    template: Template = NO_TEMPLATE,
+    chat: bool = False,
+) -> list[int]:
+    """Token ids of one record inside `template`, mask ids where the model generates; InvalidInput naming the record.
+
+    Completion: prefix + prompt + gen_length masks + suffix. Infill: prefix + text + suffix, where each mask symbol
+    must have become exactly one mask token.
+    """
+    mask_id = denoiser.mask_token_id
+    text = record_text(denoiser, record, mask_symbol, chat)
+    content = _encode_text(denoiser.codec.encode, text, record)
+    if record.kind == "completion":
+        if mask_id in content:
+            raise InvalidInput("eval_set", f"{_where(record)}: the prompt contains the mask token")
+        return template.wrap(content + [mask_id] * int(gen_length))  # type: ignore[arg-type]
+    symbol = denoiser.codec.mask_token if mask_symbol is None else mask_symbol
+    expected = (record.masked or "").count(symbol)
+    if content.count(mask_id) != expected:
+        raise InvalidInput(
+            "eval_set",
+            f"{_where(record)}: {expected} mask symbols became {content.count(mask_id)} mask tokens; the tokenizer "
+            "merges the mask symbol with its neighbours",
+        )
+    return template.wrap(content)
 
 
 def encode_records(
@@ -121,8 +164,15 @@ def encode_records(
     *,
     gen_length: int | None = None,
     mask_symbol: str | None = None,
+    add_special_tokens: bool = True,
+    chat_template: bool = False,
 ) -> EncodedSet:
-    """Encode every record for `denoiser`; lengths are checked against the model's maximum (max_length, if known)."""
+    """Encode every record for `denoiser`; lengths (special tokens included) are checked against the model's maximum.
+
+    add_special_tokens True: the tokenizer's own template (mdmtune.models.template), as its `__call__` encodes by
+    default; False: the texts' tokens alone. chat_template: completion prompts become one user turn of the chat
+    template (records with `messages` always use it).
+    """
     items = tuple(records.records if isinstance(records, EvalSet) else records)
     if not items:
         raise InvalidInput("eval_set", "no records to encode")
@@ -135,12 +185,33 @@ def encode_records(
         raise InvalidInput("gen_length", f"completion records need an integer gen_length >= 1, got {gen_length!r}")
     if mask_symbol is not None and not mask_symbol:
         raise InvalidInput("mask_symbol", "must be a non-empty text")
-    encoded = [encode_record(denoiser, r, gen_length, mask_symbol) for r in items]
+    if chat_template and kind != "completion":
+        raise InvalidInput("chat_template", "applies to completion records only")
+    template = _template(denoiser, items, mask_symbol, add_special_tokens, chat_template)
+    encoded = [encode_record(denoiser, r, gen_length, mask_symbol, template, chat_template) for r in items]
     limit = getattr(denoiser, "max_length", None)
     for record, ids in zip(items, encoded, strict=True):
         if limit is not None and len(ids) > limit:
             raise InvalidInput("eval_set", f"{_where(record)} is {len(ids)} tokens, over the model's maximum {limit}")
-    return _pad(denoiser, items, kind, encoded, int(gen_length) if kind == "completion" else None)  # type: ignore[arg-type]
+    padded = _pad(denoiser, items, kind, encoded, int(gen_length) if kind == "completion" else None)  # type: ignore[arg-type]
+    return replace(padded, template=template, add_special_tokens=bool(add_special_tokens))
+
+
+def _template(
+    denoiser: Denoiser, items: tuple[EvalRecord, ...], mask_symbol: str | None, on: bool, chat: bool
+) -> Template:
+    """The tokenizer's template, learned from the records' own texts (NO_TEMPLATE when special tokens are off)."""
+    if not on:
+        return NO_TEMPLATE
+    codec = denoiser.codec
+    encode_default = getattr(codec, "encode_default", None)
+    if encode_default is None:
+        return NO_TEMPLATE
+    encodings = []
+    for record in items:
+        text = record_text(denoiser, record, mask_symbol, chat)
+        encodings.append((_encode_text(encode_default, text, record), _encode_text(codec.encode, text, record)))
+    return learn_template(encodings, encode_default(""))
 
 
 def _pad(
@@ -244,14 +315,18 @@ def _run_batch(
 def _decode(denoiser: Denoiser, encoded: EncodedSet, record: int, ids: torch.Tensor) -> str:
     """The generated region (completion) or the whole unpadded record (infill), special tokens dropped.
 
-    A completion ends at its first end-of-text token, as LLaDA's evaluation cuts generations: whatever the model
-    wrote after it is not part of the answer (and must not rescue a wrong one).
+    A completion ends at the first of the model's end tokens (end-of-text, end-of-turn: denoiser.end_token_ids), as
+    LLaDA's evaluation cuts generations: whatever the model wrote after it is not part of the answer (and must not
+    rescue a wrong one). Other special tokens (padding, say) are dropped wherever they stand.
     """
-    keep = encoded.gen_length if encoded.gen_length is not None else int(encoded.lengths[record])
-    tokens = ids[ids.shape[0] - keep :].tolist() if keep else []
-    if encoded.gen_length is not None and denoiser.pad_token_id in tokens:
-        tokens = tokens[: tokens.index(denoiser.pad_token_id)]
-    return denoiser.codec.decode(tokens)
+    if encoded.gen_region is not None:
+        start, length = encoded.gen_region
+        tokens = ids[start : start + length].tolist()
+        ends = set(getattr(denoiser, "end_token_ids", (denoiser.pad_token_id,)))
+        cut = next((i for i, token in enumerate(tokens) if token in ends), len(tokens))
+        return denoiser.codec.decode(tokens[:cut])
+    keep = int(encoded.lengths[record])
+    return denoiser.codec.decode(ids[ids.shape[0] - keep :].tolist() if keep else [])
 
 
 def _score(

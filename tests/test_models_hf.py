@@ -49,7 +49,20 @@ def test_attention_mask_is_passed_to_the_model(tmp_path: Path) -> None:
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
     with torch.no_grad():
         expected = model(input_ids=ids, attention_mask=mask).logits
-    torch.testing.assert_close(denoiser.logits(ids, mask), expected)
+    real = mask.bool()
+    torch.testing.assert_close(denoiser.logits(ids, mask)[real], expected[real])
+
+
+def test_a_left_padded_row_gets_the_logits_it_has_alone(tmp_path: Path) -> None:
+    """BERT's positions are absolute: a left-padded row must count its positions from its first real token."""
+    model, tokenizer = save_tiny_bert(tmp_path / "bert")
+    denoiser = load_denoiser(tmp_path / "bert", device="cpu")
+    alone = torch.tensor([tokenizer.encode("the cat [MASK]", add_special_tokens=False)])
+    padded = torch.cat([torch.full((1, 2), tokenizer.pad_token_id), alone], dim=1)
+    mask = torch.tensor([[0, 0, 1, 1, 1]])
+    with torch.no_grad():
+        expected = model(input_ids=alone).logits
+    torch.testing.assert_close(denoiser.logits(padded, mask)[:, 2:], expected)
 
 
 def test_shifted_logits_are_moved_back_one_position(tmp_path: Path) -> None:

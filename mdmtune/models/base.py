@@ -22,6 +22,10 @@ class TextCodec(Protocol):
         """Token ids of `text`, with no special tokens added."""
         ...
 
+    def encode_default(self, text: str) -> list[int]:
+        """Token ids of `text` as the tokenizer's own `__call__` gives them by default (template tokens included)."""
+        ...
+
     def decode(self, ids: list[int]) -> str:
         """Text of `ids`, special tokens (mask, padding, end-of-text) left out."""
         ...
@@ -34,7 +38,9 @@ class Denoiser(Protocol):
     mask_token_id: int
     vocab_size: int
     pad_token_id: int
-    """The id written after the answer in completion outputs (end-of-text padding), and in unused prompt slots."""
+    """The id of unused slots when records of different lengths share a batch (left padding, attention mask 0)."""
+    end_token_ids: tuple[int, ...]
+    """Ids that end a completion: the generated text is cut at the first of them (end-of-text, end-of-turn)."""
     device: torch.device
     codec: TextCodec
 

@@ -75,7 +75,13 @@ class CharCodec:
         return cls(load_tokenizer_file(path), eot_token=eot_token)
 
     def encode(self, text: str) -> list[int]:
-        encoding = self.tokenizer.encode(text, add_special_tokens=False)
+        return self._checked(text, add_special_tokens=False)
+
+    def encode_default(self, text: str) -> list[int]:
+        return self._checked(text, add_special_tokens=True)
+
+    def _checked(self, text: str, add_special_tokens: bool) -> list[int]:
+        encoding = self.tokenizer.encode(text, add_special_tokens=add_special_tokens)
         if self.unk_token_id is not None and self.unk_token_id in encoding.ids:
             start, stop = encoding.offsets[encoding.ids.index(self.unk_token_id)]
             raise InvalidInput("text", f"character {text[start:stop]!r} is not in the model's alphabet")
@@ -102,27 +108,46 @@ class TokenizerCodec:
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
+    def encode_default(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
 
 class HFTokenizerCodec:
-    """TextCodec over a transformers tokenizer (PreTrainedTokenizerBase); the mask text is the tokenizer's own."""
+    """TextCodec over a transformers tokenizer (PreTrainedTokenizerBase); the mask text is the tokenizer's own.
+
+    `encode_default` is the tokenizer's `__call__` with its defaults, so BOS/CLS/SEP/EOS come exactly as the
+    tokenizer's post-processor adds them (mdmtune.models.template places the generated region inside them).
+    """
 
     def __init__(self, tokenizer: Any, mask_token_id: int) -> None:
         self.tokenizer = tokenizer
         mask_token = tokenizer.mask_token if tokenizer.mask_token_id == mask_token_id else None
-        if mask_token is None:
+        if mask_token is None and mask_token_id < len(tokenizer):
             mask_token = tokenizer.convert_ids_to_tokens(mask_token_id)
-        if mask_token is None:
-            raise InvalidInput("mask_token_id", f"{mask_token_id} is not in the tokenizer's vocabulary")
-        self.mask_token = str(mask_token)
+        # "" when the mask id lies past the tokenizer (MDLM appends it): completions work, infill texts cannot name it
+        self.mask_token = "" if mask_token is None else str(mask_token)
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
+    def encode_default(self, text: str) -> list[int]:
+        return list(self.tokenizer(text)["input_ids"])
+
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """The prompt text of a chat, as LLaDA-Instruct and Dream-Instruct are evaluated: the tokenizer's chat
+        template with the generation prompt appended, not yet tokenized (the text is then encoded like any prompt)."""
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise InvalidInput("chat_template", "the checkpoint's tokenizer has no chat template")
+        try:
+            return str(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+        except Exception as error:  # jinja2 raises its own errors for templates that reject a chat
+            raise InvalidInput("messages", f"the tokenizer's chat template refused the chat: {error}") from None
 
 
 def load_tokenizer_file(path: str | os.PathLike[str]) -> Tokenizer:

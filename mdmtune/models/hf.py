@@ -6,12 +6,19 @@
   stranger's Python is the operator's decision (INTERFACES.md), so the default is a clear InvalidInput.
 - Weights must be safetensors. A folder with only pytorch_model.bin (a pickle) is refused before transformers sees
   it, and transformers is called with use_safetensors=True, so nothing is ever unpickled.
-- `shifted_logits=True` is for models whose logits at position i predict token i+1 (Dream, adapted from an
+- The model family is detected from config.json and the tokenizer (mdmtune.models.families), or given by the caller:
+  it decides where the mask id comes from and whether logits are shifted.
+- `shifted_logits` is for models whose logits at position i predict token i+1 (Dream, adapted from an
   autoregressive LM): they are shifted back by one (position 0 keeps its own row, as Dream's generate does), so that
-  logits[:, i] predict token i like every other Denoiser.
-- mask_token_id: the caller's override, else the tokenizer's mask token, else config.json's `mask_token_id`.
-  pad_token_id (the id written after a completion's answer): the override, else the tokenizer's pad, then eos token,
-  then config.json's pad/eos ids.
+  logits[:, i] predict token i like every other Denoiser. None: the family's default (on for Dream).
+- mask_token_id: the caller's override, else the family's sources (mdmtune.models.families).
+  end_token_ids (where a completion is cut): every id of generation_config.json's `eos_token_id` (a list for LLaDA:
+  end-of-text and end-of-turn) and the tokenizer's eos; config.json's eos_token_id when there is no generation
+  config. pad_token_id (left padding of shorter records only): the override, else the tokenizer's pad, then eos
+  token, then config.json's pad/eos ids.
+- Left padding shifts absolute positions, so when an attention mask is passed and the model's forward takes
+  `position_ids`, each row's positions count from its first real token (as transformers' generate does): a padded
+  record then sees exactly the positions it has alone.
 
 transformers is imported lazily: it is an optional dependency (the `hf` extra). Must never import FastAPI or
 SQLAlchemy.
@@ -19,6 +26,7 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -33,6 +41,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.codec import HFTokenizerCodec
 from mdmtune.models.device import resolve_device, resolve_dtype
+from mdmtune.models.families import FAMILIES, detect_family, end_token_ids, mask_token_candidates
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
@@ -54,10 +63,13 @@ def load_hf(
     mask_token_id: int | None = None,
     pad_token_id: int | None = None,
     trust_remote_code: bool = False,
-    shifted_logits: bool = False,
+    shifted_logits: bool | None = None,
+    family: str = "auto",
 ) -> LoadedDenoiser:
     """A Denoiser from a save_pretrained folder or a .zip of one (extracted safely to a temporary folder)."""
     path = Path(path)
+    if family != "auto" and family not in FAMILIES:
+        raise InvalidInput("family", f"{family!r} is not one of auto, {', '.join(FAMILIES)}")
     options = dict(
         device=device,
         dtype=dtype,
@@ -65,6 +77,7 @@ def load_hf(
         pad_token_id=pad_token_id,
         trust_remote_code=trust_remote_code,
         shifted_logits=shifted_logits,
+        family=family,
     )
     if is_zip(path):
         with tempfile.TemporaryDirectory(prefix="mdmtune-hf-") as scratch:
@@ -129,16 +142,18 @@ def _auto_class(config: dict[str, Any], trust_remote_code: bool) -> Any:
     return transformers.AutoModelForMaskedLM
 
 
-def _resolve_ids(
-    tokenizer: Any, config: dict[str, Any], mask_token_id: int | None, pad_token_id: int | None
-) -> tuple[int, int]:
-    mask = mask_token_id if mask_token_id is not None else tokenizer.mask_token_id
-    if mask is None:
-        mask = config.get("mask_token_id")
-    if mask is None:
-        raise InvalidInput(
-            "mask_token_id", "neither the tokenizer nor config.json names a mask token; pass mask_token_id"
-        )
+def _resolve_mask(
+    family: str, tokenizer: Any, config: dict[str, Any], generation: dict[str, Any], mask_token_id: int | None
+) -> int:
+    if mask_token_id is not None:
+        return int(mask_token_id)
+    for candidate in mask_token_candidates(family, tokenizer, config, generation):
+        if candidate is not None:
+            return int(candidate)
+    raise InvalidInput("mask_token_id", "neither the tokenizer nor config.json names a mask token; pass mask_token_id")
+
+
+def _resolve_pad(tokenizer: Any, config: dict[str, Any], pad_token_id: int | None) -> int:
     pad = pad_token_id
     for candidate in (
         tokenizer.pad_token_id,
@@ -150,7 +165,19 @@ def _resolve_ids(
             pad = candidate
     if pad is None:
         raise InvalidInput("pad_token_id", "neither the tokenizer nor config.json names a pad or eos token; pass one")
-    return int(mask), int(pad)
+    return int(pad)
+
+
+def _read_generation_config(folder: Path) -> dict[str, Any]:
+    """generation_config.json as a dict ({} when absent); a broken one is named rather than ignored."""
+    path = folder / "generation_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidInput("checkpoint", f"generation_config.json is not valid JSON: {error}") from None
+    return data if isinstance(data, dict) else {}
 
 
 def _load_folder(
@@ -161,21 +188,27 @@ def _load_folder(
     mask_token_id: int | None,
     pad_token_id: int | None,
     trust_remote_code: bool,
-    shifted_logits: bool,
+    shifted_logits: bool | None,
+    family: str,
 ) -> LoadedDenoiser:
     config = _read_config(folder)
+    generation = _read_generation_config(folder)
     auto_class = _auto_class(config, trust_remote_code)
     check_safetensors_only(folder)
     tokenizer = _load_tokenizer(folder, trust_remote_code)
+    family = detect_family(config, tokenizer) if family == "auto" else family
+    shifted = family == "dream" if shifted_logits is None else bool(shifted_logits)
     target = resolve_device(device)
     model = _load_model(auto_class, folder, resolve_dtype(dtype, target), trust_remote_code).to(target).eval()
     vocab_size = _vocab_size(model)
-    mask, pad = _resolve_ids(tokenizer, config, mask_token_id, pad_token_id)
-    for field, value in (("mask_token_id", mask), ("pad_token_id", pad)):
+    mask = _resolve_mask(family, tokenizer, config, generation, mask_token_id)
+    pad = _resolve_pad(tokenizer, config, pad_token_id)
+    ends = end_token_ids(tokenizer, config, generation)
+    for field, value in (("mask_token_id", mask), ("pad_token_id", pad), *(("end_token_ids", e) for e in ends)):
         if not 0 <= value < vocab_size:
             raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")
     return LoadedDenoiser(
-        forward=_forward_fn(model, shifted_logits),
+        forward=_forward_fn(model, shifted),
         mask_token_id=mask,
         pad_token_id=pad,
         vocab_size=vocab_size,
@@ -185,6 +218,9 @@ def _load_folder(
         format="hf",
         max_length=_max_length(model.config),
         module=model,
+        end_token_ids=ends,
+        family=family,
+        shifted_logits=shifted,
     )
 
 
@@ -223,11 +259,23 @@ def _max_length(config: Any) -> int | None:
     return None
 
 
+def _takes_position_ids(model: torch.nn.Module) -> bool:
+    try:
+        return "position_ids" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _forward_fn(model: torch.nn.Module, shifted: bool):
     """ids, mask -> logits [B, L, V] with Dream-style shifted logits moved back when asked."""
+    positions = _takes_position_ids(model)
 
     def forward(ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        kwargs = {} if attention_mask is None else {"attention_mask": attention_mask}
+        kwargs: dict[str, torch.Tensor] = {}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+            if positions:
+                kwargs["position_ids"] = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
         output = model(input_ids=ids, **kwargs)
         logits = output.logits if hasattr(output, "logits") else output[0]
         if shifted:

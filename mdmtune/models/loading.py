@@ -132,20 +132,24 @@ def load_denoiser(
     dtype: str | torch.dtype | None = None,
     mask_token_id: int | None = None,
     trust_remote_code: bool = False,
-    shifted_logits: bool = False,
+    shifted_logits: bool | None = None,
     pad_token_id: int | None = None,
+    family: str = "auto",
 ) -> LoadedDenoiser:
     """Load any supported checkpoint as a Denoiser (mdmtune.models.base), on CUDA when present, else CPU.
 
     dtype None: bf16 on a CUDA device that supports it (TorchScript: float32), float32 on CPU. `mask_token_id` and
     `pad_token_id` override what the checkpoint says (native models accept only their own ids).
-    `trust_remote_code` and `shifted_logits` apply to hf checkpoints only.
+    `trust_remote_code`, `shifted_logits` (None: the family's default) and `family` (auto: detected; masked_lm,
+    llada, dream, mdlm, see mdmtune.models.families) apply to hf checkpoints only.
     """
     if format not in ("auto", *FORMATS):
         raise InvalidInput("format", f"{format!r} is not one of auto, {', '.join(FORMATS)}")
     chosen = detect_format(path) if format == "auto" else format
     if shifted_logits and chosen != "hf":
         raise InvalidInput("shifted_logits", f"applies to hf checkpoints only, this one is {chosen}")
+    if family != "auto" and chosen != "hf":
+        raise InvalidInput("family", f"applies to hf checkpoints only, this one is {chosen}")
     if chosen == "native":
         if pad_token_id is not None:
             raise InvalidInput("pad_token_id", "a native checkpoint has its own pad id; do not override it")
@@ -159,5 +163,6 @@ def load_denoiser(
             pad_token_id=pad_token_id,
             trust_remote_code=trust_remote_code,
             shifted_logits=shifted_logits,
+            family=family,
         )
     return load_torchscript(path, device=device, dtype=dtype, mask_token_id=mask_token_id, pad_token_id=pad_token_id)

@@ -157,4 +157,5 @@ def _denoiser(
         format="native",
         max_length=model.config.max_len,
         module=model,
+        end_token_ids=(model.config.pad_token_id,),
     )

@@ -4,7 +4,7 @@ A TorchScript file holds no tokenizer and no mask id, so the checkpoint is a fol
 
     model.pt        the torch.jit.save file (any one file ending .pt, .pth, .ts, .jit or .torchscript)
     tokenizer.json  a `tokenizers` tokenizer
-    config.json     optional: {"mask_token_id": int, "pad_token_id": int}
+    config.json     optional: {"mask_token_id": int, "pad_token_id": int, "eos_token_id": int or [int]}
 
 A bare .pt file is accepted too: the tokenizer.json (and config.json, if any) are then read from the same folder.
 mask_token_id and pad_token_id passed by the caller win over config.json; with neither, loading fails with a message
@@ -172,7 +172,17 @@ def _load(
         format="torchscript",
         max_length=config.get("max_length") if isinstance(config.get("max_length"), int) else None,
         module=module,
+        end_token_ids=_end_ids(config, pad),
+        family="torchscript",
     )
+
+
+def _end_ids(config: dict[str, Any], pad: int) -> tuple[int, ...]:
+    """config.json's eos_token_id (an id or a list); without one, the pad id ends a completion as before."""
+    value = config.get("eos_token_id")
+    values = value if isinstance(value, list) else [value]
+    ids = tuple(v for v in values if isinstance(v, int) and not isinstance(v, bool))
+    return ids or (pad,)
 
 
 def _probe_vocab_size(module: Any, model_file: Path, mask: int, device: torch.device) -> int:

@@ -32,6 +32,7 @@ class ToyPosterior:
         self.codec = CharCodec.for_alphabet(LETTERS)
         self.mask_token_id = self.codec.mask_token_id
         self.pad_token_id = self.codec.eot_token_id
+        self.end_token_ids = (self.codec.eot_token_id,)
         self.vocab_size = self.codec.vocab_size
         self.device = torch.device("cpu")
         self.a_id, self.b_id = self.codec.encode("a")[0], self.codec.encode("b")[0]
