@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mdmtune.option_names import MAX_CFG_SCALE
 from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
 
 _SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
@@ -68,6 +69,31 @@ class TuneRequest(BaseModel):
     seed: int = Field(_default("seed"), description="Seeds the search, the split, the sampler draws, the bootstrap.")
     mask_symbol: str | None = Field(
         _default("mask_symbol"), description="Infill mask symbol; None: the tokenizer's own mask token text."
+    )
+    add_special_tokens: bool = Field(
+        _default("add_special_tokens"),
+        description="Encode records as the tokenizer's own __call__ does by default, its special tokens included "
+        "([CLS] ... [SEP] for BERT, BOS for LLaDA); false: the texts' tokens alone.",
+    )
+    chat_template: bool = Field(
+        _default("chat_template"),
+        description="Wrap each completion prompt as one user turn of the tokenizer's chat template (records with "
+        "`messages` always use it).",
+    )
+    cfg_scale: float = Field(
+        _default("cfg_scale"),
+        ge=0,
+        le=MAX_CFG_SCALE,
+        description="LLaDA's classifier-free guidance scale (0: off); the unconditional pass masks the prompt.",
+    )
+    confidence_dtype: Literal["model", "float64"] = Field(
+        _default("confidence_dtype"),
+        description="Precision of the remasking softmax: the model's dtype (as LLaDA's current generate) or float64 "
+        "(as before June 2025).",
+    )
+    family: Literal["auto", "masked_lm", "llada", "dream", "mdlm"] = Field(
+        _default("family"),
+        description="hf checkpoints: the model family (auto: detected from config.json and the tokenizer).",
     )
     timeout_seconds: float | None = Field(
         None, gt=0, description="Running time limit of this job; None: the server's job_timeout_seconds."

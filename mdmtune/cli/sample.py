@@ -15,6 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
+from mdmtune.cli.model_options import (
+    ADD_SPECIAL_TOKENS_OPTION,
+    CFG_SCALE_OPTION,
+    CHAT_TEMPLATE_OPTION,
+    CONFIDENCE_DTYPE_OPTION,
+    FAMILY_OPTION,
+    load_for_cli,
+    print_model_line,
+)
 from mdmtune.cli.output import emit_json
 
 
@@ -35,6 +44,11 @@ def sample_command(
     mask_symbol: str | None = typer.Option(None, "--mask-symbol", help="Infill mask symbol (default: tokenizer's)."),
     batch_size: int = typer.Option(64, "--batch-size", help="Rows per model call."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code."),
+    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
+    chat_template: bool = CHAT_TEMPLATE_OPTION,
+    cfg_scale: float = CFG_SCALE_OPTION,
+    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
+    family: str = FAMILY_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Apply one schedule to every record: output text and score per record, the mean score, NFEs."""
@@ -42,16 +56,31 @@ def sample_command(
     from mdmtune.evalsets import load_eval_set
     from mdmtune.evaluation import encode_records, evaluate
     from mdmtune.metrics import get_metric
-    from mdmtune.models.loading import load_denoiser
     from mdmtune.sampling import SamplerSettings
+    from mdmtune.tuning.quality_objective import model_report
 
     schedule = pick_schedule(a, b, name)
-    settings = SamplerSettings(sampler, remasking, temperature, block_length)
+    settings = SamplerSettings(
+        sampler,
+        remasking,
+        temperature,
+        block_length,
+        cfg_scale=cfg_scale,
+        confidence_dtype=confidence_dtype,
+    )
     scorer = get_metric(metric)
     records = load_eval_set(eval_set)
     scorer.check_records(records.records)
-    denoiser = load_denoiser(checkpoint, trust_remote_code=trust_remote_code)
-    encoded = encode_records(denoiser, records, gen_length=gen_length, mask_symbol=mask_symbol)
+    denoiser = load_for_cli(checkpoint, family, trust_remote_code)
+    encoded = encode_records(
+        denoiser,
+        records,
+        gen_length=gen_length,
+        mask_symbol=mask_symbol,
+        add_special_tokens=add_special_tokens,
+        chat_template=chat_template,
+    )
+    model = model_report(denoiser, encoded)
     result = evaluate(denoiser, encoded, [schedule], steps, settings, scorer, seed=seed, batch_size=batch_size)
     report = {
         "schedule": {"name": schedule.name, "a": schedule.a, "b": schedule.b},
@@ -62,6 +91,9 @@ def sample_command(
         "gen_length": gen_length,
         "block_length": block_length,
         "metric": scorer.name,
+        "cfg_scale": settings.cfg_scale,
+        "confidence_dtype": settings.confidence_dtype,
+        "model": model,
         "records": [
             {"id": record.id, "output": outputs[0], "score": _score(score)}
             for record, outputs, score in zip(records.records, result.outputs[0], result.scores[0, :, 0], strict=True)
@@ -70,6 +102,7 @@ def sample_command(
         "nfe": result.nfe,
         "nfe_per_record": float(result.row_nfe.mean()),
     }
+    print_model_line(model)
     if json_output:
         emit_json(report)
     else:

@@ -18,6 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mdmtune.cli.model_options import (
+    ADD_SPECIAL_TOKENS_OPTION,
+    CFG_SCALE_OPTION,
+    CHAT_TEMPLATE_OPTION,
+    CONFIDENCE_DTYPE_OPTION,
+    FAMILY_OPTION,
+)
 from mdmtune.cli.output import emit_json, to_jsonable
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.result import SweepResult, TuneResult
@@ -100,6 +107,11 @@ def tune_command(
     trials_per_batch: int = typer.Option(8, "--trials-per-batch", help="Trials asked and sampled together."),
     batch_size: int = typer.Option(64, "--batch-size", help="Rows per model call."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code."),
+    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
+    chat_template: bool = CHAT_TEMPLATE_OPTION,
+    cfg_scale: float = CFG_SCALE_OPTION,
+    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
+    family: str = FAMILY_OPTION,
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default: SQLite under --out)."),
     out: Path | None = typer.Option(None, "--out", help="Folder for result.json, figures and the study."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures."),
@@ -128,6 +140,11 @@ def tune_command(
         confirm_fraction=confirm_fraction,
         mask_symbol=mask_symbol,
         batch_size=batch_size,
+        add_special_tokens=add_special_tokens,
+        chat_template=chat_template,
+        cfg_scale=cfg_scale,
+        confidence_dtype=confidence_dtype,  # type: ignore[arg-type]
+        family=family,
     ).validate()
     _check_inputs(spec, checkpoint, eval_set)
     _quiet_optuna()
@@ -135,6 +152,7 @@ def tune_command(
     if storage is None and folder is not None and spec.objective == "quality":
         storage = f"sqlite:///{folder / 'study.db'}"  # a long job can be resumed; the energy search is cheap
     result = _run(spec, checkpoint, eval_set, storage, trust_remote_code, show_progress=True)
+    _print_templates(result)
     if folder is not None and not no_figures:
         result.figures.update(_draw(result, folder, spec))
     if folder is not None:
@@ -143,6 +161,16 @@ def tune_command(
         emit_json(result)
     else:
         _print(result, folder)
+
+
+def _print_templates(result: TuneResult | SweepResult) -> None:
+    """How the checkpoint was read and the records wrapped (on stderr: stdout is the result)."""
+    from mdmtune.cli.model_options import print_model_line
+
+    results = result.results if isinstance(result, SweepResult) else [result]
+    model = results[0].model if results else None
+    if model is not None:
+        print_model_line(model)
 
 
 def _check_inputs(spec: TuneSpec, checkpoint: Path | None, eval_set: Path | None) -> None:
@@ -188,9 +216,9 @@ def _run(
 
     model: Any = None
     if checkpoint is not None:
-        from mdmtune.models.loading import load_denoiser
+        from mdmtune.cli.model_options import load_for_cli
 
-        model = load_denoiser(checkpoint, trust_remote_code=trust_remote_code)
+        model = load_for_cli(checkpoint, spec.family, trust_remote_code)
     total = spec.trials * len(spec.steps_list)
     with progress_bar(total, show_progress) as update:
         if len(spec.steps_list) == 1:

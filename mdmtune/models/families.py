@@ -20,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-FAMILIES: tuple[str, ...] = ("masked_lm", "llada", "dream", "mdlm")
+from mdmtune.option_names import FAMILIES
+
+__all__ = ["FAMILIES", "detect_family", "end_token_ids", "mask_token_candidates"]
 
 
 def detect_family(config: dict[str, Any], tokenizer: Any) -> str:

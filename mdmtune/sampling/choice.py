@@ -39,15 +39,19 @@ def choose_tokens(logits: torch.Tensor, temperature: float, gumbel: Any, mask_to
     return out
 
 
-def confidence(logits: torch.Tensor, tokens: torch.Tensor | None, remasking: str) -> torch.Tensor:
+def confidence(
+    logits: torch.Tensor, tokens: torch.Tensor | None, remasking: str, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
     """Score per row of `logits` [n, V] (higher commits first) for low_confidence, margin or entropy remasking.
 
     low_confidence: p(token) under softmax(untempered logits); margin: top-1 minus top-2 probability;
-    entropy: sum p log p (negative entropy: peaked distributions first).
+    entropy: sum p log p (negative entropy: peaked distributions first). The softmax is taken in `dtype` (the
+    model's, as LLaDA's current generate(), or float64); scores come back as float64, which holds any lower
+    precision exactly, so ties stay ties.
     """
     out = torch.empty(logits.shape[0], dtype=torch.float64, device=logits.device)
     for part in _chunks(logits.shape[0], logits.shape[-1]):
-        probabilities = torch.softmax(logits[part].double(), dim=-1)
+        probabilities = torch.softmax(logits[part].to(dtype), dim=-1)
         if remasking == "low_confidence":
             out[part] = probabilities.gather(-1, tokens[part, None]).squeeze(-1)  # type: ignore[index]
         elif remasking == "margin":

@@ -94,6 +94,13 @@ class _Run:
         self.slot_device = layout.slot.to(self.device)
         self.steps = alphas.shape[1] - 1
         self.plan = count_plans(alphas, layout) if settings.sampler == "count" else unmask_probabilities(alphas, layout)
+        self.confidence_dtype = (
+            torch.float64 if settings.confidence_dtype == "float64" else getattr(denoiser, "dtype", torch.float32)
+        )
+        real = torch.ones_like(self.x, dtype=torch.bool) if self.attention is None else self.attention.bool()
+        self.given = (self.x != self.mask_id) & real
+        """Positions the model conditions on (prompt, template tokens, infill context): masked for cfg's
+        unconditional pass, as LLaDA masks its prompt."""
         self.nfe = 0
         self.row_nfe = np.zeros(ids.shape[0], dtype=np.int64)
         self.committed = np.zeros((ids.shape[0], self.steps), dtype=np.int64)
@@ -129,11 +136,11 @@ class _Run:
         if remasking == "low_confidence":
             gumbel = self._gumbel(owners, positions, step)
             tokens = choose_tokens(picked_logits, temperature, gumbel, self.mask_id)
-            scores = confidence(picked_logits, tokens, remasking)
+            scores = confidence(picked_logits, tokens, remasking, self.confidence_dtype)
         elif remasking == "random":
             scores = self._uniforms(owners, positions, step)
         else:
-            scores = confidence(picked_logits, None, remasking)
+            scores = confidence(picked_logits, None, remasking, self.confidence_dtype)
         table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
         table[local, positions] = scores
         chosen = top_k_per_row(table, wanted)[local, positions]
@@ -174,13 +181,24 @@ class _Run:
         whole = active.size == self.x.shape[0]
         ids = self.x if whole else self.x[rows]
         attention = None if self.attention is None else (self.attention if whole else self.attention[rows])
-        logits = self.denoiser.logits(ids, attention)
+        logits = self._guided(ids, attention, self.given if whole else self.given[rows])
         expected = (*ids.shape, self.denoiser.vocab_size)
         if tuple(logits.shape) != expected:
             raise InternalError(f"the denoiser returned logits of shape {tuple(logits.shape)}, expected {expected}")
         self.nfe += 1
         self.row_nfe[active] += 1
         return logits
+
+    def _guided(self, ids: torch.Tensor, attention: torch.Tensor | None, given: torch.Tensor) -> torch.Tensor:
+        """The model's logits, or with cfg_scale > 0 LLaDA's guided mix of them with the prompt-masked pass."""
+        scale = float(self.settings.cfg_scale)
+        if scale == 0:
+            return self.denoiser.logits(ids, attention)
+        unconditional = torch.where(given, torch.full_like(ids, self.mask_id), ids)
+        both = torch.cat([ids, unconditional])
+        mask = None if attention is None else torch.cat([attention, attention])
+        conditional, free = self.denoiser.logits(both, mask).chunk(2)
+        return free + (scale + 1) * (conditional - free)
 
     def _uniforms(self, owners: torch.Tensor, positions: torch.Tensor, step: int) -> torch.Tensor:
         """One uniform per (row, position) pair, addressed by the position's slot (see seeds.py): float64 [n]."""

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from mdmtune.errors import InvalidInput
+from mdmtune.option_names import CONFIDENCE_DTYPES, MAX_CFG_SCALE, REMASKINGS, SAMPLERS
 
-SAMPLERS: tuple[str, ...] = ("count", "ancestral")
-REMASKINGS: tuple[str, ...] = ("low_confidence", "random", "margin", "entropy")
+__all__ = ["CONFIDENCE_DTYPES", "MAX_CFG_SCALE", "REMASKINGS", "SAMPLERS", "SampleOutput", "SamplerSettings"]
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,20 @@ class SamplerSettings:
       `remasking` is ignored.
     - temperature: 0 takes the argmax token; T > 0 draws from softmax(logits / T) by float64 Gumbel-max.
     - block_length: semi-autoregressive blocks over the completion region (None: one block). Infill has no blocks.
+    - cfg_scale: LLaDA's classifier-free guidance (0 = off). Each model call then also runs every row with its given
+      tokens (prompt, template tokens, infill context) masked, and uses un + (cfg_scale + 1) * (cond - un); the
+      call holds twice the rows and still counts as one NFE. Mixed in float32 (LLaDA mixes in the model's dtype).
+    - confidence_dtype: the precision of the softmax behind the remasking score. "model" (default) takes it in the
+      model's dtype, as LLaDA's current generate() does (bf16 on GPU: ties between close positions are common);
+      "float64" as LLaDA's generate() did before June 2025. Token choice is float64 either way.
     """
 
     sampler: str = "count"
     remasking: str = "low_confidence"
     temperature: float = 0.0
     block_length: int | None = None
+    cfg_scale: float = 0.0
+    confidence_dtype: str = "model"
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -47,6 +55,15 @@ class SamplerSettings:
             raise InvalidInput("temperature", f"must be a number >= 0, got {temperature!r}")
         if not math.isfinite(float(temperature)) or temperature < 0:
             raise InvalidInput("temperature", f"must be a finite number >= 0, got {temperature!r}")
+        scale = self.cfg_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)):
+            raise InvalidInput("cfg_scale", f"must be a number in [0, {MAX_CFG_SCALE:g}], got {scale!r}")
+        if not math.isfinite(float(scale)) or not 0 <= scale <= MAX_CFG_SCALE:
+            raise InvalidInput("cfg_scale", f"must be a number in [0, {MAX_CFG_SCALE:g}], got {scale!r}")
+        if self.confidence_dtype not in CONFIDENCE_DTYPES:
+            raise InvalidInput(
+                "confidence_dtype", f"{self.confidence_dtype!r} is not one of {', '.join(CONFIDENCE_DTYPES)}"
+            )
         block = self.block_length
         if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1):
             raise InvalidInput("block_length", f"must be an integer >= 1 or None, got {block!r}")

@@ -211,6 +211,7 @@ def _finalize_quality(spec: TuneSpec, study: optuna.Study, objective: Confirming
         metric=objective.metric,
         search_records=objective.search_records,
         confirm_records=objective.confirm_records,
+        model=objective.model_report(),
         candidates=[
             Candidate(
                 a=float(t.params["a"]),

@@ -100,7 +100,7 @@ class QualityObjective:
         from mdmtune.evaluation import encode_records
 
         spec.validate()
-        denoiser, sha = _denoiser(checkpoint)
+        denoiser, sha = _denoiser(checkpoint, spec.family)
         records = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
         metric = get_metric(spec.metric)
         if not metric.per_record:
@@ -108,7 +108,14 @@ class QualityObjective:
         metric.check_records(records.records)
         if records.kind == "completion" and spec.gen_length is None:
             raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
-        encoded = encode_records(denoiser, records, gen_length=spec.gen_length, mask_symbol=spec.mask_symbol)
+        encoded = encode_records(
+            denoiser,
+            records,
+            gen_length=spec.gen_length,
+            mask_symbol=spec.mask_symbol,
+            add_special_tokens=spec.add_special_tokens,
+            chat_template=spec.chat_template,
+        )
         search, confirm = split_records(len(records), spec.confirm_fraction, spec.seed)
         if spec.subset_size is not None:
             search = search[: spec.subset_size]
@@ -176,6 +183,11 @@ class QualityObjective:
             metric=s.metric,
             seed=s.seed,
             replicates=s.replicates,
+            add_special_tokens=s.add_special_tokens,
+            chat_template=s.chat_template,
+            family=s.family,
+            cfg_scale=float(s.cfg_scale),
+            confidence_dtype=s.confidence_dtype,
         )
 
     def _settings(self) -> Any:
@@ -183,8 +195,17 @@ class QualityObjective:
 
         s = self.spec
         return SamplerSettings(
-            sampler=s.sampler, remasking=s.remasking, temperature=float(s.temperature), block_length=s.block_length
+            sampler=s.sampler,
+            remasking=s.remasking,
+            temperature=float(s.temperature),
+            block_length=s.block_length,
+            cfg_scale=float(s.cfg_scale),
+            confidence_dtype=s.confidence_dtype,
         )
+
+    def model_report(self) -> dict[str, Any]:
+        """How the checkpoint was read and the records encoded, for the result: a wrong guess must be visible."""
+        return model_report(self.denoiser, self.encoded)
 
     def schedule_identity(self, schedule: Schedule) -> str:
         """What decides the outputs: the count sampler reads a schedule only through its count plans (one per
@@ -291,13 +312,25 @@ def _stop_hook(should_stop: Callable[[], bool]) -> Callable[[int, int], None]:
     return hook
 
 
-def _denoiser(checkpoint: str | os.PathLike[str] | Denoiser) -> tuple[Denoiser, str]:
+def model_report(denoiser: Denoiser, encoded: Any) -> dict[str, Any]:
+    """The detected checkpoint facts (family, mask id, end ids, shift) and the template the records were wrapped in."""
+    describe = getattr(denoiser, "describe", None)
+    report: dict[str, Any] = dict(describe()) if describe is not None else {}
+    report.setdefault("mask_token_id", int(denoiser.mask_token_id))
+    report.setdefault("end_token_ids", [int(i) for i in getattr(denoiser, "end_token_ids", ())])
+    report["add_special_tokens"] = bool(encoded.add_special_tokens)
+    report["template"] = encoded.template.to_json()
+    return report
+
+
+def _denoiser(checkpoint: str | os.PathLike[str] | Denoiser, family: str = "auto") -> tuple[Denoiser, str]:
     """A loaded model and its identity: the checkpoint files' sha256 for a path, the parameters' for an object."""
     if isinstance(checkpoint, (str, os.PathLike)):
-        from mdmtune.models.loading import load_denoiser
+        from mdmtune.models.loading import detect_format, load_denoiser
         from mdmtune.tuning.cache import path_sha256
 
-        return load_denoiser(checkpoint), path_sha256(checkpoint)
+        hf_only = {"family": family} if detect_format(checkpoint) == "hf" else {}
+        return load_denoiser(checkpoint, **hf_only), path_sha256(checkpoint)
     if not isinstance(checkpoint, Denoiser):
         raise InvalidInput("checkpoint", f"must be a path or a loaded Denoiser, got {type(checkpoint).__name__}")
     return checkpoint, denoiser_fingerprint(checkpoint)

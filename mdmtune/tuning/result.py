@@ -9,6 +9,7 @@ For the energy objective `score` is the N-step energy (lower is better) and ther
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -93,6 +94,8 @@ class TuneResult:
     study_name: str | None = None
     figures: dict[str, str] = field(default_factory=dict)
     """Figure kind -> path, filled in by whoever drew them (the CLI)."""
+    model: dict[str, Any] | None = None
+    """Quality: how the checkpoint was read (format, family, mask and end ids, shift) and the records' template."""
 
 
 @dataclass

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mdmtune.errors import InvalidInput
+from mdmtune.option_names import CONFIDENCE_DTYPES, FAMILIES, MAX_CFG_SCALE, REMASKINGS, SAMPLERS
 from mdmtune.plans import check_blocks
 
 OBJECTIVES = ("quality", "energy")
 SEARCH_ALGORITHMS = ("tpe", "gp", "cmaes", "random")
-SAMPLERS = ("count", "ancestral")
-REMASKINGS = ("low_confidence", "random", "margin", "entropy")
 DEFAULT_TRIALS = {"quality": 60, "energy": 200}
 DEFAULT_BOUNDS = (0.05, 5.0)
 
@@ -70,6 +69,17 @@ class TuneSpec:
     bootstrap_resamples: int = 10_000
     batch_size: int = 64
     """Rows per model call in evaluation (the denoiser's batch; adapts down on out-of-memory where supported)."""
+    add_special_tokens: bool = True
+    """Encode records as the tokenizer's own `__call__` does by default (its template: [CLS] ... [SEP], BOS, ...);
+    False: the texts' tokens alone."""
+    chat_template: bool = False
+    """Completion prompts become one user turn of the tokenizer's chat template (records with `messages` always do)."""
+    cfg_scale: float = 0.0
+    """LLaDA's classifier-free guidance (0: off)."""
+    confidence_dtype: Literal["model", "float64"] = "model"
+    """Precision of the remasking softmax: the model's dtype (LLaDA's current generate) or float64."""
+    family: str = "auto"
+    """Hugging Face checkpoints: the model family (auto: detected; masked_lm, llada, dream, mdlm)."""
 
     @property
     def trials(self) -> int:
@@ -162,6 +172,17 @@ class TuneSpec:
             raise InvalidInput("confirm_fraction", f"must be strictly between 0 and 1, got {fraction!r}")
         if self.mask_symbol is not None and (not isinstance(self.mask_symbol, str) or not self.mask_symbol):
             raise InvalidInput("mask_symbol", "must be a non-empty string")
+        self._validate_model_reading()
+
+    def _validate_model_reading(self) -> None:
+        for name in ("add_special_tokens", "chat_template"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInput(name, f"must be true or false, got {getattr(self, name)!r}")
+        scale = self.cfg_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 <= scale <= MAX_CFG_SCALE:
+            raise InvalidInput("cfg_scale", f"must be a number in [0, {MAX_CFG_SCALE:g}], got {scale!r}")
+        _one_of("confidence_dtype", self.confidence_dtype, CONFIDENCE_DTYPES)
+        _one_of("family", self.family, ("auto", *FAMILIES))
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -24,7 +24,7 @@ class ObjectiveCache:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._eval_sets: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -41,7 +41,7 @@ class ObjectiveCache:
         checkpoint, eval_set = self._rows(job, sessions)
         return QualityObjective.build(
             spec,
-            checkpoint=self.denoiser(checkpoint),
+            checkpoint=self.denoiser(checkpoint, spec.family),
             eval_set=self.eval_set(eval_set),
             cache=self.score_cache(job) if score_file else None,
             checkpoint_sha=checkpoint.sha256,
@@ -72,10 +72,10 @@ class ObjectiveCache:
         path = Path(stored)
         return path if path.is_absolute() else self.settings.resolved_artifact_dir / path
 
-    def denoiser(self, row: Checkpoint) -> Any:
+    def denoiser(self, row: Checkpoint, family: str = "auto") -> Any:
         from mdmtune.models.loading import load_denoiser
 
-        key = (row.sha256, row.format)
+        key = (row.sha256, row.format, family)
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
@@ -86,6 +86,7 @@ class ObjectiveCache:
             format=row.format,
             device=device,
             trust_remote_code=self.settings.trust_remote_code,
+            **({"family": family} if row.format == "hf" else {}),
         )
         with self._lock:
             self._models[key] = model

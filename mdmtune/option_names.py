@@ -1,0 +1,15 @@
+"""The names and limits of the sampler's settings and of the model families, in one torch-free module.
+
+Why apart from mdmtune.sampling and mdmtune.models: the job spec, the HTTP schema and the CLI check these names
+without importing torch (an API node never loads a model), and the sampler and loaders use the same tuples.
+"""
+
+from __future__ import annotations
+
+SAMPLERS: tuple[str, ...] = ("count", "ancestral")
+REMASKINGS: tuple[str, ...] = ("low_confidence", "random", "margin", "entropy")
+CONFIDENCE_DTYPES: tuple[str, ...] = ("model", "float64")
+MAX_CFG_SCALE = 100.0
+"""LLaDA evaluates with scales of 0 to a few; past 100 the unconditional pass is all that is left."""
+FAMILIES: tuple[str, ...] = ("masked_lm", "llada", "dream", "mdlm")
+"""Hugging Face model families (mdmtune.models.families says what each means)."""
