@@ -126,9 +126,8 @@ def main() -> None:
         "loss_first_50": round(float(np.mean(losses[:50])), 4),
         "loss_last_50": round(float(np.mean(losses[-50:])), 4),
         "seconds": round(time.perf_counter() - started, 1),
-        "command": "python scripts/train_bert_mdm.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        ),
+        "command": "python scripts/train_bert_mdm.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
     }
     (args.out / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary))
