@@ -23,7 +23,7 @@ import torch
 
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord, EvalSet
-from mdmtune.metrics import Metric, get_metric
+from mdmtune.metrics import Metric, get_metric, score_outputs
 from mdmtune.models.base import Denoiser
 from mdmtune.sampling import SamplerSettings, derive_seed, sample
 from mdmtune.schedules import Schedule, alpha_grids, check_steps
@@ -264,9 +264,6 @@ def _score(
     for s in range(n_schedules):
         for p in range(replicates):
             texts = [outputs[s][r][p] for r in range(len(records))]
-            if metric.per_record:
-                scores[s, :, p] = [metric.score(t, rec) for t, rec in zip(texts, records, strict=True)]
-                set_scores[s, p] = scores[s, :, p].mean()
-            else:
-                set_scores[s, p] = metric.aggregate(texts, records)
+            scores[s, :, p], set_scores[s, p] = score_outputs(metric, texts, records)
     return scores, set_scores
+
