@@ -21,7 +21,7 @@ from mdmtune import code_metric as _code
 from mdmtune import task_metrics as _tasks
 from mdmtune import toy as _toy
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
+from mdmtune.evalsets import EvalRecord, EvalSet
 from mdmtune.testbeds import sudoku as _sudoku
 
 RecordScore = Callable[[str, EvalRecord], float]
@@ -301,6 +301,27 @@ _METRICS: dict[str, Callable[[], Metric]] = {
 }
 
 METRIC_NAMES: tuple[str, ...] = tuple(_METRICS)
+
+
+def resolve_metric(name: str | None, eval_set: EvalSet) -> Metric:
+    """The metric a job scores `eval_set` with: the one named, else the one the set declares; never a silent default.
+
+    The metric is checked against every record here (before any model call is paid for); a metric that cannot score
+    them is refused naming `metric`, with the record and the reason.
+    """
+    chosen = name if name is not None else eval_set.declared_metric
+    if chosen is None:
+        raise InvalidInput(
+            "metric",
+            "required: name the metric (allowed: " + ", ".join(METRIC_NAMES) + '), or declare it in the eval set '
+            '(a "metric" field on every record)',
+        )
+    metric = get_metric(chosen)
+    try:
+        metric.check_records(eval_set.records)
+    except InvalidInput as error:
+        raise InvalidInput("metric", f"{chosen} cannot score this eval set: {error.field}: {error.message}") from None
+    return metric
 
 
 def get_metric(name: str, *, pattern: str | None = None) -> Metric:

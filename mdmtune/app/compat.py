@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mdmtune.db.models import Checkpoint, EvalSet
 from mdmtune.errors import InvalidInput
-from mdmtune.metrics import get_metric
+from mdmtune.metrics import resolve_metric
 from mdmtune.tuning.spec import TuneSpec
 
 if TYPE_CHECKING:
@@ -26,10 +26,7 @@ def check_against_artifacts(spec: TuneSpec, checkpoint: Checkpoint, eval_set: Ev
 
     cache = services.objective_cache
     records = cache.eval_set(eval_set)
-    try:
-        get_metric(spec.metric).check_records(records.records)
-    except InvalidInput as error:
-        raise InvalidInput("metric", f"{spec.metric} cannot score this eval set: {error.message}") from None
+    resolve_metric(spec.metric, records)
     if eval_set.kind == "completion" and spec.gen_length is None:
         raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
     build_objective(spec, checkpoint=cache.denoiser(checkpoint), eval_set=records)
