@@ -93,8 +93,13 @@ def _mbpp(row: Row, line: int, shots: str) -> dict[str, Any]:
     prompt = shots + _mbpp_text(row, line)  # checks test_list first
     setup = row.get("test_setup_code") or ""
     test = (str(setup) + "\n" if setup else "") + "\n".join(row["test_list"])
-    return {"id": row.get("task_id", line), "prompt": prompt, "answer": _text(row, "code", line), "test": test,
-            "metric": "pass_at_1"}
+    return {
+        "id": row.get("task_id", line),
+        "prompt": prompt,
+        "answer": _text(row, "code", line),
+        "test": test,
+        "metric": "pass_at_1",
+    }
 
 
 def _mbpp_shot(row: Row, line: int) -> str:

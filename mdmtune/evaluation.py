@@ -266,4 +266,3 @@ def _score(
             texts = [outputs[s][r][p] for r in range(len(records))]
             scores[s, :, p], set_scores[s, p] = score_outputs(metric, texts, records)
     return scores, set_scores
-

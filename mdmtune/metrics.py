@@ -313,7 +313,7 @@ def resolve_metric(name: str | None, eval_set: EvalSet) -> Metric:
     if chosen is None:
         raise InvalidInput(
             "metric",
-            "required: name the metric (allowed: " + ", ".join(METRIC_NAMES) + '), or declare it in the eval set '
+            "required: name the metric (allowed: " + ", ".join(METRIC_NAMES) + "), or declare it in the eval set "
             '(a "metric" field on every record)',
         )
     metric = get_metric(chosen)

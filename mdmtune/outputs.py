@@ -35,8 +35,11 @@ def read_outputs(path: str | os.PathLike[str], eval_set: EvalSet) -> list[str]:
         if raw.strip():
             index, output = _parse_line(raw, line, wanted)
             if index in found:
-                raise _fail(line, f"a second output for id {json.dumps(eval_set.records[index].id)} "
-                            f"(first on line {found[index][1]})")
+                raise _fail(
+                    line,
+                    f"a second output for id {json.dumps(eval_set.records[index].id)} "
+                    f"(first on line {found[index][1]})",
+                )
             found[index] = (output, line)
     missing = [record.id for index, record in enumerate(eval_set.records) if index not in found]
     if missing:

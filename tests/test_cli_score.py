@@ -15,11 +15,20 @@ from mdmtune.metrics import get_metric
 
 ADD_TEST = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
 HUMANEVAL = [
-    {"task_id": "HumanEval/0", "prompt": 'def add(a, b):\n    """Sum of a and b."""\n', "test": ADD_TEST,
-     "entry_point": "add", "canonical_solution": "    return a + b\n"},
-    {"task_id": "HumanEval/1", "prompt": 'def double(x):\n    """Twice x."""\n',
-     "test": "def check(candidate):\n    assert candidate(4) == 8\n", "entry_point": "double",
-     "canonical_solution": "    return 2 * x\n"},
+    {
+        "task_id": "HumanEval/0",
+        "prompt": 'def add(a, b):\n    """Sum of a and b."""\n',
+        "test": ADD_TEST,
+        "entry_point": "add",
+        "canonical_solution": "    return a + b\n",
+    },
+    {
+        "task_id": "HumanEval/1",
+        "prompt": 'def double(x):\n    """Twice x."""\n',
+        "test": "def check(candidate):\n    assert candidate(4) == 8\n",
+        "entry_point": "double",
+        "canonical_solution": "    return 2 * x\n",
+    },
 ]
 # (task, completion, passes): correct, wrong, and hostile completions of the two tasks above.
 COMPLETIONS = [
@@ -31,8 +40,11 @@ COMPLETIONS = [
     ("HumanEval/1", "    import os\n    while True:\n        os.fork()\n", False),
     ("HumanEval/0", "    return bytearray(1 << 40)\n", False),
     ("HumanEval/1", "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n", False),
-    ("HumanEval/0", "    import socket\n    socket.create_connection(('127.0.0.1', 5432), timeout=2)\n    return a + b\n",
-     False),
+    (
+        "HumanEval/0",
+        "    import socket\n    socket.create_connection(('127.0.0.1', 5432), timeout=2)\n    return a + b\n",
+        False,
+    ),
     ("HumanEval/1", "    open('/tmp/mdmtune-score-leak', 'w').write('x')\n    return 2 * x\n", True),
     ("HumanEval/0", "    import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n", False),
 ]
@@ -55,7 +67,12 @@ def humaneval_set(tmp_path, capsys) -> Path:
     """A HumanEval-style eval set of 11 records (each completion scored against its task), via `evalset convert`."""
     rows = [{**HUMANEVAL[int(task[-1])], "task_id": f"case-{i}"} for i, (task, _, _) in enumerate(COMPLETIONS)]
     code, _, err = run_cli(
-        capsys, "evalset", "convert", "--format", "humaneval", str(write_jsonl(tmp_path / "he.jsonl", rows)),
+        capsys,
+        "evalset",
+        "convert",
+        "--format",
+        "humaneval",
+        str(write_jsonl(tmp_path / "he.jsonl", rows)),
         str(tmp_path / "eval.jsonl"),
     )
     assert code == 0, err
@@ -88,17 +105,28 @@ def test_score_is_the_tuners_scoring(capsys, tmp_path):
 
 
 def test_score_gives_right_verdicts_on_gsm8k_and_math_answers_in_equal_forms(capsys, tmp_path):
-    gsm8k = [("#### 1234", "She earns $1,234 in total.", 1.0), ("#### 18", "18.00", 1.0),
-             ("#### 18", "#### 81", 0.0), ("#### -3", "it falls to -3.", 1.0)]
-    math = [("\\frac{1}{2}", "\\boxed{0.5}", 1.0), ("\\frac{\\sqrt{3}}{2}", "\\boxed{\\frac{\\sqrt3}{2}}", 1.0),
-            ("[2, 5)", "The answer is $[2,5)$", 1.0), ("6", "\\boxed{6 \\text{ inches}}", 1.0),
-            ("\\frac{1}{2}", "\\boxed{\\frac{1}{3}}", 0.0), ("(0, 1)", "\\boxed{[0,1]}", 0.0)]
+    gsm8k = [
+        ("#### 1234", "She earns $1,234 in total.", 1.0),
+        ("#### 18", "18.00", 1.0),
+        ("#### 18", "#### 81", 0.0),
+        ("#### -3", "it falls to -3.", 1.0),
+    ]
+    math = [
+        ("\\frac{1}{2}", "\\boxed{0.5}", 1.0),
+        ("\\frac{\\sqrt{3}}{2}", "\\boxed{\\frac{\\sqrt3}{2}}", 1.0),
+        ("[2, 5)", "The answer is $[2,5)$", 1.0),
+        ("6", "\\boxed{6 \\text{ inches}}", 1.0),
+        ("\\frac{1}{2}", "\\boxed{\\frac{1}{3}}", 0.0),
+        ("(0, 1)", "\\boxed{[0,1]}", 0.0),
+    ]
     for metric, cases in (("gsm8k", gsm8k), ("math", math)):
         eval_set = write_jsonl(tmp_path / f"{metric}.jsonl", [{"prompt": "q", "answer": a} for a, _, _ in cases])
-        outs = write_jsonl(tmp_path / f"{metric}-o.jsonl", [{"id": i, "output": o} for i, (_, o, _) in
-                                                             enumerate(cases, start=1)])
-        code, out, err = run_cli(capsys, "score", "--eval-set", str(eval_set), "--outputs", str(outs),
-                                 "--metric", metric, "--json")
+        outs = write_jsonl(
+            tmp_path / f"{metric}-o.jsonl", [{"id": i, "output": o} for i, (_, o, _) in enumerate(cases, start=1)]
+        )
+        code, out, err = run_cli(
+            capsys, "score", "--eval-set", str(eval_set), "--outputs", str(outs), "--metric", metric, "--json"
+        )
         assert code == 0, err
         assert [r["score"] for r in json.loads(out)["records"]] == [s for _, _, s in cases], metric
 
@@ -126,7 +154,9 @@ def test_score_bad_input_exits_2_naming_the_field(capsys, tmp_path, outputs, met
 def test_score_prints_a_table_without_json(capsys, tmp_path):
     eval_set = write_jsonl(tmp_path / "e.jsonl", [{"prompt": "q", "answer": "So the answer is (A)."}])
     outs = write_jsonl(tmp_path / "o.jsonl", [{"id": 1, "output": "So the answer is (B)."}])
-    code, out, _ = run_cli(capsys, "score", "--eval-set", str(eval_set), "--outputs", str(outs), "--metric", "exact_match")
+    code, out, _ = run_cli(
+        capsys, "score", "--eval-set", str(eval_set), "--outputs", str(outs), "--metric", "exact_match"
+    )
     assert code == 0 and "mean score 0.0000" in out
 
 
@@ -150,11 +180,13 @@ def test_convert_gsm8k_with_shots_follows_the_harness_prompt(capsys, tmp_path):
 
 
 def test_convert_reads_parquet_written_by_pyarrow(capsys, tmp_path):
-    rows = [{"problem": "What is $1/2 + 1/2$?", "solution": "It is $\\boxed{1}$.", "level": "Level 1",
-             "type": "Algebra"}]
+    rows = [
+        {"problem": "What is $1/2 + 1/2$?", "solution": "It is $\\boxed{1}$.", "level": "Level 1", "type": "Algebra"}
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "math.parquet")
-    code, _, err = run_cli(capsys, "evalset", "convert", "--format", "math", str(tmp_path / "math.parquet"),
-                           str(tmp_path / "math.jsonl"))
+    code, _, err = run_cli(
+        capsys, "evalset", "convert", "--format", "math", str(tmp_path / "math.parquet"), str(tmp_path / "math.jsonl")
+    )
     assert code == 0, err
     record = load_eval_set(tmp_path / "math.jsonl").records[0]
     assert record.prompt == "Problem:\nWhat is $1/2 + 1/2$?\n\nSolution:"
@@ -163,18 +195,39 @@ def test_convert_reads_parquet_written_by_pyarrow(capsys, tmp_path):
 
 
 def test_convert_mbpp_and_bbh(capsys, tmp_path):
-    mbpp = [{"task_id": 11, "text": "Write a function f returning 1.", "code": "def f():\n    return 1",
-             "test_list": ["assert f() == 1", "assert f() + 1 == 2", "assert f() * 3 == 3"], "test_setup_code": ""}]
-    code, _, err = run_cli(capsys, "evalset", "convert", "--format", "mbpp",
-                           str(write_jsonl(tmp_path / "mbpp.jsonl", mbpp)), str(tmp_path / "m.jsonl"))
+    mbpp = [
+        {
+            "task_id": 11,
+            "text": "Write a function f returning 1.",
+            "code": "def f():\n    return 1",
+            "test_list": ["assert f() == 1", "assert f() + 1 == 2", "assert f() * 3 == 3"],
+            "test_setup_code": "",
+        }
+    ]
+    code, _, err = run_cli(
+        capsys,
+        "evalset",
+        "convert",
+        "--format",
+        "mbpp",
+        str(write_jsonl(tmp_path / "mbpp.jsonl", mbpp)),
+        str(tmp_path / "m.jsonl"),
+    )
     assert code == 0, err
     record = load_eval_set(tmp_path / "m.jsonl").records[0]
     assert record.id == 11 and record.prompt.endswith("assert f() * 3 == 3\n[BEGIN]\n")
     assert get_metric("pass_at_1").score("def f():\n    return 1\n[DONE]", record) == 1.0
     assert get_metric("pass_at_1").score("def f():\n    return 2\n[DONE]", record) == 0.0
     bbh = [{"input": "not True is", "target": "False"}]
-    code, _, err = run_cli(capsys, "evalset", "convert", "--format", "bbh",
-                           str(write_jsonl(tmp_path / "bbh.jsonl", bbh)), str(tmp_path / "b.jsonl"))
+    code, _, err = run_cli(
+        capsys,
+        "evalset",
+        "convert",
+        "--format",
+        "bbh",
+        str(write_jsonl(tmp_path / "bbh.jsonl", bbh)),
+        str(tmp_path / "b.jsonl"),
+    )
     assert code == 0, err
     record = load_eval_set(tmp_path / "b.jsonl").records[0]
     assert record.prompt == "Q: not True is\nA: Let's think step by step.\n"

@@ -27,7 +27,7 @@ ANSWERS = {
 
 def records(metric: str, declare: bool = False) -> list[dict]:
     rows = [{"prompt": f"{i}+{i}=", "answer": ANSWERS[metric](i)} for i in range(1, 9)]
-    for i, row in enumerate(rows, start=1):
+    for row in rows:
         if metric == "pass_at_1":
             row["test"] = "assert True"  # MBPP style: the program is the completion, then this
         if declare:
@@ -115,8 +115,14 @@ def uploaded(server, model):
 
 
 def _body(checkpoint_id: str, eval_set_id: str, **extra) -> dict:
-    return {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 2, "gen_length": 4,
-            "n_trials": 2, **extra}
+    return {
+        "checkpoint_id": checkpoint_id,
+        "eval_set_id": eval_set_id,
+        "steps": 2,
+        "gen_length": 4,
+        "n_trials": 2,
+        **extra,
+    }
 
 
 @pytest.mark.parametrize(
