@@ -138,7 +138,7 @@ def test_http_quality_job_runs_with_a_task_metric(server, uploaded, eval_set, me
         job = wait_for_status(client, created.json()["id"], {"succeeded", "failed", "cancelled"}, timeout=300)
         assert job["status"] == "succeeded", job["error"]
         best = client.get(f"/v1/tune/{job['id']}/best").json()
-    assert best["result"]["metric"] == (metric or "gsm8k")
+    assert best["result"]["metric"] == job["request"]["metric"] == (metric or "gsm8k")
 
 
 @pytest.mark.parametrize(

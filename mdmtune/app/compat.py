@@ -21,12 +21,13 @@ if TYPE_CHECKING:
 
 
 def check_against_artifacts(spec: TuneSpec, checkpoint: Checkpoint, eval_set: EvalSet, services: Services) -> TuneSpec:
-    """Raise InvalidInput naming the request field that does not fit; return the spec unchanged."""
+    """Raise InvalidInput naming the request field that does not fit; return the spec with its metric filled in
+    (the eval set's declared one when the request names none)."""
     from mdmtune.tuning.api import build_objective
 
     cache = services.objective_cache
     records = cache.eval_set(eval_set)
-    resolve_metric(spec.metric, records)
+    spec = spec.replace(metric=resolve_metric(spec.metric, records).name)  # the job shows the metric it scores by
     if eval_set.kind == "completion" and spec.gen_length is None:
         raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
     build_objective(spec, checkpoint=cache.denoiser(checkpoint), eval_set=records)
