@@ -21,7 +21,7 @@ RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" 
 COPY pyproject.toml README.md ./
 COPY mdmtune ./mdmtune
 COPY examples ./examples
-RUN pip install ".[hf]"
+RUN pip install ".[hf,math]"
 
 RUN useradd --create-home --uid 10001 mdmtune && mkdir -p /data /artifacts && chown mdmtune /data /artifacts
 USER mdmtune

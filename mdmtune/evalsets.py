@@ -1,10 +1,13 @@
 """Eval sets: JSON Lines, one record a line, UTF-8 (INTERFACES.md "Eval sets").
 
-A completion record is {"id", "prompt", "answer"}, an infill record {"id", "masked", "answer"}; a chat completion
-record carries `messages` (a list of {"role", "content"}) instead of `prompt`, rendered by the model's chat template
-when the set is encoded. Other fields are kept in `extra` and ignored. Parsing validates the whole set before
-returning anything, so a caller never stores or scores half a set, and every error names its line because the
-person reading it has the file, not the code. Pure Python: never imports torch, FastAPI or SQLAlchemy.
+A completion record is {"prompt", "answer"}, an infill record {"masked", "answer"}, each with an optional "id"
+(default: the record's line number, so a set written by hand needs none); a chat completion record carries
+`messages` (a list of {"role", "content"}) instead of `prompt`, rendered by the model's chat template when the set
+is encoded; other fields are kept in `extra` and ignored by the sampler (metrics read the ones they need: a code record's "test" and "entry_point"). A set may
+declare the metric it is scored with by a "metric" field on its records (the same on every record). Parsing
+validates the whole set before returning anything, so a caller never stores or scores half a set, and every error
+names its line because the person reading it has the file, not the code. Pure Python: never imports torch, FastAPI
+or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ class EvalSet:
     kind: str
     sha256: str
 
+    @property
+    def declared_metric(self) -> str | None:
+        """The metric the set's records name in their "metric" field (parse_eval_set checked they agree), or None."""
+        value = self.records[0].extra.get("metric")
+        return value if isinstance(value, str) else None
+
     def __len__(self) -> int:
         return len(self.records)
 
@@ -85,9 +94,7 @@ def _parse_record(raw: str, line: int) -> EvalRecord:
         raise _fail(line, f"not valid JSON ({error.msg} at column {error.colno})") from None
     if not isinstance(obj, dict):
         raise _fail(line, f"a record must be a JSON object, got {type(obj).__name__}")
-    record_id = obj.get("id")
-    if "id" not in obj:
-        raise _fail(line, 'missing field "id"')
+    record_id = obj.get("id", line)
     if isinstance(record_id, bool) or not isinstance(record_id, (str, int)):
         raise _fail(line, f'"id" must be a string or an integer, got {json.dumps(record_id)}')
     if "messages" in obj and "prompt" not in obj and "masked" not in obj:
@@ -142,11 +149,25 @@ def _chat_record(obj: dict[str, Any], record_id: str | int, line: int) -> EvalRe
     )
 
 
+def _check_declared_metric(record: EvalRecord, first: EvalRecord) -> None:
+    """A set declares one metric or none: every record's "metric" field must equal the first record's."""
+    value = record.extra.get("metric")
+    if value is not None and not isinstance(value, str):
+        raise _fail(record.line, f'"metric" must be a metric name, got {json.dumps(value)}')
+    expected = first.extra.get("metric")
+    if value != expected:
+        raise _fail(
+            record.line,
+            f'"metric" {json.dumps(value)} differs from line {first.line}\'s {json.dumps(expected)}: '
+            "a set declares one metric for all its records",
+        )
+
+
 def parse_eval_set(data: bytes) -> EvalSet:
     """Validate JSONL bytes into an EvalSet; the first bad line raises InvalidInput(field="eval_set").
 
     Blank lines are skipped. All records must be of one kind. Ids must be unique; 1 and "1" count as the same id,
-    because outputs are reported in JSON objects keyed by id.
+    because outputs are reported in JSON objects keyed by id. A record without an id gets its line number.
     """
     text = _decode(data)
     records: list[EvalRecord] = []
@@ -162,6 +183,7 @@ def parse_eval_set(data: bytes) -> EvalSet:
         if key in seen:
             raise _fail(line, f"duplicate id {json.dumps(record.id)} (first on line {seen[key]})")
         seen[key] = line
+        _check_declared_metric(record, records[0] if records else record)
         records.append(record)
     if not records:
         raise InvalidInput("eval_set", "no records: an eval set needs at least one JSON object line")

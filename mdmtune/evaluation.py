@@ -24,7 +24,7 @@ import torch
 
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord, EvalSet
-from mdmtune.metrics import Metric, get_metric
+from mdmtune.metrics import Metric, get_metric, score_outputs
 from mdmtune.models.base import Denoiser
 from mdmtune.models.template import NO_TEMPLATE, Template, learn_template
 from mdmtune.sampling import SamplerSettings, derive_seed, sample
@@ -332,16 +332,29 @@ def _decode(denoiser: Denoiser, encoded: EncodedSet, record: int, ids: torch.Ten
 def _score(
     metric: Metric, encoded: EncodedSet, indices: np.ndarray, outputs: list[list[list[str]]]
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores [S, R, P] and set scores [S, P].
+
+    A per-record metric is asked once for every distinct (record, output) of the whole batch, in one call: schedules
+    often write the same text for a record, and a costly metric (pass_at_1 runs a program) then runs it once, with
+    all distinct programs of the batch in parallel. Metrics are deterministic, so this changes no score.
+    """
     records = [encoded.records[i] for i in indices]
     n_schedules, replicates = len(outputs), len(outputs[0][0])
     scores = np.full((n_schedules, len(records), replicates), np.nan)
     set_scores = np.empty((n_schedules, replicates))
+    if not metric.per_record:
+        for s in range(n_schedules):
+            for p in range(replicates):
+                texts = [outputs[s][r][p] for r in range(len(records))]
+                scores[s, :, p], set_scores[s, p] = score_outputs(metric, texts, records)
+        return scores, set_scores
+    distinct = sorted(
+        {(r, outputs[s][r][p]) for s in range(n_schedules) for r in range(len(records)) for p in range(replicates)}
+    )
+    values, _ = score_outputs(metric, [text for _, text in distinct], [records[r] for r, _ in distinct])
+    lookup = dict(zip(distinct, values.tolist(), strict=True))
     for s in range(n_schedules):
         for p in range(replicates):
-            texts = [outputs[s][r][p] for r in range(len(records))]
-            if metric.per_record:
-                scores[s, :, p] = [metric.score(t, rec) for t, rec in zip(texts, records, strict=True)]
-                set_scores[s, p] = scores[s, :, p].mean()
-            else:
-                set_scores[s, p] = metric.aggregate(texts, records)
+            scores[s, :, p] = [lookup[(r, outputs[s][r][p])] for r in range(len(records))]
+    set_scores[:] = scores.mean(axis=1)
     return scores, set_scores

@@ -17,12 +17,15 @@ from decimal import Decimal
 
 import numpy as np
 
+from mdmtune import code_metric as _code
+from mdmtune import task_metrics as _tasks
 from mdmtune import toy as _toy
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
+from mdmtune.evalsets import EvalRecord, EvalSet
 from mdmtune.testbeds import sudoku as _sudoku
 
 RecordScore = Callable[[str, EvalRecord], float]
+ManyScore = Callable[[Sequence[str], Sequence[EvalRecord]], list[float]]
 SetScore = Callable[[Sequence[str], Sequence[EvalRecord]], float]
 RecordCheck = Callable[[EvalRecord], None]
 
@@ -36,6 +39,8 @@ class Metric:
     record_score: RecordScore | None = None
     set_score: SetScore | None = None
     record_check: RecordCheck | None = None
+    many_score: ManyScore | None = None
+    """Per-record scores of many outputs at once (pass_at_1 runs its programs in parallel); else a loop of score."""
 
     @property
     def per_record(self) -> bool:
@@ -48,6 +53,12 @@ class Metric:
             raise InvalidInput("metric", f"{self.name} is a set-level metric: score a whole set with aggregate()")
         return float(self.record_score(output, record))
 
+    def score_many(self, outputs: Sequence[str], records: Sequence[EvalRecord]) -> list[float]:
+        """The per-record scores of many outputs, in order: what evaluation and `mdmtune score` both call."""
+        if self.many_score is not None and self.record_score is not None:
+            return [float(v) for v in self.many_score(outputs, records)]
+        return [self.score(o, r) for o, r in zip(outputs, records, strict=True)]
+
     def aggregate(self, outputs: Sequence[str], records: Sequence[EvalRecord]) -> float:
         """The score of a whole set: the mean of per-record scores, or the set-level value."""
         if len(outputs) != len(records) or not records:
@@ -57,13 +68,22 @@ class Metric:
             )
         if self.set_score is not None:
             return float(self.set_score(outputs, records))
-        return sum(self.score(o, r) for o, r in zip(outputs, records, strict=True)) / len(records)
+        return sum(self.score_many(outputs, records)) / len(records)
 
     def check_records(self, records: Sequence[EvalRecord]) -> None:
         """Raise InvalidInput naming the first record this metric cannot score (before any sampling is paid for)."""
         if self.record_check is not None:
             for record in records:
                 self.record_check(record)
+
+
+def score_outputs(metric: Metric, outputs: Sequence[str], records: Sequence[EvalRecord]) -> tuple[np.ndarray, float]:
+    """Per-record scores [R] (NaN for a set-level metric) and the set's score: the one scoring path of the tuner,
+    `mdmtune sample` and `mdmtune score`."""
+    if not metric.per_record:
+        return np.full(len(records), np.nan), metric.aggregate(outputs, records)
+    scores = np.asarray(metric.score_many(outputs, records), dtype=np.float64)
+    return scores, float(scores.mean())
 
 
 def _where(record: EvalRecord) -> str:
@@ -212,6 +232,31 @@ def toy_tv(outputs: Sequence[str], records: Sequence[EvalRecord]) -> float:
     return 1.0 - (tv_on_sequences + 0.5 * (1.0 - empirical.sum()))
 
 
+# the paper's tasks (mdmtune.task_metrics, mdmtune.code_metric) ---------------------------------------------------
+
+
+def _completion_only(name: str, check: RecordCheck) -> RecordCheck:
+    """`check`, after refusing infill records: these metrics read a generated answer, not a filled-in text."""
+
+    def checked(record: EvalRecord) -> None:
+        if record.kind != "completion":
+            raise InvalidInput("metric", f'{_where(record)}: {name} scores completion records (a "prompt")')
+        check(record)
+
+    return checked
+
+
+def _gsm8k(extraction: str) -> Metric:
+    name = "gsm8k" if extraction == "flexible" else "gsm8k_strict"
+    filter_name = {"flexible": "flexible-extract (the last number)", "strict": "strict-match (the first '#### n')"}
+    return Metric(
+        name,
+        f"lm-eval gsm8k exact match, {filter_name[extraction]} extraction",
+        lambda output, record: _tasks.gsm8k_score(output, record, extraction),
+        record_check=_completion_only(name, _tasks.check_gsm8k),
+    )
+
+
 # registry ------------------------------------------------------------------------------------------------------
 
 _METRICS: dict[str, Callable[[], Metric]] = {
@@ -226,6 +271,27 @@ _METRICS: dict[str, Callable[[], Metric]] = {
     ),
     "regex": regex_metric,
     "sudoku": lambda: Metric("sudoku", "valid 9x9 grid consistent with the givens", sudoku, record_check=_check_sudoku),
+    "gsm8k": lambda: _gsm8k("flexible"),
+    "gsm8k_strict": lambda: _gsm8k("strict"),
+    "math": lambda: Metric(
+        "math",
+        "final answer (last \\boxed{}, else 'the answer is') mathematically equal to the reference (math-verify)",
+        _tasks.math_score,
+        record_check=_completion_only("math", _tasks.check_math),
+    ),
+    "bbh": lambda: Metric(
+        "bbh",
+        "lm-eval bbh exact match of the text after 'the answer is'",
+        _tasks.bbh_score,
+        record_check=_completion_only("bbh", _tasks.check_bbh),
+    ),
+    "pass_at_1": lambda: Metric(
+        "pass_at_1",
+        "prompt + completion + test run in the sandbox exits 0",
+        _code.pass_at_1,
+        record_check=_code.check_code,
+        many_score=_code.pass_at_1_many,
+    ),
     "toy_tv": lambda: Metric(
         "toy_tv",
         "1 - total variation of the outputs' distribution to the toy target",
@@ -235,6 +301,27 @@ _METRICS: dict[str, Callable[[], Metric]] = {
 }
 
 METRIC_NAMES: tuple[str, ...] = tuple(_METRICS)
+
+
+def resolve_metric(name: str | None, eval_set: EvalSet) -> Metric:
+    """The metric a job scores `eval_set` with: the one named, else the one the set declares; never a silent default.
+
+    The metric is checked against every record here (before any model call is paid for); a metric that cannot score
+    them is refused naming `metric`, with the record and the reason.
+    """
+    chosen = name if name is not None else eval_set.declared_metric
+    if chosen is None:
+        raise InvalidInput(
+            "metric",
+            "required: name the metric (allowed: " + ", ".join(METRIC_NAMES) + "), or declare it in the eval set "
+            '(a "metric" field on every record)',
+        )
+    metric = get_metric(chosen)
+    try:
+        metric.check_records(eval_set.records)
+    except InvalidInput as error:
+        raise InvalidInput("metric", f"{chosen} cannot score this eval set: {error.field}: {error.message}") from None
+    return metric
 
 
 def get_metric(name: str, *, pattern: str | None = None) -> Metric:

@@ -47,6 +47,7 @@ def test_quality_job_runs_to_a_best_schedule_with_intervals(server, uploaded):
     body = {
         "checkpoint_id": checkpoint_id,
         "eval_set_id": eval_set_id,
+        "metric": "exact_match",
         "steps": 4,
         "gen_length": 4,
         "block_length": 2,
@@ -84,13 +85,15 @@ def _refused(server: Server, key: str, body: dict, field: str) -> dict:
 def test_generation_longer_than_the_model_context_is_refused_at_post(server, uploaded):
     key, checkpoint_id, eval_set_id, _ = uploaded
     body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": MAX_LEN}
+    body["metric"] = "exact_match"
     problem = _refused(server, key, body, "eval_set")  # the library names the record that does not fit
     assert "line 1" in problem["detail"]
 
 
 def test_completion_set_without_gen_length_is_refused_at_post(server, uploaded):
     key, checkpoint_id, eval_set_id, _ = uploaded
-    _refused(server, key, {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4}, "gen_length")
+    body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "metric": "exact_match"}
+    _refused(server, key, body, "gen_length")
 
 
 def test_metric_that_cannot_score_the_answers_is_refused_at_post(server, uploaded):
@@ -102,6 +105,7 @@ def test_metric_that_cannot_score_the_answers_is_refused_at_post(server, uploade
 def test_infill_mask_symbol_missing_from_the_records_is_refused_at_post(server, uploaded):
     key, checkpoint_id, _, infill_id = uploaded
     body = {"checkpoint_id": checkpoint_id, "eval_set_id": infill_id, "steps": 1, "mask_symbol": "#"}
+    body["metric"] = "exact_match"
     problem = _refused(server, key, body, "eval_set")  # the library names the record without the symbol
     assert "'#'" in problem["detail"] and "line 1" in problem["detail"]
 

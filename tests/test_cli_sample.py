@@ -42,7 +42,20 @@ def files(tmp_path_factory):
 
 def test_sample_json_reports_every_record_the_mean_score_and_nfe(capsys, files):
     args = ["sample", "--checkpoint", str(files / "native"), "--eval-set", str(files / "eval.jsonl")]
-    args += ["--steps", "4", "--a", "1", "--b", "0.2", "--gen-length", "8", "--block-length", "4"]
+    args += [
+        "--metric",
+        "exact_match",
+        "--steps",
+        "4",
+        "--a",
+        "1",
+        "--b",
+        "0.2",
+        "--gen-length",
+        "8",
+        "--block-length",
+        "4",
+    ]
     args += ["--sampler", "count", "--remasking", "random", "--temperature", "0.5", "--seed", "9", "--json"]
     code, out, err = run_cli(capsys, *args)
     assert code == 0, err
@@ -64,7 +77,9 @@ def test_sample_infills_a_hugging_face_checkpoint_and_prints_a_table(capsys, tmp
     data = {"id": "s1", "masked": "the [MASK] sat on the [MASK]", "answer": "the cat sat on the mat"}
     (tmp_path / "infill.jsonl").write_text(json.dumps(data) + "\n")
     args = ["sample", "--checkpoint", str(tmp_path / "bert"), "--eval-set", str(tmp_path / "infill.jsonl")]
-    code, out, err = run_cli(capsys, *args, "--steps", "2", "--name", "cos2", "--sampler", "ancestral")
+    code, out, err = run_cli(
+        capsys, *args, "--steps", "2", "--name", "cos2", "--sampler", "ancestral", "--metric", "exact_match"
+    )
     assert code == 0, err
     assert "s1" in out and "mean score" in out and "nfe" in out
 
@@ -78,11 +93,14 @@ def test_sample_infills_a_hugging_face_checkpoint_and_prints_a_table(capsys, tmp
         (["--name", "linear", "--gen-length", "8", "--block-length", "3"], "block_length"),
         (["--name", "linear", "--gen-length", "8", "--block-length", "2", "--steps", "6"], "steps"),
         (["--name", "linear", "--gen-length", "8", "--metric", "bleu"], "unknown metric"),
+        (["--name", "linear", "--gen-length", "8", "--metric", "pass_at_1"], "metric: pass_at_1 cannot score"),
         (["--name", "linear", "--gen-length", "40"], "over the model's maximum"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, files, extra, reason):
     args = ["sample", "--checkpoint", str(files / "native"), "--eval-set", str(files / "eval.jsonl")]
+    if "--metric" not in extra:
+        args += ["--metric", "exact_match"]
     if "--steps" not in extra:
         args += ["--steps", "4"]
     code, out, err = run_cli(capsys, *args, *extra, "--json")
@@ -95,3 +113,14 @@ def test_a_missing_checkpoint_exits_2(capsys, files, tmp_path):
     args = ["sample", "--checkpoint", str(tmp_path / "nothing"), "--eval-set", str(files / "eval.jsonl")]
     code, _, err = run_cli(capsys, *args, "--steps", "4", "--name", "linear", "--gen-length", "8")
     assert code == 2 and err.startswith("mdmtune: error:")
+
+
+def test_no_metric_is_refused_naming_metric_unless_the_set_declares_one(capsys, files, tmp_path):
+    base = ["sample", "--checkpoint", str(files / "native"), "--steps", "4", "--name", "linear", "--gen-length", "8"]
+    code, out, err = run_cli(capsys, *base, "--eval-set", str(files / "eval.jsonl"), "--json")
+    assert code == 2 and out == "" and err.startswith("mdmtune: error: metric: required")
+    declared = tmp_path / "declared.jsonl"
+    declared.write_text("".join(json.dumps({**r, "metric": "numeric_match"}) + "\n" for r in COMPLETION))
+    code, out, err = run_cli(capsys, *base, "--eval-set", str(declared), "--json")
+    assert code == 0, err
+    assert json.loads(out)["metric"] == "numeric_match"

@@ -58,7 +58,6 @@ def test_non_object_line_is_refused_with_its_line():
 @pytest.mark.parametrize(
     ("record", "says"),
     [
-        ({"prompt": "a", "answer": "b"}, 'missing field "id"'),
         ({"id": 2, "prompt": "a"}, 'missing field "answer"'),
         ({"id": 2, "answer": "b"}, "neither"),
         ({"id": 2, "prompt": "a", "masked": "_", "answer": "b"}, "both"),
@@ -137,3 +136,30 @@ def test_missing_file_is_refused_with_the_field(tmp_path: Path):
     with pytest.raises(InvalidInput, match="no such file") as caught:
         load_eval_set(tmp_path / "absent.jsonl")
     assert caught.value.field == "eval_set"
+
+
+def test_id_is_optional_and_defaults_to_the_line_number():
+    data = b"\n" + jsonl({"prompt": "1+1=", "answer": "2"}, {"id": "x", "prompt": "2+2=", "answer": "4"})
+    data += jsonl({"prompt": "3+3=", "answer": "6"})
+    assert [r.id for r in parse_eval_set(data).records] == [2, "x", 4]
+
+
+def test_a_default_id_that_collides_with_a_given_one_is_reported():
+    message = refused(jsonl({"id": 2, "prompt": "a", "answer": "b"}, {"prompt": "c", "answer": "d"}))
+    assert message.startswith("line 2:") and "duplicate id 2 (first on line 1)" in message
+
+
+def test_the_readme_eval_set_example_parses_as_written():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```jsonl\n", 1)[1].split("```", 1)[0]
+    eval_set = parse_eval_set(block.encode("utf-8"))
+    assert eval_set.kind == "completion" and [r.id for r in eval_set.records] == [1, 2]
+
+
+def test_a_set_declares_its_metric_on_every_record():
+    data = jsonl({"prompt": "a", "answer": "1", "metric": "gsm8k"}, {"prompt": "b", "answer": "2", "metric": "gsm8k"})
+    assert parse_eval_set(data).declared_metric == "gsm8k"
+    assert parse_eval_set(jsonl({"prompt": "a", "answer": "1"})).declared_metric is None
+    mixed = jsonl({"prompt": "a", "answer": "1", "metric": "gsm8k"}, {"prompt": "b", "answer": "2"})
+    assert refused(mixed).startswith("line 2:") and '"metric"' in refused(mixed)
+    assert '"metric" must be a metric name' in refused(jsonl({"prompt": "a", "answer": "1", "metric": 3}))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mdmtune.db.models import Checkpoint, EvalSet
 from mdmtune.errors import InvalidInput
-from mdmtune.metrics import get_metric
+from mdmtune.metrics import resolve_metric
 from mdmtune.tuning.spec import TuneSpec
 
 if TYPE_CHECKING:
@@ -21,15 +21,13 @@ if TYPE_CHECKING:
 
 
 def check_against_artifacts(spec: TuneSpec, checkpoint: Checkpoint, eval_set: EvalSet, services: Services) -> TuneSpec:
-    """Raise InvalidInput naming the request field that does not fit; return the spec unchanged."""
+    """Raise InvalidInput naming the request field that does not fit; return the spec with its metric filled in
+    (the eval set's declared one when the request names none)."""
     from mdmtune.tuning.api import build_objective
 
     cache = services.objective_cache
     records = cache.eval_set(eval_set)
-    try:
-        get_metric(spec.metric).check_records(records.records)
-    except InvalidInput as error:
-        raise InvalidInput("metric", f"{spec.metric} cannot score this eval set: {error.message}") from None
+    spec = spec.replace(metric=resolve_metric(spec.metric, records).name)  # the job shows the metric it scores by
     if eval_set.kind == "completion" and spec.gen_length is None:
         raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
     build_objective(spec, checkpoint=cache.denoiser(checkpoint), eval_set=records)

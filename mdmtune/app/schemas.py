@@ -51,7 +51,12 @@ class TuneRequest(BaseModel):
     )
     weight_a: float = Field(_default("weight_a"), description="Energy objective: Beta weight gamma_w's a (> 0).")
     weight_b: float = Field(_default("weight_b"), description="Energy objective: Beta weight gamma_w's b (> 0).")
-    metric: str = Field(_default("metric"), description="Scorer name from the metric registry (quality).")
+    metric: str | None = Field(
+        _default("metric"),
+        description="Quality: scorer name from the metric registry (exact_match, numeric_match, regex, sudoku, "
+        "gsm8k, gsm8k_strict, math, bbh, pass_at_1, ...). Required unless the eval set declares one (a `metric` "
+        "field on its records); there is no default.",
+    )
     n_trials: int | None = Field(
         _default("n_trials"),
         description=f"Finished trials to run; None: {DEFAULT_TRIALS['quality']} (quality), "

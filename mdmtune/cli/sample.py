@@ -34,7 +34,9 @@ def sample_command(
     a: float | None = A_OPTION,
     b: float | None = B_OPTION,
     name: str | None = NAME_OPTION,
-    metric: str = typer.Option("exact_match", "--metric", help="Scorer from the metric registry."),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Scorer from the metric registry (required unless the eval set declares one)."
+    ),
     sampler: str = typer.Option("count", "--sampler", help="count | ancestral."),
     remasking: str = typer.Option("low_confidence", "--remasking", help="low_confidence|random|margin|entropy."),
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: argmax)."),
@@ -55,7 +57,7 @@ def sample_command(
     # Imported here, not at the top: they pull in torch, which other commands should not wait for.
     from mdmtune.evalsets import load_eval_set
     from mdmtune.evaluation import encode_records, evaluate
-    from mdmtune.metrics import get_metric
+    from mdmtune.metrics import resolve_metric
     from mdmtune.sampling import SamplerSettings
     from mdmtune.tuning.quality_objective import model_report
 
@@ -68,9 +70,8 @@ def sample_command(
         cfg_scale=cfg_scale,
         confidence_dtype=confidence_dtype,
     )
-    scorer = get_metric(metric)
     records = load_eval_set(eval_set)
-    scorer.check_records(records.records)
+    scorer = resolve_metric(metric, records)
     denoiser = load_for_cli(checkpoint, family, trust_remote_code)
     encoded = encode_records(
         denoiser,

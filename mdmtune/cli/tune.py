@@ -90,7 +90,9 @@ def tune_command(
     weight_a: float = typer.Option(1.0, "--weight-a", help="Energy: weight Beta shape a_w."),
     weight_b: float = typer.Option(1.0, "--weight-b", help="Energy: weight Beta shape b_w."),
     trials: int | None = typer.Option(None, "--trials", help="Finished trials (default 60 quality, 200 energy)."),
-    metric: str = typer.Option("exact_match", "--metric", help="Scorer from the metric registry."),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Scorer from the metric registry (required unless the eval set declares one)."
+    ),
     sampler: str = typer.Option("count", "--sampler", help="count | ancestral."),
     remasking: str = typer.Option("low_confidence", "--remasking", help="low_confidence|random|margin|entropy."),
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: greedy)."),

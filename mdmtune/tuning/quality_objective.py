@@ -32,7 +32,7 @@ import optuna
 from mdmtune import schedules
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalSet, load_eval_set
-from mdmtune.metrics import Metric, get_metric
+from mdmtune.metrics import Metric, resolve_metric
 from mdmtune.models.base import Denoiser
 from mdmtune.plans import count_plan
 from mdmtune.schedules import Schedule
@@ -100,12 +100,12 @@ class QualityObjective:
         from mdmtune.evaluation import encode_records
 
         spec.validate()
-        denoiser, sha = _denoiser(checkpoint, spec.family)
         records = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
-        metric = get_metric(spec.metric)
+        metric = resolve_metric(spec.metric, records)  # before the model loads: a wrong metric costs nothing
         if not metric.per_record:
-            raise InvalidInput("metric", f"{spec.metric} scores a whole set; tuning needs a per-record metric")
-        metric.check_records(records.records)
+            raise InvalidInput("metric", f"{metric.name} scores a whole set; tuning needs a per-record metric")
+        spec = spec.replace(metric=metric.name)
+        denoiser, sha = _denoiser(checkpoint, spec.family)
         if records.kind == "completion" and spec.gen_length is None:
             raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
         encoded = encode_records(

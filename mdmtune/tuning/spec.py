@@ -51,7 +51,8 @@ class TuneSpec:
     sampler: Literal["count", "ancestral"] = "count"
     remasking: Literal["low_confidence", "random", "margin", "entropy"] = "low_confidence"
     temperature: float = 0.0
-    metric: str = "exact_match"
+    metric: str | None = None
+    """Quality: the scorer's registry name; None means the one the eval set declares (refused if it declares none)."""
     subset_size: int | None = None
     """Records of the search split used at the last rung (None: all of it)."""
     replicates: int = 1
@@ -214,6 +215,8 @@ def _check_metric(name: Any) -> None:
     """The metric must be registered (mdmtune.metrics owns the list)."""
     from mdmtune.metrics import get_metric
 
+    if name is None:
+        return  # resolved against the eval set when it is loaded (mdmtune.metrics.resolve_metric)
     if not isinstance(name, str):
         raise InvalidInput("metric", f"must be a metric name, got {name!r}")
     try:

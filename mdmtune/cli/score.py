@@ -1,0 +1,68 @@
+"""`mdmtune score`: score generations made elsewhere with the tuner's own scoring code, no model involved.
+
+A user checks mdmtune's metric against the harness they trust before trusting a tuned schedule: same outputs, same
+scores. The scoring path is `mdmtune.metrics.score_outputs`, the function the tuner's evaluation calls. The JSON has
+the `records` ({id, output, score}) and `mean_score` of `mdmtune sample --json`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mdmtune.cli.core import JSON_OPTION
+from mdmtune.cli.output import emit_json
+
+
+def score_command(
+    eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set (the references)."),
+    outputs: Path = typer.Option(..., "--outputs", help='JSONL generations: {"id", "output"} per record.'),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Scorer from the metric registry (required unless the eval set declares one)."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Score outputs made elsewhere: per-record scores and the mean, exactly as the tuner scores them."""
+    from mdmtune.evalsets import load_eval_set
+    from mdmtune.metrics import resolve_metric, score_outputs
+    from mdmtune.outputs import read_outputs
+
+    records = load_eval_set(eval_set)
+    scorer = resolve_metric(metric, records)
+    texts = read_outputs(outputs, records)
+    scores, mean = score_outputs(scorer, texts, records.records)
+    report = {
+        "metric": scorer.name,
+        "metric_description": scorer.description,
+        "records": [
+            {"id": record.id, "output": text, "score": None if math.isnan(score) else float(score)}
+            for record, text, score in zip(records.records, texts, scores.tolist(), strict=True)
+        ],
+        "mean_score": mean,
+    }
+    if json_output:
+        emit_json(report)
+    else:
+        _print(report)
+
+
+def _print(report: dict[str, Any]) -> None:
+    table = Table(title=f"metric {report['metric']}: {report['metric_description']}")
+    for column in ("id", "output", "score"):
+        table.add_column(column)
+    for row in report["records"]:
+        output = row["output"] if len(row["output"]) <= 60 else row["output"][:57] + "..."
+        table.add_row(str(row["id"]), output, "-" if row["score"] is None else f"{row['score']:g}")
+    console = Console()
+    console.print(table)
+    console.print(f"mean score {report['mean_score']:.4f} over {len(report['records'])} records")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `score` to the `mdmtune` command."""
+    app.command("score")(score_command)

@@ -1,0 +1,61 @@
+"""pass_at_1: does the model's code pass the record's tests? Run in mdmtune.sandbox, never in this process.
+
+A code record is a completion record with `test` (Python that raises when the candidate is wrong) and, in the
+HumanEval style, `entry_point` (the function the test checks). The program is built as the harnesses build it:
+- HumanEval style (`entry_point` given): prompt + completion cut at lm-eval's humaneval stop sequences, then the
+  test, then `check(entry_point)`;
+- MBPP style (no `entry_point`): the completion cut at lm-eval's mbpp stop sequence (`[DONE]`), then the test
+  (its asserts); the prompt is instructions in prose there, not code.
+Pass (1) means the program exited 0 within the sandbox's limits; anything else is 0. One sample per record, greedy
+or seeded, so the mean is pass@1. Never imports torch, FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mdmtune.errors import InvalidInput
+from mdmtune.evalsets import EvalRecord
+from mdmtune.sandbox import Limits, run_programs
+from mdmtune.task_metrics import cut_at_stops
+
+HUMANEVAL_STOPS = ("\nclass", "\n#", "\nif", "\nprint", "\n```", "<|eot_id|>", "</s>")
+MBPP_STOPS = ("[DONE]",)
+
+
+def _where(record: EvalRecord) -> str:
+    return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
+
+
+def check_code(record: EvalRecord) -> None:
+    """A code record: completion kind, a non-empty `test`, an identifier as `entry_point` when there is one."""
+    if record.kind != "completion":
+        raise InvalidInput("metric", f'{_where(record)}: pass_at_1 scores completion records (a "prompt")')
+    test = record.extra.get("test")
+    if not isinstance(test, str) or not test.strip():
+        raise InvalidInput("test", f'{_where(record)}: pass_at_1 needs a "test" field of Python code')
+    entry = record.extra.get("entry_point")
+    if entry is not None and (not isinstance(entry, str) or not entry.isidentifier()):
+        raise InvalidInput("entry_point", f"{_where(record)}: must be a Python function name, got {entry!r}")
+
+
+def build_program(output: str, record: EvalRecord) -> str:
+    """The program the harness would run for this completion (see the module docstring)."""
+    check_code(record)
+    entry = record.extra.get("entry_point")
+    test = str(record.extra["test"])
+    if entry:
+        code = (record.prompt or "") + cut_at_stops(output, HUMANEVAL_STOPS)
+        return f"{code}\n\n{test}\n\ncheck({entry})\n"
+    return f"{cut_at_stops(output, MBPP_STOPS)}\n\n{test}\n"
+
+
+def pass_at_1_many(outputs: Sequence[str], records: Sequence[EvalRecord], limits: Limits | None = None) -> list[float]:
+    """1.0 or 0.0 per (output, record), the programs run in parallel in the sandbox."""
+    programs = [build_program(o, r) for o, r in zip(outputs, records, strict=True)]
+    return [float(result.passed) for result in run_programs(programs, limits)]
+
+
+def pass_at_1(output: str, record: EvalRecord) -> float:
+    """One record's score (the tuner scores many at once with pass_at_1_many)."""
+    return pass_at_1_many([output], [record])[0]

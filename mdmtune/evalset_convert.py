@@ -1,0 +1,173 @@
+"""Eval sets from the field: HumanEval, MBPP, GSM8K, MATH and BBH files -> mdmtune eval sets.
+
+Reads the files those benchmarks are distributed as (JSON Lines, or Parquet as on the Hugging Face Hub; Parquet
+needs pyarrow, the extra `parquet`); nothing is downloaded. Each converted record is a completion record that keeps
+the source's fields a metric needs and declares its metric, so a job on it needs no `metric`. Prompts follow the
+lm-evaluation-harness tasks LLaDA was evaluated with (docs/evalsets.md writes every convention down):
+- humaneval: the prompt as given (the function signature and docstring), `test`, `entry_point`; metric pass_at_1.
+- mbpp: "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\\n\\n
+  {three asserts}\\n[BEGIN]\\n"; shots end with their code and "\\n[DONE]"; `test` = setup code + the asserts.
+- gsm8k: "Question: {question}\\nAnswer:"; shots "Question: ...\\nAnswer: {solution}" joined by blank lines.
+- math: "Problem:\\n{problem}\\n\\nSolution:"; shots end with their solution; the reference is the solution (its
+  last \\boxed{} is the answer) or the file's `answer` field where it has one.
+- bbh: "Q: {input}\\nA: Let's think step by step.\\n"; shots (chain-of-thought targets, from --fewshot-from) as
+  "Q: ...\\nA: Let's think step by step.\\n{target}" joined by blank lines.
+Shots come from a second file of the same format (`fewshot`), its first `shots` rows in file order: LLaDA's
+reported settings are GSM8K 4, MATH 4, HumanEval 0, MBPP 3, BBH 3. Never imports torch, FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mdmtune.errors import InvalidInput
+from mdmtune.evalsets import EvalSet, write_eval_set
+
+Row = Mapping[str, Any]
+FORMATS: tuple[str, ...] = ("humaneval", "mbpp", "gsm8k", "math", "bbh")
+LLADA_SHOTS = {"gsm8k": 4, "math": 4, "humaneval": 0, "mbpp": 3, "bbh": 3}
+MAX_SHOTS = 32
+
+
+def read_rows(path: str | os.PathLike[str], field: str = "input") -> list[dict[str, Any]]:
+    """The rows of a JSON Lines or Parquet file (by its suffix), as dicts; errors name the file and the line."""
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInput(field, f"no such file: {file}")
+    if file.suffix == ".parquet":
+        return _read_parquet(file, field)
+    rows: list[dict[str, Any]] = []
+    for line, raw in enumerate(file.read_text(encoding="utf-8-sig").split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise InvalidInput(field, f"{file.name} line {line}: not valid JSON ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise InvalidInput(field, f"{file.name} line {line}: a row must be a JSON object")
+        rows.append(row)
+    return rows
+
+
+def _read_parquet(file: Path, field: str) -> list[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InvalidInput(field, "reading Parquet needs pyarrow: pip install 'mdmtune[parquet]'") from None
+    try:
+        return pq.read_table(file).to_pylist()
+    except Exception as error:  # pyarrow raises several types for a file that is not Parquet
+        raise InvalidInput(field, f"{file.name}: not a readable Parquet file ({error})") from None
+
+
+def _text(row: Row, name: str, line: int) -> str:
+    value = row.get(name)
+    if not isinstance(value, str):
+        raise InvalidInput("input", f"row {line}: needs a text field {name!r}, got {json.dumps(value)[:60]}")
+    return value
+
+
+def _humaneval(row: Row, line: int, shots: str) -> dict[str, Any]:
+    record = {"prompt": shots + _text(row, "prompt", line), "answer": _text(row, "canonical_solution", line)}
+    record.update(test=_text(row, "test", line), entry_point=_text(row, "entry_point", line))
+    return {"id": row.get("task_id", line), **record, "metric": "pass_at_1"}
+
+
+def _mbpp_text(row: Row, line: int) -> str:
+    tests = row.get("test_list")
+    if not isinstance(tests, (list, tuple)) or not tests or not all(isinstance(t, str) for t in tests):
+        raise InvalidInput("input", f"row {line}: needs 'test_list', a list of assert statements")
+    listed = "\n".join(tests[:3])
+    return (
+        f"You are an expert Python programmer, and here is your task: {_text(row, 'text', line)} "
+        f"Your code should pass these tests:\n\n{listed}\n[BEGIN]\n"
+    )
+
+
+def _mbpp(row: Row, line: int, shots: str) -> dict[str, Any]:
+    prompt = shots + _mbpp_text(row, line)  # checks test_list first
+    setup = row.get("test_setup_code") or ""
+    test = (str(setup) + "\n" if setup else "") + "\n".join(row["test_list"])
+    return {
+        "id": row.get("task_id", line),
+        "prompt": prompt,
+        "answer": _text(row, "code", line),
+        "test": test,
+        "metric": "pass_at_1",
+    }
+
+
+def _mbpp_shot(row: Row, line: int) -> str:
+    return _mbpp_text(row, line) + _text(row, "code", line) + "\n[DONE]\n\n"
+
+
+def _gsm8k(row: Row, line: int, shots: str) -> dict[str, Any]:
+    prompt = f"{shots}Question: {_text(row, 'question', line)}\nAnswer:"
+    return {"prompt": prompt, "answer": _text(row, "answer", line), "metric": "gsm8k"}
+
+
+def _gsm8k_shot(row: Row, line: int) -> str:
+    return f"Question: {_text(row, 'question', line)}\nAnswer: {_text(row, 'answer', line)}\n\n"
+
+
+def _math(row: Row, line: int, shots: str) -> dict[str, Any]:
+    answer = row.get("answer") if isinstance(row.get("answer"), str) else _text(row, "solution", line)
+    record = {"prompt": f"{shots}Problem:\n{_text(row, 'problem', line)}\n\nSolution:", "answer": answer}
+    kept = {name: row[name] for name in ("level", "type", "subject", "unique_id") if name in row}
+    return {**record, **kept, "metric": "math"}
+
+
+def _math_shot(row: Row, line: int) -> str:
+    return f"Problem:\n{_text(row, 'problem', line)}\n\nSolution:\n{_text(row, 'solution', line)}\n\n"
+
+
+def _bbh(row: Row, line: int, shots: str) -> dict[str, Any]:
+    prompt = f"{shots}Q: {_text(row, 'input', line)}\nA: Let's think step by step.\n"
+    return {"prompt": prompt, "answer": _text(row, "target", line), "metric": "bbh"}
+
+
+def _bbh_shot(row: Row, line: int) -> str:
+    return f"Q: {_text(row, 'input', line)}\nA: Let's think step by step.\n{_text(row, 'target', line)}\n\n"
+
+
+_CONVERT: dict[str, tuple[Callable[[Row, int, str], dict[str, Any]], Callable[[Row, int], str]]] = {
+    "humaneval": (_humaneval, lambda row, line: _text(row, "prompt", line) + _text(row, "canonical_solution", line)),
+    "mbpp": (_mbpp, _mbpp_shot),
+    "gsm8k": (_gsm8k, _gsm8k_shot),
+    "math": (_math, _math_shot),
+    "bbh": (_bbh, _bbh_shot),
+}
+
+
+def convert_rows(fmt: str, rows: Sequence[Row], fewshot: Sequence[Row] = (), shots: int = 0) -> list[dict[str, Any]]:
+    """The eval-set records of `rows` in format `fmt`, each prompt preceded by the first `shots` rows of `fewshot`."""
+    if fmt not in FORMATS:
+        raise InvalidInput("format", f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
+    if isinstance(shots, bool) or not isinstance(shots, int) or not 0 <= shots <= MAX_SHOTS:
+        raise InvalidInput("shots", f"must be an integer in [0, {MAX_SHOTS}], got {shots!r}")
+    if shots > len(fewshot):
+        raise InvalidInput("shots", f"{shots} shots need a few-shot file with at least {shots} rows ({len(fewshot)})")
+    if not rows:
+        raise InvalidInput("input", "no rows to convert")
+    convert, shot = _CONVERT[fmt]
+    prefix = "".join(shot(row, i) for i, row in enumerate(fewshot[:shots], start=1))
+    return [convert(row, line, prefix) for line, row in enumerate(rows, start=1)]
+
+
+def convert_file(
+    fmt: str,
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    fewshot: str | os.PathLike[str] | None = None,
+    shots: int = 0,
+) -> EvalSet:
+    """Convert `source` into the eval set `target` (validated, written atomically); returns the written set."""
+    shot_rows = read_rows(fewshot, "fewshot") if fewshot is not None else []
+    records = convert_rows(fmt, read_rows(source), shot_rows, shots)
+    return write_eval_set(records, target)
