@@ -3,11 +3,11 @@
 A completion record is {"prompt", "answer"}, an infill record {"masked", "answer"}, each with an optional "id"
 (default: the record's line number, so a set written by hand needs none); a chat completion record carries
 `messages` (a list of {"role", "content"}) instead of `prompt`, rendered by the model's chat template when the set
-is encoded; other fields are kept in `extra` and ignored by the sampler (metrics read the ones they need: a code record's "test" and "entry_point"). A set may
-declare the metric it is scored with by a "metric" field on its records (the same on every record). Parsing
-validates the whole set before returning anything, so a caller never stores or scores half a set, and every error
-names its line because the person reading it has the file, not the code. Pure Python: never imports torch, FastAPI
-or SQLAlchemy.
+is encoded; other fields are kept in `extra` and ignored by the sampler (metrics read the ones they need: a code
+record's "test" and "entry_point"). A set may declare the metric it is scored with by a "metric" field on its
+records (the same on every record). Parsing validates the whole set before returning anything, so a caller never
+stores or scores half a set, and every error names its line because the person reading it has the file, not the
+code. Pure Python: never imports torch, FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
