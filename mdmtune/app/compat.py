@@ -34,3 +34,17 @@ def check_against_artifacts(spec: TuneSpec, checkpoint: Checkpoint, eval_set: Ev
         raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
     build_objective(spec, checkpoint=cache.denoiser(checkpoint), eval_set=records)
     return spec
+
+
+def check_validation_set(spec: TuneSpec, eval_set: EvalSet, second: EvalSet, services: Services) -> None:
+    """The second eval set of a quality job must be of the tuning set's kind and scorable by its metric; the rest
+    (mask symbol, lengths) is checked by the worker before the search, naming validate_eval_set_id."""
+    if second.kind != eval_set.kind:
+        raise InvalidInput(
+            "validate_eval_set_id", f"holds {second.kind} records, the tuning eval set {eval_set.kind} records"
+        )
+    records = services.objective_cache.eval_set(second)
+    try:
+        get_metric(spec.metric).check_records(records.records)
+    except InvalidInput as error:
+        raise InvalidInput("validate_eval_set_id", f"{spec.metric} cannot score it: {error.message}") from None
