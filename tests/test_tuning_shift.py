@@ -175,3 +175,12 @@ def test_cli_tune_validates_on_a_second_set_and_reports_it(tmp_path):
     assert isinstance(document["warnings"], list)
     code, out, err = run_cli(*args, "--no-figures", "--validate-eval-set", str(tmp_path / "missing.jsonl"))
     assert code == 2 and "validate_eval_set" in err
+
+
+def test_the_tune_table_shows_the_second_set_the_groups_and_the_warnings(tuned, capsys):
+    from mdmtune.cli.tune import _print
+
+    _print(tuned[3], None)
+    out = capsys.readouterr().out
+    assert "second eval set: 60 records" in out and "by group" in out
+    assert out.count("warning:") == len(tuned[3].warnings) >= 2

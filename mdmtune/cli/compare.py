@@ -115,19 +115,23 @@ def _print(report: dict[str, Any]) -> None:
         )
 
 
-def print_groups(console: Console, strata: dict[str, list[dict[str, Any]]], what: str) -> None:
-    """One table per stratum: each group's scores and, in brackets, its paired differences with 95% intervals."""
+def print_groups(
+    console: Console, strata: dict[str, list[dict[str, Any]]], what: str, diff_column: str = "schedule"
+) -> None:
+    """One table per stratum: each group's scores and, in brackets, its paired differences with 95% intervals,
+    shown in the column of the diff's `schedule` (compare: each against the baseline) or `reference` (tune: the
+    best against each baseline)."""
     for stratum, groups in strata.items():
-        _print_stratum(console, stratum, groups, what)
+        _print_stratum(console, stratum, groups, what, diff_column)
 
 
-def _print_stratum(console: Console, stratum: str, groups: list[dict[str, Any]], what: str) -> None:
+def _print_stratum(console: Console, stratum: str, groups: list[dict[str, Any]], what: str, diff_column: str) -> None:
     names = list(groups[0]["scores"]) if groups else []
     table = Table(title=f"by {stratum} ({what})")
     for column in (stratum, "records", *names):
         table.add_column(column)
     for group in groups:
-        diffs = {d["schedule"]: d for d in group["diffs"]}
+        diffs = {d[diff_column]: d for d in group["diffs"]}
         cells = []
         for name in names:
             cell = f"{group['scores'][name]:.3f}"

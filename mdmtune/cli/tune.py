@@ -312,7 +312,7 @@ def _print_shift(console: Console, result: TuneResult) -> None:
             table.add_row(name, _fmt(base.score), _interval(base.ci), f"{_fmt(base.diff, 3)} {_interval(base.diff_ci)}")
         console.print(table)
     if result.groups is not None:
-        print_groups(console, to_jsonable(result.groups.strata), "the confirm split")
+        print_groups(console, to_jsonable(result.groups.strata), "confirm split; best - this", "reference")
     for warning in result.warnings:
         console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
 
