@@ -202,3 +202,26 @@ def test_a_group_where_a_schedule_loses_is_named_and_a_noisy_one_is_not():
     assert loss.diff == -1.0 and loss.diff_ci[1] < 0 and loss.records == hard
     tiny_group = next(g for g in result.strata["group"] if g.label == "tiny")
     assert tiny_group.diffs[0].diff == -1.0  # reported, but too small to be judged
+
+
+def test_completion_records_are_stratified_by_prompt_length_and_their_group_field(tmp_path):
+    """Prompt length in tokens (the character codec: one per character); a record without `group` is "(none)"."""
+    from _model_builders import tiny_reference
+
+    from mdmtune.evalsets import parse_eval_set
+    from mdmtune.evaluation import encode_records
+    from mdmtune.models.loading import load_denoiser
+    from mdmtune.models.native import save_native
+    from mdmtune.tuning.groups import NO_GROUP, record_strata
+
+    model = load_denoiser(save_native(*tiny_reference(max_len=32), tmp_path / "tiny"), device="cpu")
+    prompts = ["1+1=", "12+34=", "1+1=", "123+456="]
+    lines = [
+        {"id": i, "prompt": p, "answer": "0", **({"group": i % 2} if i < 3 else {})} for i, p in enumerate(prompts)
+    ]
+    eval_set = parse_eval_set("".join(json.dumps(line) + "\n" for line in lines).encode())
+    encoded = encode_records(model, eval_set, gen_length=4)
+    strata = record_strata(encoded, [0, 1, 2, 3])
+    assert strata["prompt_length"] == [str(len(p)) for p in prompts]
+    assert strata["group"] == ["0", "1", "0", NO_GROUP]
+    assert set(record_strata(encoded, [0, 2])) == set()  # one prompt length, one group: nothing to break down
