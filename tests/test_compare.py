@@ -225,3 +225,13 @@ def test_completion_records_are_stratified_by_prompt_length_and_their_group_fiel
     assert strata["prompt_length"] == [str(len(p)) for p in prompts]
     assert strata["group"] == ["0", "1", "0", NO_GROUP]
     assert set(record_strata(encoded, [0, 2])) == set()  # one prompt length, one group: nothing to break down
+
+
+def test_a_group_field_with_too_many_values_keeps_the_most_frequent_and_lumps_the_rest():
+    from mdmtune.tuning.groups import MAX_GROUPS, OTHER, _capped
+
+    labels = ["big"] * 5 + [f"g{i:03d}" for i in range(MAX_GROUPS + 10)]
+    capped = _capped(labels)
+    assert len(set(capped)) == MAX_GROUPS and capped[:5] == ["big"] * 5
+    assert capped.count(OTHER) == len(labels) - 5 - (MAX_GROUPS - 2)
+    assert _capped(["a", "b"]) == ["a", "b"]

@@ -5,8 +5,10 @@ the longest prompts). So every comparison is also broken down by strata of the r
 - `group`: the record's own `group` field (a task name, a difficulty, a source), when any record carries one;
 - `masked` (infill): how many tokens the record generates;
 - `prompt_length` (completion): the prompt's length in tokens.
-Numeric strata are cut into at most `MAX_BINS` contiguous ranges of about equal record counts; a stratum with a
-single group says nothing beyond the overall result and is left out.
+Numeric strata are cut into at most `MAX_BINS` contiguous ranges of about equal record counts; a `group` field with
+more than `MAX_GROUPS` distinct values keeps the most frequent ones and lumps the rest into "(other)" (every group
+costs a bootstrap per compared pair); a stratum with a single group says nothing beyond the overall result and is
+left out.
 
 In each group: every schedule's mean score and, for each compared pair, the paired difference with its paired
 bootstrap 95% interval (mdmtune.tuning.stats, the tuner's own statistics). A group where a schedule loses to its
@@ -26,6 +28,8 @@ import numpy as np
 from mdmtune.tuning.stats import paired_bootstrap_ci
 
 MAX_BINS = 4
+MAX_GROUPS = 50
+OTHER = "(other)"
 MIN_JUDGED_RECORDS = 10
 FAMILY_ALPHA = 0.05
 NO_GROUP = "(none)"
@@ -102,13 +106,24 @@ def record_strata(encoded: Any, indices: Sequence[int] | np.ndarray) -> dict[str
     records = [encoded.records[int(i)] for i in positions]
     strata: dict[str, list[str]] = {}
     if any("group" in r.extra for r in records):
-        strata["group"] = [_group_label(r.extra.get("group")) for r in records]
+        strata["group"] = _capped([_group_label(r.extra.get("group")) for r in records])
     if encoded.gen_length is None:
         strata["masked"] = bin_labels(np.asarray(encoded.masked)[positions])
     else:
         prompt = np.asarray(encoded.lengths)[positions] - int(encoded.gen_length)
         strata["prompt_length"] = bin_labels(prompt)
     return {name: labels for name, labels in strata.items() if len(set(labels)) > 1}
+
+
+def _capped(labels: list[str], limit: int = MAX_GROUPS) -> list[str]:
+    """At most `limit` labels: the most frequent limit - 1 (ties by name), the others as OTHER."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    if len(counts) <= limit:
+        return labels
+    kept = set(sorted(counts, key=lambda label: (-counts[label], label))[: limit - 1])
+    return [label if label in kept else OTHER for label in labels]
 
 
 def _group_label(value: Any) -> str:
@@ -185,6 +200,6 @@ def _ordered(labels: Sequence[str]) -> list[str]:
         try:
             return (0, float(head), label)
         except ValueError:
-            return (1 if label != NO_GROUP else 2, 0.0, label)
+            return (1 if label not in (NO_GROUP, OTHER) else 2, 0.0, label)
 
     return sorted(set(labels), key=key)
