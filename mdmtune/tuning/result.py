@@ -9,8 +9,10 @@ For the energy objective `score` is the N-step energy (lower is better) and ther
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mdmtune.tuning.groups import GroupBreakdown
+if TYPE_CHECKING:  # groups pulls in scipy; the CLI imports these types at start-up
+    from mdmtune.tuning.groups import GroupBreakdown
 
 
 @dataclass
