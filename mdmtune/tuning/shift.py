@@ -2,7 +2,8 @@
 
 The confirm split keeps the reported numbers honest for data like the eval set, but not for other data: a tuned
 point can win on the confirm split and lose on the records the user will actually run (measured on the shipped
-Sudoku model: tuned beats linear by 0.30 on the shipped set and loses to it on puzzles from another grid generator).
+Sudoku model: tuned beats linear by 0.30 on the confirm split and loses to it by 0.08 on puzzles from another grid
+generator, examples/README.md).
 So a quality result carries
 - `groups`: the confirm split broken down by strata of its records, best vs each baseline (mdmtune.tuning.groups);
 - `validation` (optional): the best and the baselines re-scored on a second eval set when the search ends, with
