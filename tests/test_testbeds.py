@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,30 @@ def test_sudoku_position_groups_are_the_rows_columns_and_boxes_of_its_rules():
             units.add(tuple(i for i, g in enumerate(groups) if g == group))
     assert units == set(_UNITS)
     assert get_testbed("arithmetic").position_groups == ()
+
+
+def _fewest_triples(grid: str) -> int:
+    """Distinct digit sets among the 27 row triples (a row inside a box), or among the column triples if fewer."""
+    cells = [grid[9 * r : 9 * r + 9] for r in range(9)]
+    rows = {frozenset(cells[r][3 * s : 3 * s + 3]) for r in range(9) for s in range(3)}
+    columns = {frozenset(cells[3 * b + i][c] for i in range(3)) for b in range(3) for c in range(9)}
+    return min(len(rows), len(columns))
+
+
+def test_pattern_eval_set_is_reproduced_and_its_grids_come_from_another_generator(tmp_path):
+    """Valid 45-blank puzzles whose grids all share the pattern's invariant (3 distinct triples), which the shipped
+    set's backtracking grids lack: the same model meets a shifted distribution of puzzles."""
+    from pathlib import Path
+
+    from mdmtune.testbeds.make_examples import make_pattern_example
+    from mdmtune.testbeds.sudoku import is_valid_grid, solves
+
+    shipped = Path(__file__).resolve().parents[1] / "examples" / "sudoku"
+    written = make_pattern_example(tmp_path)
+    assert (tmp_path / "sudoku" / "eval_pattern.jsonl").read_bytes() == (shipped / "eval_pattern.jsonl").read_bytes()
+    assert len(written) == 600
+    for record in written.records:
+        assert is_valid_grid(record.answer) and solves(record.answer, record.masked)
+        assert record.masked.count("_") == 45 and _fewest_triples(record.answer) == 3
+    general = [json.loads(line)["answer"] for line in (shipped / "eval.jsonl").read_text().splitlines()]
+    assert all(_fewest_triples(grid) > 3 for grid in general)

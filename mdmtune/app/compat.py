@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mdmtune.db.models import Checkpoint, EvalSet
 from mdmtune.errors import InvalidInput
-from mdmtune.metrics import resolve_metric
+from mdmtune.metrics import get_metric, resolve_metric
 from mdmtune.tuning.spec import TuneSpec
 
 if TYPE_CHECKING:
@@ -30,5 +30,19 @@ def check_against_artifacts(spec: TuneSpec, checkpoint: Checkpoint, eval_set: Ev
     spec = spec.replace(metric=resolve_metric(spec.metric, records).name)  # the job shows the metric it scores by
     if eval_set.kind == "completion" and spec.gen_length is None:
         raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
-    build_objective(spec, checkpoint=cache.denoiser(checkpoint), eval_set=records)
+    build_objective(spec, checkpoint=cache.denoiser(checkpoint, spec.family), eval_set=records)
     return spec
+
+
+def check_validation_set(spec: TuneSpec, eval_set: EvalSet, second: EvalSet, services: Services) -> None:
+    """The second eval set of a quality job must be of the tuning set's kind and scorable by its metric; the rest
+    (mask symbol, lengths) is checked by the worker before the search, naming validate_eval_set_id."""
+    if second.kind != eval_set.kind:
+        raise InvalidInput(
+            "validate_eval_set_id", f"holds {second.kind} records, the tuning eval set {eval_set.kind} records"
+        )
+    records = services.objective_cache.eval_set(second)
+    try:
+        get_metric(spec.metric).check_records(records.records)
+    except InvalidInput as error:
+        raise InvalidInput("validate_eval_set_id", f"{spec.metric} cannot score it: {error.message}") from None

@@ -46,6 +46,7 @@ def job_out(job: Job) -> JobOut:
         objective=job.objective,
         checkpoint_id=job.checkpoint_id,
         eval_set_id=job.eval_set_id,
+        validate_eval_set_id=job.validate_eval_set_id,
         request=job.request,
         progress=progress(job),
         best=best,
@@ -110,5 +111,8 @@ def best_out(job: Job) -> BestOut:
         value=_finite(best.get("score", job.best_value)),
         quality=quality,
         baselines=result.get("baselines") or {},
+        warnings=result.get("warnings") or [],
+        groups=result.get("groups"),
+        validation=result.get("validation"),
         result=result or None,
     )

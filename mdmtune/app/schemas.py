@@ -31,6 +31,12 @@ class TuneRequest(BaseModel):
 
     checkpoint_id: str | None = Field(None, description="From POST /v1/checkpoints; required for objective=quality.")
     eval_set_id: str | None = Field(None, description="From POST /v1/eval-sets; required for objective=quality.")
+    validate_eval_set_id: str | None = Field(
+        None,
+        description="Quality: a second eval set (from POST /v1/eval-sets, same kind) on which the best schedule and "
+        "the baselines are re-scored when the search ends; reported beside the confirm split under `validation`, "
+        "with a warning where the best loses there.",
+    )
     steps: int = Field(..., description="N, the number of sampling steps the schedule is tuned for (>= 1).")
     gen_length: int | None = Field(
         _default("gen_length"),
@@ -106,7 +112,7 @@ class TuneRequest(BaseModel):
 
     def spec_fields(self) -> dict[str, Any]:
         """The fields that make up the TuneSpec (not the ids, not the job's timeout)."""
-        return self.model_dump(exclude={"checkpoint_id", "eval_set_id", "timeout_seconds"})
+        return self.model_dump(exclude={"checkpoint_id", "eval_set_id", "validate_eval_set_id", "timeout_seconds"})
 
 
 class CheckpointUri(BaseModel):
@@ -156,6 +162,7 @@ class JobOut(BaseModel):
     objective: str
     checkpoint_id: str | None = None
     eval_set_id: str | None = None
+    validate_eval_set_id: str | None = None
     request: dict[str, Any] = Field(..., description="The full tuning request, defaults filled in.")
     progress: Progress
     best: BestSoFar | None = Field(None, description="Best trial so far (final once succeeded).")
@@ -192,6 +199,17 @@ class BestOut(BaseModel):
     value: float | str | None = Field(None, description="The objective's value at (a, b); 'inf' where infinite.")
     quality: dict[str, Any] | None = Field(None, description="Quality jobs: score with its confidence interval.")
     baselines: dict[str, Any] = Field(default_factory=dict, description="name -> a, b, score, diff_ci (paired).")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Quality: plain-words shift warnings, where the best wins overall but loses significantly to a "
+        "baseline in some group of records, or scores below a baseline on the validation set.",
+    )
+    groups: dict[str, Any] | None = Field(
+        None, description="Quality: the confirm split by groups of records (strata, losses, loss_confidence)."
+    )
+    validation: dict[str, Any] | None = Field(
+        None, description="With validate_eval_set_id: the best and the baselines re-scored on that set."
+    )
     result: dict[str, Any] | None = Field(None, description="The whole stored tuning result.")
 
 

@@ -85,6 +85,9 @@ def progress_bar(total_trials: int, enabled: bool):
 def tune_command(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Checkpoint folder/file (quality)."),
     eval_set: Path | None = typer.Option(None, "--eval-set", help="JSONL eval set (quality)."),
+    validate_eval_set: Path | None = typer.Option(
+        None, "--validate-eval-set", help="A second JSONL set: the best and the baselines re-scored on it at the end."
+    ),
     steps: str = typer.Option(..., "--steps", help="N, or a comma-separated sweep such as 4,8,16."),
     objective: str = typer.Option("quality", "--objective", help="quality | energy."),
     weight_a: float = typer.Option(1.0, "--weight-a", help="Energy: weight Beta shape a_w."),
@@ -149,11 +152,15 @@ def tune_command(
         family=family,
     ).validate()
     _check_inputs(spec, checkpoint, eval_set)
+    if validate_eval_set is not None and spec.objective != "quality":
+        raise InvalidInput("validate_eval_set", "only a quality job has a second eval set to check")
     _quiet_optuna()
     folder = _out_folder(spec, out)
     if storage is None and folder is not None and spec.objective == "quality":
         storage = f"sqlite:///{folder / 'study.db'}"  # a long job can be resumed; the energy search is cheap
-    result = _run(spec, checkpoint, eval_set, storage, trust_remote_code, show_progress=True)
+    result = _run(
+        spec, checkpoint, eval_set, storage, trust_remote_code, show_progress=True, validate=validate_eval_set
+    )
     _print_templates(result)
     if folder is not None and not no_figures:
         result.figures.update(_draw(result, folder, spec))
@@ -213,6 +220,7 @@ def _run(
     storage: str | None,
     trust_remote_code: bool,
     show_progress: bool,
+    validate: Path | None = None,
 ) -> TuneResult | SweepResult:
     from mdmtune.tuning.api import tune, tune_sweep
 
@@ -224,7 +232,9 @@ def _run(
     total = spec.trials * len(spec.steps_list)
     with progress_bar(total, show_progress) as update:
         if len(spec.steps_list) == 1:
-            return tune(spec, checkpoint=model, eval_set=eval_set, storage=storage, progress=update)
+            return tune(
+                spec, checkpoint=model, eval_set=eval_set, storage=storage, progress=update, validate_eval_set=validate
+            )
         done: dict[int, int] = {}
 
         def sweep_update(steps: int, progress: Any) -> None:
@@ -232,7 +242,14 @@ def _run(
             if update is not None:
                 update(_Summed(progress, sum(done.values()), total), steps)
 
-        return tune_sweep(spec, checkpoint=model, eval_set=eval_set, storage=storage, progress=sweep_update)
+        return tune_sweep(
+            spec,
+            checkpoint=model,
+            eval_set=eval_set,
+            storage=storage,
+            progress=sweep_update,
+            validate_eval_set=validate,
+        )
 
 
 def _log_line(progress: Any, steps: int | None = None) -> None:
@@ -307,6 +324,27 @@ def _print_one(console: Console, result: TuneResult) -> None:
         spent += f" (search {result.nfe_search}, confirm {result.nfe_confirm})"
         spent += f"; records: search {result.search_records}, confirm {result.confirm_records}"
     console.print(f"{spent}; wall time {result.wall_time_s:.1f} s")
+    if not energy:
+        _print_shift(console, result)
+
+
+def _print_shift(console: Console, result: TuneResult) -> None:
+    """The second set's table, the confirm split's groups, then the warnings in plain words."""
+    from mdmtune.cli.compare import print_groups
+
+    validation = result.validation
+    if validation is not None:
+        table = Table(title=f"second eval set: {validation.records} records (sha256 {validation.eval_set_sha256[:12]})")
+        for column in ("schedule", "score", "95% CI", "best - this [95% CI]"):
+            table.add_column(column)
+        table.add_row("best", _fmt(validation.best.score), _interval(validation.best.ci), "")
+        for name, base in validation.baselines.items():
+            table.add_row(name, _fmt(base.score), _interval(base.ci), f"{_fmt(base.diff, 3)} {_interval(base.diff_ci)}")
+        console.print(table)
+    if result.groups is not None:
+        print_groups(console, to_jsonable(result.groups.strata), "confirm split; best - this", "reference")
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
 
 
 def _print_sweep(console: Console, sweep: SweepResult) -> None:

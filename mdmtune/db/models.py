@@ -172,6 +172,9 @@ class Job(Base):
     )
     checkpoint_id: Mapped[str | None] = mapped_column(ForeignKey("checkpoints.id"), nullable=True)
     eval_set_id: Mapped[str | None] = mapped_column(ForeignKey("eval_sets.id"), nullable=True)
+    validate_eval_set_id: Mapped[str | None] = mapped_column(
+        ForeignKey("eval_sets.id"), nullable=True, comment="quality: a second set re-scored when the search ends"
+    )
 
     # Idempotency (IETF httpapi draft): same key + same request hash -> the same job; same key, other hash -> 422.
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)

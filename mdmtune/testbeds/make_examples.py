@@ -2,7 +2,9 @@
 
 The eval seeds below are used for nothing else (training draws from `mdmtune train --seed`, whose pairs come from a
 different stream: the Sudoku training pool has its own fixed seed and eval grids are fresh backtracking grids), so
-rerunning this script reproduces the shipped files byte for byte.
+rerunning this script reproduces the shipped files byte for byte. It also writes the second Sudoku eval set,
+`sudoku/eval_pattern.jsonl`: puzzles cut from another grid generator (mdmtune.testbeds.sudoku_pattern), the data on
+which `mdmtune compare` shows whether a schedule tuned on `sudoku/eval.jsonl` still holds.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from mdmtune.evalsets import EvalSet, write_eval_set
 from mdmtune.testbeds import get_testbed
+from mdmtune.testbeds.sudoku_pattern import PATTERN_RECORDS, PATTERN_SEED, pattern_records
 
 EVAL_SEEDS: dict[str, int] = {"sudoku": 90_001, "arithmetic": 90_002}
 """The seed each shipped eval set is drawn from."""
@@ -25,6 +28,11 @@ def make_examples(out: Path, n: int = 200) -> dict[str, EvalSet]:
     }
 
 
+def make_pattern_example(out: Path, n: int = PATTERN_RECORDS) -> EvalSet:
+    """Write `out/sudoku/eval_pattern.jsonl`: n 45-blank puzzles from the pattern generator, seed PATTERN_SEED."""
+    return write_eval_set(pattern_records(n, PATTERN_SEED), out / "sudoku" / "eval_pattern.jsonl")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("examples"))
@@ -32,6 +40,8 @@ def main() -> None:
     args = parser.parse_args()
     for name, eval_set in make_examples(args.out, args.n).items():
         print(f"{args.out / name / 'eval.jsonl'}: {len(eval_set)} records, sha256 {eval_set.sha256}")
+    pattern = make_pattern_example(args.out)
+    print(f"{args.out / 'sudoku' / 'eval_pattern.jsonl'}: {len(pattern)} records, sha256 {pattern.sha256}")
 
 
 if __name__ == "__main__":

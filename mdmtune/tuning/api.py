@@ -68,8 +68,13 @@ def tune(
     should_stop: Callable[[], bool] | None = None,
     cache: Any = None,
     checkpoint_sha: str | None = None,
+    validate_eval_set: str | os.PathLike[str] | Any = None,
 ) -> TuneResult:
-    """A whole tuning job at one N in this process. storage None: in memory (nothing to resume)."""
+    """A whole tuning job at one N in this process. storage None: in memory (nothing to resume).
+
+    `validate_eval_set` (quality; a path or EvalSet): a second set on which the best and the baselines are
+    re-scored when the search ends (`result.validation`, and `result.warnings` where the best loses there). It is
+    checked before the search starts, so a set the job cannot score fails at once."""
     spec.validate()
     if len(spec.steps_list) != 1:
         raise InvalidInput("steps", "tune() takes one step count; use tune_sweep() for several")
@@ -77,9 +82,28 @@ def tune(
     objective = build_objective(
         spec, checkpoint=checkpoint, eval_set=eval_set, cache=cache, checkpoint_sha=checkpoint_sha
     )
+    prepared = _prepare_validation(spec, objective, validate_eval_set)
     study = create_study(spec, storage, study_name or default_study_name(spec))
     run_search(spec, study, objective, progress=progress, should_stop=should_stop)
-    return finalize(spec, study, objective)
+    return _validated(finalize(spec, study, objective), objective, prepared)
+
+
+def _prepare_validation(spec: TuneSpec, objective: Any, validate_eval_set: Any) -> Any:
+    if validate_eval_set is None:
+        return None
+    if spec.objective != "quality":
+        raise InvalidInput("validate_eval_set", "only a quality job has a second eval set to check")
+    from mdmtune.tuning.shift import prepare_validation
+
+    return prepare_validation(objective, validate_eval_set)
+
+
+def _validated(result: TuneResult, objective: Any, prepared: Any) -> TuneResult:
+    if prepared is None:
+        return result
+    from mdmtune.tuning.shift import attach_validation
+
+    return attach_validation(result, objective, prepared)
 
 
 def tune_sweep(
@@ -91,19 +115,22 @@ def tune_sweep(
     progress: Callable[[int, Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     cache: Any = None,
+    validate_eval_set: Any = None,
 ) -> SweepResult:
     """Tune at each N of spec.steps (one study each, one shared score cache) and report quality vs steps."""
     spec.validate()
     started = time.perf_counter()
     results = []
-    objective = None
+    objective, prepared = None, None
     for steps in sorted(spec.steps_list):
         one = spec.for_steps(steps)
         objective = _reuse_or_build(one, objective, checkpoint, eval_set, cache)
+        if prepared is None:
+            prepared = _prepare_validation(one, objective, validate_eval_set)
         study = create_study(one, storage, default_study_name(one))
         report = None if progress is None else (lambda p, n=steps: progress(n, p))
         run_search(one, study, objective, progress=report, should_stop=should_stop)
-        results.append(finalize(one, study, objective))
+        results.append(_validated(finalize(one, study, objective), objective, prepared))
     return summarize_sweep(spec.objective, results, time.perf_counter() - started)
 
 

@@ -4,7 +4,8 @@ Quality: the search split chose the candidates, so their search values are optim
 top `spec.top_k` distinct complete trials and the baseline trials (linear, cos2) are re-scored on the held-out
 confirm split beside sine (one batch, same records and seeds: common random numbers); the reported best is the
 confirm winner (a baseline when nothing beats it there, and on ties), with a Wilson 95% interval on its confirm
-score and a paired bootstrap 95% interval of its difference to each baseline. (Picking
+score and a paired bootstrap 95% interval of its difference to each baseline, the same broken down by groups of the
+confirm records, and plain-words warnings where the best loses in a group (mdmtune.tuning.shift). (Picking
 the winner among k candidates on the confirm split leaves a small optimism of its own; k is kept small for that.)
 Energy: exact values, no intervals: the best trial and the baselines' energies.
 """
@@ -32,6 +33,7 @@ from mdmtune.tuning.result import (
     TuneResult,
 )
 from mdmtune.tuning.search import BASELINE_ATTR, study_nfe
+from mdmtune.tuning.shift import best_vs_baselines, shift_warnings
 from mdmtune.tuning.spec import TuneSpec
 from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
 
@@ -48,6 +50,10 @@ class ConfirmingObjective(Protocol):
 
     def confirm_scores(self, schedule_list: list[Schedule]) -> tuple[np.ndarray, int]:
         """Per-record scores [S, confirm records] (replicates averaged) and the NFEs spent (cache hits cost 0)."""
+        ...
+
+    def confirm_strata(self) -> dict[str, list[str]]:
+        """Stratum name -> a group label per confirm record (mdmtune.tuning.groups.record_strata)."""
         ...
 
 
@@ -195,7 +201,8 @@ def _finalize_quality(spec: TuneSpec, study: optuna.Study, objective: Confirming
         )
     nfe_search = study_nfe(study)
     masked = spec.gen_length if spec.gen_length is not None else objective.typical_masked
-    return TuneResult(
+    rows = {reference.name: scores[len(tuned) + i] for i, reference in enumerate(references)}
+    result = TuneResult(
         objective="quality",
         steps=steps,
         best=best,
@@ -223,4 +230,7 @@ def _finalize_quality(spec: TuneSpec, study: optuna.Study, objective: Confirming
             for i, t in enumerate(candidates)
         ],
         study_name=study.study_name,
+        groups=best_vs_baselines(win_scores, rows, objective.confirm_strata(), spec),
     )
+    result.warnings = shift_warnings(result)
+    return result

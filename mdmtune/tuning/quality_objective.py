@@ -190,6 +190,16 @@ class QualityObjective:
             confidence_dtype=s.confidence_dtype,
         )
 
+    def sampler_settings(self) -> Any:
+        """The SamplerSettings every schedule of this job is sampled with (a second eval set uses them too)."""
+        return self._settings()
+
+    def confirm_strata(self) -> dict[str, list[str]]:
+        """Stratum name -> a group label per confirm record: the per-group breakdown of the reported result."""
+        from mdmtune.tuning.groups import record_strata
+
+        return record_strata(self.encoded, self.confirm_indices)
+
     def _settings(self) -> Any:
         from mdmtune.sampling import SamplerSettings
 

@@ -9,7 +9,10 @@ For the energy objective `score` is the N-step energy (lower is better) and ther
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # groups pulls in scipy; the CLI imports these types at start-up
+    from mdmtune.tuning.groups import GroupBreakdown
 
 
 @dataclass
@@ -70,6 +73,21 @@ class CountPlan:
 
 
 @dataclass
+class Validation:
+    """The best schedule and the baselines re-scored on a second eval set once the search ended (every record of
+    it, same sampler settings and seed): does the confirm split's win hold on other data?"""
+
+    eval_set_sha256: str
+    records: int
+    best: BestSchedule
+    """Its score and Wilson 95% interval on the second set."""
+    baselines: dict[str, BaselineScore]
+    """diff = best - baseline on the second set, with its paired bootstrap 95% interval."""
+    groups: GroupBreakdown
+    nfe: int
+
+
+@dataclass
 class TuneResult:
     objective: str
     steps: int
@@ -96,6 +114,13 @@ class TuneResult:
     """Figure kind -> path, filled in by whoever drew them (the CLI)."""
     model: dict[str, Any] | None = None
     """Quality: how the checkpoint was read (format, family, mask and end ids, shift) and the records' template."""
+    groups: GroupBreakdown | None = None
+    """Quality: the confirm split by strata of its records (group field, masked count or prompt length): each
+    group's scores and the best's paired difference to each baseline; `losses` names where the best loses."""
+    validation: Validation | None = None
+    """Quality, when a second eval set was given: the best and the baselines re-scored on it."""
+    warnings: list[str] = field(default_factory=list)
+    """Plain-words shift warnings: the best wins overall but loses in a group, or loses on the second set."""
 
 
 @dataclass

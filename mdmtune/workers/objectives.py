@@ -47,6 +47,16 @@ class ObjectiveCache:
             checkpoint_sha=checkpoint.sha256,
         )
 
+    def validation_set(self, job: Job, sessions: sessionmaker[Session]) -> Any:
+        """The job's second eval set (loaded), or None when it has none."""
+        if not job.validate_eval_set_id:
+            return None
+        with sessions() as session:
+            row = session.get(EvalSet, job.validate_eval_set_id)
+        if row is None:
+            raise InvalidInput("validate_eval_set_id", f"eval set {job.validate_eval_set_id!r} is gone")
+        return self.eval_set(row)
+
     def score_cache(self, job: Job) -> Any:
         """Per-record scores of this job in a JSON Lines file beside the artifacts: a worker that resumes the job
         (after a crash, on another machine sharing the artifact folder) pays no model call for what was scored.

@@ -260,6 +260,7 @@ class Worker:
         study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(lease.token), self.worker_id)
         stop.study = study  # a resumed job's first should_stop reaps what its dead worker left RUNNING
         objective = self.objectives.get(spec, job, self.sessions)
+        prepared = self._prepare_validation(job, objective)
 
         def progress(p: Any) -> None:
             written = queue.fenced_update(
@@ -278,6 +279,10 @@ class Worker:
         if run.stopped:
             return self._stopped(job, lease, stop.reason, trials_done=count_trials(study)[0])
         result = finalize(spec, study, objective)
+        if prepared is not None:
+            from mdmtune.tuning.shift import attach_validation
+
+            attach_validation(result, objective, prepared)
         result.study_name = job.study_name
         best = result.best
         written = queue.finish(
@@ -292,6 +297,15 @@ class Worker:
             best_params={"a": best.a, "b": best.b} if best.a is not None else None,
         )
         return Outcome.succeeded if written else Outcome.lost
+
+    def _prepare_validation(self, job: Job, objective: Any) -> Any:
+        """The second eval set encoded for the job's model, before the search: a misfit fails the job at once."""
+        second = self.objectives.validation_set(job, self.sessions)
+        if second is None:
+            return None
+        from mdmtune.tuning.shift import prepare_validation
+
+        return prepare_validation(objective, second)
 
     def _stopped(self, job: Job, lease: queue.Lease, reason: Outcome | None, trials_done: int) -> Outcome:
         """Cancelled or timed out: the end state with the study's finished count; SIGTERM: the job goes back."""

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from mdmtune.app import idempotency
-from mdmtune.app.compat import check_against_artifacts
+from mdmtune.app.compat import check_against_artifacts, check_validation_set
 from mdmtune.app.deps import Services, current_owner, get_services
 from mdmtune.app.jobs_view import best_out, job_out
 from mdmtune.app.problems import Problem, problem_responses
@@ -75,13 +75,24 @@ def create_job(
         if spec.objective == "quality":
             checkpoint = _owned(session, Checkpoint, body.checkpoint_id, owner, "checkpoint_id")
             eval_set = _owned(session, EvalSet, body.eval_set_id, owner, "eval_set_id")
+            second = None
+            if body.validate_eval_set_id is not None:
+                second = _owned(session, EvalSet, body.validate_eval_set_id, owner, "validate_eval_set_id")
             session.commit()  # end the read transaction: the checks below may load a model for seconds
             spec = check_against_artifacts(spec, checkpoint, eval_set, services)
-        elif body.checkpoint_id is not None or body.eval_set_id is not None:
-            field = "checkpoint_id" if body.checkpoint_id is not None else "eval_set_id"
-            raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
+            if second is not None:
+                check_validation_set(spec, eval_set, second, services)
+        else:
+            _no_artifacts(body)
         job = _insert_job(services, session, spec, body, owner, key, digest)
         return _accepted(response, job)
+
+
+def _no_artifacts(body: TuneRequest) -> None:
+    """An energy job names no checkpoint or eval set."""
+    for field in ("checkpoint_id", "eval_set_id", "validate_eval_set_id"):
+        if getattr(body, field) is not None:
+            raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
 
 
 def _insert_job(
@@ -101,6 +112,7 @@ def _insert_job(
         request=spec.to_dict(),
         checkpoint_id=body.checkpoint_id if spec.objective == "quality" else None,
         eval_set_id=body.eval_set_id if spec.objective == "quality" else None,
+        validate_eval_set_id=body.validate_eval_set_id if spec.objective == "quality" else None,
         idempotency_key=key,
         request_hash=digest,
         study_name=study_name,

@@ -1,0 +1,147 @@
+"""`mdmtune compare`: several schedules on the same records with the same noise, with intervals and per-group results.
+
+The check to run before deploying a tuned schedule on other data: `--schedules linear,cos2,0.3475:0.7776` on the
+user's own eval set. Thin: parse, call mdmtune.tuning.compare, print a table (or one JSON document with --json).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mdmtune.cli.core import JSON_OPTION
+from mdmtune.cli.output import emit_json, to_jsonable
+from mdmtune.errors import InvalidInput
+
+BOOTSTRAP_LIMIT = 100_000
+
+
+def compare_command(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder or file (native, hf, torchscript)."),
+    eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set; records may carry a `group` field."),
+    steps: int = typer.Option(..., "--steps", help="N, the number of sampling steps."),
+    schedules: str = typer.Option(
+        ..., "--schedules", help="Comma-separated: linear, cos2, sine or Beta points a:b (e.g. 0.3475:0.7776)."
+    ),
+    baseline: str = typer.Option("linear", "--baseline", help="The schedule every other one is compared with."),
+    metric: str = typer.Option("exact_match", "--metric", help="Scorer from the metric registry (per record)."),
+    sampler: str = typer.Option("count", "--sampler", help="count | ancestral."),
+    remasking: str = typer.Option("low_confidence", "--remasking", help="low_confidence|random|margin|entropy."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: argmax)."),
+    gen_length: int | None = typer.Option(None, "--gen-length", help="Completion: tokens generated after the prompt."),
+    block_length: int | None = typer.Option(None, "--block-length", help="Semi-autoregressive block length."),
+    seed: int = typer.Option(0, "--seed", help="Seeds every record's draws (as `mdmtune sample`) and the bootstrap."),
+    replicates: int = typer.Option(1, "--replicates", help="Samples per record (same seeds for every schedule)."),
+    resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples of the paired differences."),
+    mask_symbol: str | None = typer.Option(None, "--mask-symbol", help="Infill mask symbol (default: tokenizer's)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Rows per model call."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code."),
+    per_record: bool = typer.Option(False, "--per-record", help="JSON: add every record's score per schedule."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Score several schedules on the same records: Wilson intervals, paired differences to the baseline, groups."""
+    from mdmtune.evalsets import load_eval_set
+    from mdmtune.models.loading import load_denoiser
+    from mdmtune.sampling import SamplerSettings
+    from mdmtune.tuning.compare import compare, parse_schedules, with_baseline
+
+    items = with_baseline(parse_schedules(schedules), baseline)
+    _check_counts(steps, replicates, resamples, seed)
+    settings = SamplerSettings(sampler, remasking, temperature, block_length)
+    records = load_eval_set(eval_set)
+    denoiser = load_denoiser(checkpoint, trust_remote_code=trust_remote_code)
+    result = compare(
+        denoiser, records, items, steps, settings, metric, baseline=baseline, gen_length=gen_length,
+        mask_symbol=mask_symbol, seed=seed, replicates=replicates, batch_size=batch_size, resamples=resamples,
+        on_schedule=_progress,
+    )  # fmt: skip
+    report = to_jsonable(result)
+    report["groups"] = report["groups"]["strata"]
+    report["losses"] = to_jsonable(result.groups.losses)
+    report["loss_confidence"] = result.groups.loss_confidence
+    if not per_record:
+        report.pop("per_record")
+        report.pop("record_ids")
+    if json_output:
+        emit_json(report)
+    else:
+        _print(report)
+
+
+def _check_counts(steps: int, replicates: int, resamples: int, seed: int) -> None:
+    if replicates < 1 or replicates > 64:
+        raise InvalidInput("replicates", f"must be an integer in [1, 64], got {replicates}")
+    if resamples < 100 or resamples > BOOTSTRAP_LIMIT:
+        raise InvalidInput("resamples", f"must be an integer in [100, {BOOTSTRAP_LIMIT}], got {resamples}")
+    if seed < 0:
+        raise InvalidInput("seed", f"must be an integer >= 0, got {seed}")
+    if steps < 1:
+        raise InvalidInput("steps", f"must be an integer >= 1, got {steps}")
+
+
+def _progress(done: int, total: int) -> None:
+    sys.stderr.write(f"schedules sampled: {done}/{total}\n")
+    sys.stderr.flush()
+
+
+def _interval(ci: list[float] | None) -> str:
+    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _print(report: dict[str, Any]) -> None:
+    console = Console()
+    title = f"mdmtune compare: N = {report['steps']}, metric {report['metric']}, {report['records']} records"
+    table = Table(title=title)
+    for column in ("schedule", "a", "b", "score", "95% CI", f"- {report['baseline']} [95% CI]", "NFE"):
+        table.add_column(column)
+    for row in report["schedules"]:
+        diff = "baseline" if row["name"] == report["baseline"] else f"{row['diff_vs_baseline']:+.3f} "
+        diff += "" if row["name"] == report["baseline"] else _interval(row["diff_ci"])
+        a = "-" if row["a"] is None else f"{row['a']:g}"
+        b = "-" if row["b"] is None else f"{row['b']:g}"
+        table.add_row(row["name"], a, b, f"{row['score']:.3f}", _interval(row["ci"]), diff, str(row["nfe"]))
+    console.print(table)
+    print_groups(console, report["groups"], f"records; difference to {report['baseline']}")
+    for loss in report["losses"]:
+        console.print(
+            f"[yellow]{loss['schedule']} loses to {loss['reference']} on {loss['stratum']} = {loss['group']} "
+            f"({loss['records']} records): {loss['diff']:+.3f}, {100 * loss['confidence']:.2f}% CI "
+            f"{_interval(loss['diff_ci'])}[/yellow]"
+        )
+
+
+def print_groups(
+    console: Console, strata: dict[str, list[dict[str, Any]]], what: str, diff_column: str = "schedule"
+) -> None:
+    """One table per stratum: each group's scores and, in brackets, its paired differences with 95% intervals,
+    shown in the column of the diff's `schedule` (compare: each against the baseline) or `reference` (tune: the
+    best against each baseline)."""
+    for stratum, groups in strata.items():
+        _print_stratum(console, stratum, groups, what, diff_column)
+
+
+def _print_stratum(console: Console, stratum: str, groups: list[dict[str, Any]], what: str, diff_column: str) -> None:
+    names = list(groups[0]["scores"]) if groups else []
+    table = Table(title=f"by {stratum} ({what})")
+    for column in (stratum, "records", *names):
+        table.add_column(column)
+    for group in groups:
+        diffs = {d[diff_column]: d for d in group["diffs"]}
+        cells = []
+        for name in names:
+            cell = f"{group['scores'][name]:.3f}"
+            if name in diffs:
+                cell += f" ({diffs[name]['diff']:+.3f} {_interval(diffs[name]['diff_ci'])})"
+            cells.append(cell)
+        table.add_row(group["label"], str(group["records"]), *cells)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `compare` to the `mdmtune` command."""
+    app.command("compare")(compare_command)
