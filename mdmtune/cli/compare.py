@@ -15,6 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from mdmtune.cli.core import JSON_OPTION
+from mdmtune.cli.model_options import (
+    ADD_SPECIAL_TOKENS_OPTION,
+    CFG_SCALE_OPTION,
+    CHAT_TEMPLATE_OPTION,
+    CONFIDENCE_DTYPE_OPTION,
+    FAMILY_OPTION,
+    load_for_cli,
+    print_model_line,
+)
 from mdmtune.cli.output import emit_json, to_jsonable
 from mdmtune.errors import InvalidInput
 
@@ -29,7 +38,9 @@ def compare_command(
         ..., "--schedules", help="Comma-separated: linear, cos2, sine or Beta points a:b (e.g. 0.3475:0.7776)."
     ),
     baseline: str = typer.Option("linear", "--baseline", help="The schedule every other one is compared with."),
-    metric: str = typer.Option("exact_match", "--metric", help="Scorer from the metric registry (per record)."),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Scorer from the metric registry (per record); default: the one the eval set declares."
+    ),
     sampler: str = typer.Option("count", "--sampler", help="count | ancestral."),
     remasking: str = typer.Option("low_confidence", "--remasking", help="low_confidence|random|margin|entropy."),
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: argmax)."),
@@ -42,23 +53,31 @@ def compare_command(
     batch_size: int = typer.Option(64, "--batch-size", help="Rows per model call."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code."),
     per_record: bool = typer.Option(False, "--per-record", help="JSON: add every record's score per schedule."),
+    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
+    chat_template: bool = CHAT_TEMPLATE_OPTION,
+    cfg_scale: float = CFG_SCALE_OPTION,
+    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
+    family: str = FAMILY_OPTION,
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Score several schedules on the same records: Wilson intervals, paired differences to the baseline, groups."""
     from mdmtune.evalsets import load_eval_set
-    from mdmtune.models.loading import load_denoiser
+    from mdmtune.metrics import resolve_metric
     from mdmtune.sampling import SamplerSettings
     from mdmtune.tuning.compare import compare, parse_schedules, with_baseline
 
     items = with_baseline(parse_schedules(schedules), baseline)
     _check_counts(steps, replicates, resamples, seed)
-    settings = SamplerSettings(sampler, remasking, temperature, block_length)
+    settings = SamplerSettings(
+        sampler, remasking, temperature, block_length, cfg_scale=cfg_scale, confidence_dtype=confidence_dtype
+    )
     records = load_eval_set(eval_set)
-    denoiser = load_denoiser(checkpoint, trust_remote_code=trust_remote_code)
+    metric_name = resolve_metric(metric, records).name
+    denoiser = load_for_cli(checkpoint, family, trust_remote_code)
     result = compare(
-        denoiser, records, items, steps, settings, metric, baseline=baseline, gen_length=gen_length,
+        denoiser, records, items, steps, settings, metric_name, baseline=baseline, gen_length=gen_length,
         mask_symbol=mask_symbol, seed=seed, replicates=replicates, batch_size=batch_size, resamples=resamples,
-        on_schedule=_progress,
+        on_schedule=_progress, add_special_tokens=add_special_tokens, chat_template=chat_template,
     )  # fmt: skip
     report = to_jsonable(result)
     report["groups"] = report["groups"]["strata"]
@@ -67,6 +86,7 @@ def compare_command(
     if not per_record:
         report.pop("per_record")
         report.pop("record_ids")
+    print_model_line(report["model"])
     if json_output:
         emit_json(report)
     else:

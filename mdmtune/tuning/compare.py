@@ -69,6 +69,8 @@ class Comparison:
     per_record: dict[str, list[float]] = field(default_factory=dict)
     """Schedule name -> per-record score (replicates averaged), in the eval set's order."""
     record_ids: list[Any] = field(default_factory=list)
+    model: dict[str, Any] = field(default_factory=dict)
+    """How the checkpoint was read and the records wrapped (see QualityObjective.model_report)."""
 
 
 def parse_schedules(text: str) -> list[NamedSchedule]:
@@ -174,15 +176,25 @@ def compare(
     batch_size: int = 64,
     resamples: int = 10_000,
     on_schedule: Callable[[int, int], None] | None = None,
+    add_special_tokens: bool = True,
+    chat_template: bool = False,
 ) -> Comparison:
     """Sample every schedule on every record of `eval_set` (an EvalSet) and compare each with the baseline."""
     from mdmtune.evaluation import encode_records
     from mdmtune.metrics import get_metric
+    from mdmtune.tuning.quality_objective import model_report
 
     items = with_baseline(items, baseline)
     scorer = get_metric(metric)
     scorer.check_records(eval_set.records)
-    encoded = encode_records(denoiser, eval_set, gen_length=gen_length, mask_symbol=mask_symbol)
+    encoded = encode_records(
+        denoiser,
+        eval_set,
+        gen_length=gen_length,
+        mask_symbol=mask_symbol,
+        add_special_tokens=add_special_tokens,
+        chat_template=chat_template,
+    )
     sampled = sample_scores(
         denoiser, encoded, [i.schedule for i in items], steps, settings, scorer,
         seed=seed, replicates=replicates, batch_size=batch_size, on_schedule=on_schedule,
@@ -205,6 +217,7 @@ def compare(
         nfe=sum(sampled.nfe),
         per_record={n: sampled.scores[i].tolist() for i, n in enumerate(names)},
         record_ids=[r.id for r in eval_set.records],
+        model=model_report(denoiser, encoded),
     )
 
 
