@@ -114,5 +114,6 @@ def best_out(job: Job) -> BestOut:
         warnings=result.get("warnings") or [],
         groups=result.get("groups"),
         validation=result.get("validation"),
+        model=result.get("model"),
         result=result or None,
     )

@@ -211,6 +211,11 @@ class BestOut(BaseModel):
         None, description="With validate_eval_set_id: the best and the baselines re-scored on that set."
     )
     result: dict[str, Any] | None = Field(None, description="The whole stored tuning result.")
+    model: dict[str, Any] | None = Field(
+        None,
+        description="Quality: how the checkpoint was read and the records encoded (format, family, mask_token_id, "
+        "end_token_ids, shifted_logits, add_special_tokens, template).",
+    )
 
 
 class TrialOut(BaseModel):
