@@ -30,7 +30,6 @@ from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast, Generat
 from mdmtune.testbeds.arithmetic import ArithmeticTestbed
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[EOS]"]
-GEN_LENGTH = 24
 
 
 def build_tokenizer() -> BertTokenizerFast:
@@ -40,13 +39,15 @@ def build_tokenizer() -> BertTokenizerFast:
     return BertTokenizerFast(vocab=vocab, do_lower_case=False, eos_token="[EOS]")
 
 
-def training_ids(tokenizer: BertTokenizerFast, rng: np.random.Generator, testbed: ArithmeticTestbed) -> list[int]:
-    """One sequence: the tokenizer's encoding of prompt + answer, the answer region padded with [EOS] to 24 tokens."""
+def training_ids(
+    tokenizer: BertTokenizerFast, rng: np.random.Generator, testbed: ArithmeticTestbed, gen_length: int
+) -> list[int]:
+    """One sequence: the tokenizer's encoding of prompt + answer, the answer region padded with [EOS]."""
     prompt, answer = testbed.problem(rng)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     whole = tokenizer(prompt + answer)["input_ids"]  # [CLS] prompt answer [SEP], as __call__ encodes by default
     answer_ids = whole[1 + len(prompt_ids) : -1]
-    region = answer_ids + [tokenizer.eos_token_id] * (GEN_LENGTH - len(answer_ids))
+    region = answer_ids + [tokenizer.eos_token_id] * (gen_length - len(answer_ids))
     return [tokenizer.cls_token_id, *prompt_ids, *region, tokenizer.sep_token_id]
 
 
@@ -72,11 +73,13 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-digits", type=int, default=2, help="Operand digits (the testbed's default is 3).")
+    parser.add_argument("--gen-length", type=int, default=16)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     tokenizer = build_tokenizer()
-    testbed = ArithmeticTestbed()
+    testbed = ArithmeticTestbed(max_digits=args.max_digits, target_length=args.gen_length, gen_length=args.gen_length)
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=96,
@@ -98,20 +101,21 @@ def main() -> None:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     rng = np.random.default_rng(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
-    prompt_length = len(tokenizer("000+000=", add_special_tokens=False)["input_ids"])
-    region = slice(1 + prompt_length, 1 + prompt_length + GEN_LENGTH)
+    zeros = "0" * args.max_digits
+    prompt_length = len(tokenizer(f"{zeros}+{zeros}=", add_special_tokens=False)["input_ids"])
+    region = slice(1 + prompt_length, 1 + prompt_length + args.gen_length)
     losses: list[float] = []
     started = time.perf_counter()
     model.train()
     for step in range(args.steps):
-        ids = torch.tensor([training_ids(tokenizer, rng, testbed) for _ in range(args.batch_size)])
+        ids = torch.tensor([training_ids(tokenizer, rng, testbed, args.gen_length) for _ in range(args.batch_size)])
         loss = mdm_loss(model, ids, region, tokenizer.mask_token_id, gen)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 100 == 0 or step == args.steps - 1:
             print(json.dumps({"step": step, "loss": round(float(np.mean(losses[-100:])), 4)}), flush=True)
     model.eval()

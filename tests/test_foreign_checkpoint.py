@@ -1,8 +1,8 @@
 """A masked LM trained elsewhere samples in mdmtune exactly as its own transformers loop samples it.
 
 The checkpoint is examples/bert_arithmetic/checkpoint: a BertForMaskedLM with a standard BertTokenizerFast (whose
-template wraps every text in [CLS] ... [SEP]), trained with transformers alone (scripts/train_bert_mdm.py) and
-written by save_pretrained. The reference is scripts/hf_reference_loop.py, a loop written directly against
+template wraps every text in [CLS] ... [SEP]), trained with transformers alone on two-digit additions
+(scripts/train_bert_mdm.py) and written by save_pretrained; its eval set is examples/bert_arithmetic/eval.jsonl. The reference is scripts/hf_reference_loop.py, a loop written directly against
 transformers (the tokenizer's own __call__, model(input_ids).logits, LLaDA's low-confidence top-k commits,
 tokenizer.decode). At temperature 0 both must give the same tokens and the same outputs and scores, record for
 record, for linear and two Beta schedules, infill and completion, with and without blocks.
@@ -31,8 +31,8 @@ pytest.importorskip("transformers")
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "examples" / "bert_arithmetic" / "checkpoint"
-EVAL_SET = ROOT / "examples" / "arithmetic" / "eval.jsonl"
-GEN_LENGTH = 24
+EVAL_SET = ROOT / "examples" / "bert_arithmetic" / "eval.jsonl"
+GEN_LENGTH = 16
 RECORDS = 16
 SCHEDULES = {"linear": (None, None), "beta(0.7,0.7)": (0.7, 0.7), "beta(1,0.2)": (1.0, 0.2)}
 
@@ -89,7 +89,7 @@ def _ours(denoiser, records: list[dict], steps: int, schedule, block_length: int
 CASES = [
     # (kind, steps, block_length)
     ("completion", 8, None),
-    ("completion", 12, 8),  # three blocks of 8, four steps each
+    ("completion", 8, 4),  # four blocks of 4, two steps each
     ("completion", 4, None),
     ("infill", 8, None),
 ]
@@ -155,3 +155,33 @@ def test_without_the_template_the_model_is_read_wrongly_and_results_say_so(denoi
     settings = SamplerSettings()
     scores = [float(np.mean(evaluate(denoiser, e, [named("linear")], 8, settings, scorer).scores)) for e in (on, off)]
     assert scores[0] > scores[1]
+
+
+def test_an_http_job_on_the_zipped_folder_gives_the_librarys_result(tmp_path):
+    """The same spec through the service (upload the zipped save_pretrained folder, POST, poll) and the library."""
+    from apiartifacts import zip_folder
+    from apiserver import database, running_server, wait_for_status
+
+    from mdmtune.settings import Settings
+    from mdmtune.tuning import TuneSpec, tune
+
+    lines = EVAL_SET.read_text().splitlines()[:40]
+    data = ("\n".join(lines) + "\n").encode()
+    fields = {"metric": "exact_match", "steps": 4, "gen_length": GEN_LENGTH, "n_trials": 6, "seed": 3}
+    library = tune(TuneSpec(**fields), checkpoint=CHECKPOINT, eval_set=parse_eval_set(data))
+    with database("sqlite", tmp_path) as url:
+        settings = Settings(data_dir=tmp_path, database_url=url, poll_seconds=0.05, device="cpu", workers=1)
+        with running_server(settings, workers=1) as server, server.client(server.new_key()) as client:
+            checkpoint = client.post("/v1/checkpoints", files={"file": ("bert.zip", zip_folder(CHECKPOINT))})
+            assert checkpoint.status_code == 201, checkpoint.text
+            assert checkpoint.json()["format"] == "hf"
+            eval_set = client.post("/v1/eval-sets", files={"file": ("eval.jsonl", data)})
+            body = {"checkpoint_id": checkpoint.json()["id"], "eval_set_id": eval_set.json()["id"], **fields}
+            created = client.post("/v1/tune", json=body)
+            assert created.status_code == 202, created.text
+            job = wait_for_status(client, created.json()["id"], {"succeeded", "failed", "cancelled"}, timeout=600)
+            assert job["status"] == "succeeded", job["error"]
+            best = client.get(f"/v1/tune/{job['id']}/best").json()
+    assert (best["a"], best["b"]) == (library.best.a, library.best.b)
+    assert best["quality"]["score"] == library.best.score
+    assert best["model"]["template"] == library.model["template"] and best["model"]["family"] == "masked_lm"

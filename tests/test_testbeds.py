@@ -175,3 +175,16 @@ def test_pattern_eval_set_is_reproduced_and_its_grids_come_from_another_generato
         assert record.masked.count("_") == 45 and _fewest_triples(record.answer) == 3
     general = [json.loads(line)["answer"] for line in (shipped / "eval.jsonl").read_text().splitlines()]
     assert all(_fewest_triples(grid) > 3 for grid in general)
+
+
+def test_bert_arithmetic_eval_set_is_reproduced_byte_for_byte(tmp_path):
+    from pathlib import Path
+
+    from mdmtune.testbeds.make_examples import make_bert_arithmetic_example
+
+    shipped = Path(__file__).resolve().parents[1] / "examples" / "bert_arithmetic" / "eval.jsonl"
+    written = make_bert_arithmetic_example(tmp_path)
+    assert (tmp_path / "bert_arithmetic" / "eval.jsonl").read_bytes() == shipped.read_bytes()
+    for record in written.records:
+        left, right = record.prompt.rstrip("=").split("+")
+        assert len(left) == len(right) == 2 and str(int(left) + int(right)) == record.answer

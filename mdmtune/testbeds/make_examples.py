@@ -4,7 +4,8 @@ The eval seeds below are used for nothing else (training draws from `mdmtune tra
 different stream: the Sudoku training pool has its own fixed seed and eval grids are fresh backtracking grids), so
 rerunning this script reproduces the shipped files byte for byte. It also writes the second Sudoku eval set,
 `sudoku/eval_pattern.jsonl`: puzzles cut from another grid generator (mdmtune.testbeds.sudoku_pattern), the data on
-which `mdmtune compare` shows whether a schedule tuned on `sudoku/eval.jsonl` still holds.
+which `mdmtune compare` shows whether a schedule tuned on `sudoku/eval.jsonl` still holds; and
+`bert_arithmetic/eval.jsonl`, two-digit additions for the shipped BERT checkpoint (scripts/train_bert_mdm.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from mdmtune.evalsets import EvalSet, write_eval_set
 from mdmtune.testbeds import get_testbed
+from mdmtune.testbeds.arithmetic import ArithmeticTestbed
 from mdmtune.testbeds.sudoku_pattern import PATTERN_RECORDS, PATTERN_SEED, pattern_records
 
 EVAL_SEEDS: dict[str, int] = {"sudoku": 90_001, "arithmetic": 90_002}
@@ -26,6 +28,16 @@ def make_examples(out: Path, n: int = 200) -> dict[str, EvalSet]:
         name: write_eval_set(get_testbed(name).eval_records(n, seed), out / name / "eval.jsonl")
         for name, seed in EVAL_SEEDS.items()
     }
+
+
+BERT_ARITHMETIC_SEED = 90_004
+"""The seed of the BERT example's eval set (two-digit operands, the size that BERT checkpoint was trained on)."""
+
+
+def make_bert_arithmetic_example(out: Path, n: int = 200) -> EvalSet:
+    """Write `out/bert_arithmetic/eval.jsonl`: n additions of 1-2 digit operands ("47+05=" -> "52")."""
+    testbed = ArithmeticTestbed(max_digits=2, target_length=16, gen_length=16)
+    return write_eval_set(testbed.eval_records(n, BERT_ARITHMETIC_SEED), out / "bert_arithmetic" / "eval.jsonl")
 
 
 def make_pattern_example(out: Path, n: int = PATTERN_RECORDS) -> EvalSet:
@@ -42,6 +54,8 @@ def main() -> None:
         print(f"{args.out / name / 'eval.jsonl'}: {len(eval_set)} records, sha256 {eval_set.sha256}")
     pattern = make_pattern_example(args.out)
     print(f"{args.out / 'sudoku' / 'eval_pattern.jsonl'}: {len(pattern)} records, sha256 {pattern.sha256}")
+    bert = make_bert_arithmetic_example(args.out, args.n)
+    print(f"{args.out / 'bert_arithmetic' / 'eval.jsonl'}: {len(bert)} records, sha256 {bert.sha256}")
 
 
 if __name__ == "__main__":
