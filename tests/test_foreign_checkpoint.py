@@ -2,10 +2,11 @@
 
 The checkpoint is examples/bert_arithmetic/checkpoint: a BertForMaskedLM with a standard BertTokenizerFast (whose
 template wraps every text in [CLS] ... [SEP]), trained with transformers alone on two-digit additions
-(scripts/train_bert_mdm.py) and written by save_pretrained; its eval set is examples/bert_arithmetic/eval.jsonl. The reference is scripts/hf_reference_loop.py, a loop written directly against
-transformers (the tokenizer's own __call__, model(input_ids).logits, LLaDA's low-confidence top-k commits,
-tokenizer.decode). At temperature 0 both must give the same tokens and the same outputs and scores, record for
-record, for linear and two Beta schedules, infill and completion, with and without blocks.
+(scripts/train_bert_mdm.py) and written by save_pretrained; its eval set is examples/bert_arithmetic/eval.jsonl.
+The reference is scripts/hf_reference_loop.py, a loop written directly against transformers (the tokenizer's own
+__call__, model(input_ids).logits, LLaDA's low-confidence top-k commits, tokenizer.decode). At temperature 0 both
+must give the same tokens and the same outputs and scores, record for record, for linear and two Beta schedules,
+infill and completion, with and without blocks.
 """
 
 from __future__ import annotations
