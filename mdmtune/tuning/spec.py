@@ -18,11 +18,12 @@ from typing import Any, Literal
 from mdmtune.errors import InvalidInput
 from mdmtune.plans import check_blocks
 
-OBJECTIVES = ("quality", "energy")
+OBJECTIVES = ("quality", "energy", "frontier")
+"""frontier: quality per model call across budgets (mdmtune.tuning.frontier); `steps` holds the budgets."""
 SEARCH_ALGORITHMS = ("tpe", "gp", "cmaes", "random")
 SAMPLERS = ("count", "ancestral")
 REMASKINGS = ("low_confidence", "random", "margin", "entropy")
-DEFAULT_TRIALS = {"quality": 60, "energy": 200}
+DEFAULT_TRIALS = {"quality": 60, "energy": 200, "frontier": 40}
 DEFAULT_BOUNDS = (0.05, 5.0)
 
 
@@ -30,7 +31,7 @@ DEFAULT_BOUNDS = (0.05, 5.0)
 class TuneSpec:
     """One tuning job. Defaults are the documented ones; `n_trials=None` means 60 (quality) or 200 (energy)."""
 
-    objective: Literal["quality", "energy"] = "quality"
+    objective: Literal["quality", "energy", "frontier"] = "quality"
     steps: int | tuple[int, ...] = 8
     """N, or several N for a steps sweep (the CLI's `--steps 4,8,16`; one study per N)."""
     weight_a: float = 1.0
@@ -119,7 +120,7 @@ class TuneSpec:
         _int_at_least("n_trials", self.trials, 1)
         _int_at_least("trials_per_batch", self.trials_per_batch, 1)
         _int_at_least("seed", self.seed, 0)
-        if self.objective == "quality":
+        if self.objective in ("quality", "frontier"):
             self._validate_quality()
         return self
 
