@@ -85,8 +85,10 @@ def sample_command(
         "block_length": block_length,
         "metric": scorer.name,
         "records": [
-            {"id": record.id, "output": outputs[0], "score": _score(score)}
-            for record, outputs, score in zip(records.records, result.outputs[0], result.scores[0, :, 0], strict=True)
+            {"id": record.id, "output": outputs[0], "score": _score(score), "nfe": int(calls[0])}
+            for record, outputs, score, calls in zip(
+                records.records, result.outputs[0], result.scores[0, :, 0], result.row_nfe[0], strict=True
+            )
         ],
         "mean_score": float(result.mean_scores()[0]),
         "nfe": result.nfe,

@@ -95,6 +95,9 @@ class FrontierResult:
     metric: str
     search_records: int
     confirm_records: int
+    confirm_ids: list[Any]
+    """The eval set's ids of the confirm records, where every point was scored (`mdmtune sample` on the whole set
+    reproduces a point's score and calls on exactly these records)."""
     nfe: int
     """Model calls of the whole job (every budget, every decoder, search and confirm)."""
     row_nfe: int
@@ -267,6 +270,7 @@ def run_frontier(
         metric=spec.metric,
         search_records=base.search_records,
         confirm_records=base.confirm_records,
+        confirm_ids=[base.encoded.records[int(i)].id for i in base.confirm_indices],
         nfe=sum(nfe_by_part.values()),
         row_nfe=sum(rows_by_part.values()),
         nfe_by_part=nfe_by_part,
