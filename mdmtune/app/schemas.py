@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mdmtune.errors import InvalidInput
 from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
 
 _SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
@@ -45,8 +46,17 @@ class TuneRequest(BaseModel):
         _default("remasking"), description="Which positions the count sampler commits at each step."
     )
     temperature: float = Field(_default("temperature"), description="Sampling temperature (0: greedy).")
-    objective: Literal["quality", "energy"] = Field(
-        _default("objective"), description="quality (score on the eval set) or energy (model-free, spec/MATH.md)."
+    objective: Literal["quality", "energy", "frontier"] = Field(
+        _default("objective"),
+        description="quality (score on the eval set), energy (model-free), or frontier (quality per model call: "
+        "at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy decoders).",
+    )
+    budgets: list[int] | None = Field(
+        None,
+        min_length=1,
+        max_length=8,
+        description="objective=frontier: mean model calls per record to compare at, e.g. [4, 8, 16] (each >= 1, "
+        "at most gen_length); None: [steps]. n_trials is then the Beta search's trials at each budget.",
     )
     weight_a: float = Field(_default("weight_a"), description="Energy objective: Beta weight gamma_w's a (> 0).")
     weight_b: float = Field(_default("weight_b"), description="Energy objective: Beta weight gamma_w's b (> 0).")
@@ -75,7 +85,12 @@ class TuneRequest(BaseModel):
 
     def spec_fields(self) -> dict[str, Any]:
         """The fields that make up the TuneSpec (not the ids, not the job's timeout)."""
-        return self.model_dump(exclude={"checkpoint_id", "eval_set_id", "timeout_seconds"})
+        fields = self.model_dump(exclude={"checkpoint_id", "eval_set_id", "timeout_seconds", "budgets"})
+        if self.objective == "frontier":
+            fields["steps"] = sorted(self.budgets) if self.budgets else [self.steps]
+        elif self.budgets is not None:
+            raise InvalidInput("budgets", "only a frontier job takes budgets")
+        return fields
 
 
 class CheckpointUri(BaseModel):

@@ -32,7 +32,8 @@ from mdmtune import schedules
 from mdmtune.errors import InvalidInput
 from mdmtune.plans import count_plan
 from mdmtune.schedules import Schedule
-from mdmtune.tuning.quality_objective import QualityObjective
+from mdmtune.tuning.objective import EvaluationStopped
+from mdmtune.tuning.quality_objective import QualityObjective, _stop_hook
 from mdmtune.tuning.spec import TuneSpec
 from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
 
@@ -121,8 +122,8 @@ class _Measured:
 class _AdaptiveSweep:
     """Evaluations of one adaptive decoder: per parameter value, per record (score, calls), never sampled twice."""
 
-    def __init__(self, objective: QualityObjective, decoder: str) -> None:
-        self.objective, self.decoder = objective, decoder
+    def __init__(self, objective: QualityObjective, decoder: str, should_stop: Callable[[], bool] | None) -> None:
+        self.objective, self.decoder, self.should_stop = objective, decoder, should_stop
         self.known: dict[float, dict[int, tuple[float, float]]] = {}
         self.nfe = 0
         self.row_nfe = 0
@@ -162,6 +163,7 @@ class _AdaptiveSweep:
             replicates=spec.replicates,
             seed=spec.seed,
             batch_size=spec.batch_size,
+            on_batch=None if self.should_stop is None else _stop_hook(self.should_stop),
         )
         self.nfe += int(result.nfe)
         self.row_nfe += int(result.row_nfe.sum())
@@ -221,8 +223,12 @@ def run_frontier(
     checkpoint_sha: str | None = None,
     progress: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_budget: Callable[[int, int], None] | None = None,
 ) -> FrontierResult:
-    """The whole frontier job in this process (library, CLI and the service's worker all call this)."""
+    """The whole frontier job in this process (library, CLI and the service's worker all call this).
+
+    progress(message) narrates; on_budget(budgets done, model calls so far) after each budget; should_stop() is
+    polled between model batches, and True raises EvaluationStopped (nothing is reported half-done)."""
     from mdmtune.tuning.search import create_study, run_search
 
     started = time.perf_counter()
@@ -238,7 +244,7 @@ def run_frontier(
         cache=cache,
         checkpoint_sha=checkpoint_sha,
     )
-    sweeps = {d: _AdaptiveSweep(base, d) for d in ("threshold", "entropy")}
+    sweeps = {d: _AdaptiveSweep(base, d, should_stop) for d in ("threshold", "entropy")}
     _sweep_adaptive(sweeps, budgets, say)
     budget_results, schedule_nfe, schedule_rows = [], {"search": 0, "confirm": 0}, 0
     for budget in budgets:
@@ -246,13 +252,17 @@ def run_frontier(
         objective = base.with_steps(budget)
         study = create_study(one, None, f"mdmtune-frontier-N{budget}")
         say(f"budget {budget}: tuning the Beta schedule at N = {budget} ({one.trials} trials)")
-        run_search(one, study, objective, should_stop=should_stop)
+        if run_search(one, study, objective, should_stop=should_stop).stopped:
+            raise EvaluationStopped(f"stopped while tuning the schedule at N = {budget}")
         points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget)
         schedule_nfe["search"] += objective.nfe_spent - confirm_nfe
         schedule_nfe["confirm"] += confirm_nfe
         schedule_rows += objective.row_nfe_spent
         budget_results.append(BudgetResult(budget=budget, winner=_winner(points), points=points))
         say(f"budget {budget}: winner {budget_results[-1].winner.name} ({budget_results[-1].winner.score:.3f})")
+        if on_budget is not None:
+            spent = sum(s.nfe for s in sweeps.values()) + schedule_nfe["search"] + schedule_nfe["confirm"]
+            on_budget(len(budget_results), spent)
     nfe_by_part = {
         "schedule_search": schedule_nfe["search"],
         "schedule_confirm": schedule_nfe["confirm"],
@@ -307,6 +317,8 @@ def _sweep_adaptive(sweeps: dict[str, _AdaptiveSweep], budgets: list[int], say: 
         sweep.measure(finalists, search)
         for _ in range(REFINE_ROUNDS if len(rung) < len(search) else 0):
             sweep.measure([m for m in (sweep.bracket_midpoint(b, search) for b in budgets) if m is not None], search)
+        chosen = [v for v in (sweep.choose(b, search) for b in budgets) if v is not None]
+        sweep.measure(chosen, objective.confirm_indices)  # every budget's pick on the confirm split, one evaluation
 
 
 def _climb(sweep: _AdaptiveSweep, ladder: tuple[float, ...], rung: np.ndarray, most: float, batch_size: int) -> None:
