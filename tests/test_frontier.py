@@ -126,3 +126,18 @@ def test_the_winner_keeps_to_the_budget_and_ties_go_to_the_simpler_policy():
 def test_the_front_is_the_points_no_other_point_beats_on_both_axes():
     points = [_point("linear", 0.4, 4), _point("tuned", 0.6, 4), _point("entropy", 0.6, 3), _point("cos2", 0.7, 8)]
     assert [p.name for p in pareto_front(points)] == ["entropy", "cos2"]
+
+
+def test_sample_with_a_decoder_keeps_nfe_per_record_and_refuses_schedule_options(capsys, frontier):
+    report = _sample(capsys, frontier, "--decoder", "entropy", "--entropy-bound", "0.5", "--max-steps", "3")
+    assert report["decoder"] == "entropy" and report["schedule"] is None
+    assert report["nfe_per_record"] == np.mean([r["nfe"] for r in report["records"]]) <= 3
+    args = ["sample", "--checkpoint", str(CHECKPOINT), "--eval-set", str(frontier / "eval.jsonl"), "--metric", "sudoku"]
+    for extra, field in (
+        (["--decoder", "threshold", "--threshold", "0.9", "--steps", "8"], "steps"),
+        (["--decoder", "threshold"], "threshold"),
+        (["--decoder", "entropy", "--entropy-bound", "0.1", "--name", "linear"], "name"),
+        (["--steps", "8", "--name", "linear", "--threshold", "0.9"], "threshold"),
+    ):
+        code, out, err = run_cli(capsys, *args, *extra)
+        assert code == 2 and out == "" and f"{field}:" in err, (extra, err)
