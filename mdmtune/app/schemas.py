@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
 
+MAX_BUDGET = 4096
+"""The largest frontier budget (model calls per record) a request may name."""
 _SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
 
 
@@ -51,7 +53,7 @@ class TuneRequest(BaseModel):
         description="quality (score on the eval set), energy (model-free), or frontier (quality per model call: "
         "at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy decoders).",
     )
-    budgets: list[int] | None = Field(
+    budgets: list[Annotated[int, Field(ge=1, le=MAX_BUDGET)]] | None = Field(
         None,
         min_length=1,
         max_length=8,
