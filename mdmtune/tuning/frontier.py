@@ -12,9 +12,11 @@ linear at the same budget. The winner is the best confirm score among the points
 confirm split too (ties go to the simpler policy: linear, cos2, tuned, threshold, entropy).
 
 Cost, shared where it can be: one search per budget, each with its batches of trials and successive halving, the
-score cache shared across budgets (the baselines' confirm scores are paid once per N); the adaptive decoders are
-swept once for every budget (a ladder of thresholds in one batch, one row per (threshold, record), then a few
-bisection rounds between the ladder points that bracket each budget, again one batch per round).
+score cache shared across budgets; the adaptive decoders are swept once for every budget, by successive halving over
+parameter values: a ladder of thresholds (bounds) on a first rung of the search split, several values per model
+batch, stopped once they need far more calls than the largest budget; bisection between the values that bracket
+each budget; then only each budget's finalists on the whole search split, and each budget's pick on the confirm
+split. No (value, record) is sampled twice.
 Never imports FastAPI or SQLAlchemy.
 """
 
