@@ -116,11 +116,13 @@ def _point(name: str, score: float, calls: float, budget: int = 4) -> FrontierPo
     return FrontierPoint(decoder, name, calls, score, [0, 1], 0.0, [0, 0], calls <= budget)
 
 
-def test_the_winner_keeps_to_the_budget_and_ties_go_to_the_simpler_policy():
+def test_the_winner_keeps_to_the_budget_and_ties_go_to_fewer_calls_then_the_simpler_policy():
     points = [_point("tuned", 0.5, 4), _point("linear", 0.5, 4), _point("threshold", 0.9, 4.2)]
     assert _winner(points).name == "linear"  # threshold is better but over budget on the confirm split
     points.append(_point("entropy", 0.6, 3.5))
     assert _winner(points).name == "entropy"
+    points.append(_point("threshold", 0.6, 3.0))
+    assert _winner(points).name == "threshold"  # the same score for fewer calls
 
 
 def test_the_front_is_the_points_no_other_point_beats_on_both_axes():

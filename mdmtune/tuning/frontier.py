@@ -9,7 +9,8 @@ At every budget B (`spec.steps` holds the budgets) five points compete on the sa
 Everything is chosen on the search split and reported on the confirm split (the split of `split_records`, as for
 `tune`): score, Wilson 95% interval, mean calls per record, and the paired bootstrap interval of the difference to
 linear at the same budget. The winner is the best confirm score among the points that kept to the budget on the
-confirm split too (ties go to the simpler policy: linear, cos2, tuned, threshold, entropy).
+confirm split too (a tie goes to the fewer calls, then to the simpler policy: linear, cos2, tuned, threshold,
+entropy).
 
 Cost, shared where it can be: one search per budget, each with its batches of trials and successive halving, the
 score cache shared across budgets; the adaptive decoders are swept once for every budget, by successive halving over
@@ -47,7 +48,7 @@ REFINE_ROUNDS = 2
 RUNG_MARGIN = 1.25
 """On the first rung, values needing more than this times the budget are not carried to the whole search split."""
 PRIORITY = ("linear", "cos2", "tuned", "threshold", "entropy")
-"""Tie order of the winner: the simpler policy first."""
+"""Tie order of the winner at equal score and calls: the simpler policy first."""
 
 
 @dataclass
@@ -419,7 +420,7 @@ def _schedule_calls(objective: QualityObjective, schedule: Schedule, steps: int)
 
 def _winner(points: list[FrontierPoint]) -> FrontierPoint:
     eligible = [p for p in points if p.within_budget] or points
-    return max(eligible, key=lambda p: (round(p.score, 12), -PRIORITY.index(p.name)))
+    return max(eligible, key=lambda p: (round(p.score, 12), -round(p.nfe_per_record, 9), -PRIORITY.index(p.name)))
 
 
 def pareto_front(points: list[FrontierPoint]) -> list[FrontierPoint]:
