@@ -257,7 +257,10 @@ def evaluate_decoder(
     on_batch: BatchHook | None = None,
 ) -> Evaluation:
     """Sample and score every (parameter, record, replicate) with an adaptive decoder; parameters are thresholds
-    (threshold decoder) or entropy bounds (entropy decoder). The Evaluation's first axis runs over `parameters`."""
+    (threshold decoder) or entropy bounds (entropy decoder). The Evaluation's first axis runs over `parameters`.
+
+    All rows go to one continuously batched sampling call (at most batch_size rows per model call, a finished row's
+    place taken by the next one); on_batch(rows finished, rows) after every model call."""
     from mdmtune.sampling import sample_adaptive
 
     values = np.asarray(parameters, dtype=np.float64).reshape(-1)
@@ -271,20 +274,24 @@ def evaluate_decoder(
     rows = grid.reshape(3, -1).T
     outputs = [[[""] * replicates for _ in indices] for _ in range(values.size)]
     row_nfe = np.zeros((values.size, len(indices), replicates), dtype=np.int64)
-    nfe = 0
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        records = indices[batch[:, 0]]
-        seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, batch[:, 1], strict=True)]
-        attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
-        ids = encoded.ids[records]
-        result = sample_adaptive(denoiser, ids, settings, seeds, encoded.gen_region, attention, values[batch[:, 2]])
-        for row, (position, replicate, which) in enumerate(batch):
-            outputs[which][position][replicate] = _decode(denoiser, encoded, int(records[row]), result.ids[row])
-            row_nfe[which, position, replicate] = result.row_nfe[row]
-        nfe += result.nfe
-        if on_batch is not None:
-            on_batch(start + len(batch), len(rows))
+    records = indices[rows[:, 0]]
+    seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, rows[:, 1], strict=True)]
+    attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
+    result = sample_adaptive(
+        denoiser,
+        encoded.ids[records],
+        settings,
+        seeds,
+        encoded.gen_region,
+        attention,
+        values[rows[:, 2]],
+        max_batch=batch_size,
+        on_call=on_batch,
+    )
+    for row, (position, replicate, which) in enumerate(rows):
+        outputs[which][position][replicate] = _decode(denoiser, encoded, int(records[row]), result.ids[row])
+        row_nfe[which, position, replicate] = result.row_nfe[row]
+    nfe = int(result.nfe)
     scores, set_scores = _score(scorer, encoded, indices, outputs)
     return Evaluation(scores, set_scores, outputs, nfe, row_nfe, indices)
 

@@ -272,3 +272,32 @@ def test_a_cap_below_the_block_count_is_refused(denoiser):
     with pytest.raises(InvalidInput) as error:
         _adaptive(denoiser, completion_ids(denoiser, rows=1), settings)
     assert error.value.field == "max_steps"
+
+
+def test_continuous_batching_keeps_every_rows_output_and_fills_the_places_of_finished_rows(denoiser):
+    """With max_batch, no call holds more rows than that, a finished row's place goes to the next waiting row, and
+    every row's output and calls are those it has sampled alone (its noise is keyed by its own call index)."""
+    ids = infill_ids(denoiser, rows=6, seed=9)  # 3, 6, ..., 18 masks: rows finish at different calls
+    settings = SamplerSettings(temperature=1.0, decoder="threshold", threshold=1.0)
+    seeds = [11, 12, 13, 14, 15, 16]
+    recording = Recording(denoiser)
+    finished: list[int] = []
+    packed = _adaptive(
+        recording, ids, settings, seeds=seeds, infill=True, max_batch=2, on_call=lambda d, n: finished.append(d)
+    )
+    alone = _adaptive(denoiser, ids, settings, seeds=seeds, infill=True)
+    assert torch.equal(packed.ids, alone.ids)
+    assert packed.row_nfe.tolist() == alone.row_nfe.tolist() == [3, 6, 9, 12, 15, 18]
+    sizes = [seen.shape[0] for seen, _ in recording.inputs]
+    assert max(sizes) == 2 and sum(sizes) == sum(packed.row_nfe)
+    assert packed.nfe == len(sizes) == _slots_finish_time([3, 6, 9, 12, 15, 18], slots=2)
+    assert finished[-1] == 6 and finished == sorted(finished)
+
+
+def _slots_finish_time(needs: list[int], slots: int) -> int:
+    """When the last of `needs` calls finishes, rows taking free slots in order (a row needs its calls in a row)."""
+    free_at = [0] * slots
+    for need in needs:
+        start = min(free_at)
+        free_at[free_at.index(start)] = start + need
+    return max(free_at)

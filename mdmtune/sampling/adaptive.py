@@ -10,7 +10,8 @@ The rivals of a fixed N-step schedule that practitioners use:
 Both run batched with one threshold (or bound) per row, so one batch can score many thresholds on many records.
 Semi-AR blocks (LLaDA): a row works on its first block with masks left; a block closes when it is filled, and the
 row moves on. `max_steps` caps the calls: each block gets max_steps // n_blocks, and the block's last allowed call
-commits whatever is left in it. A row whose generated positions are all filled leaves the batch.
+commits whatever is left in it. A row whose generated positions are all filled leaves the batch, and with
+`max_batch` the next waiting row takes its place.
 Noise: the same counter-based streams as the count sampler (seeds.py), addressed by (row seed, the row's own call
 index, stream, slot), so a row's draws never depend on its batch-mates; at temperature 0 nothing is drawn.
 NFE: `nfe` counts model calls, `row_nfe[r]` the calls row r took part in (its cost sampled alone).
@@ -19,6 +20,8 @@ here too. Never imports FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -41,11 +44,16 @@ def sample_adaptive(
     gen_region: tuple[int, int] | None = None,
     attention_mask: torch.Tensor | None = None,
     parameters: np.ndarray | list[float] | None = None,
+    max_batch: int | None = None,
+    on_call: Callable[[int, int], None] | None = None,
 ) -> SampleOutput:
     """Fill every masked position of `ids` [B, L] with the settings' adaptive decoder.
 
     parameters [B]: each row's threshold (threshold decoder) or entropy bound (entropy decoder); None: the settings'
-    value for every row. Other arguments as mdmtune.sampling.sample.
+    value for every row. max_batch: at most this many rows per model call; the others wait in row order and take
+    the place of a row as soon as it finishes (continuous batching: rows need different numbers of calls, so
+    fixed batches would run at the pace of their slowest row). on_call(rows finished, rows) after every call; raising
+    from it stops the sampling. Other arguments as mdmtune.sampling.sample.
     """
     if settings.decoder not in ("threshold", "entropy"):
         raise InvalidInput("decoder", f"sample_adaptive runs threshold or entropy, not {settings.decoder!r}")
@@ -59,8 +67,10 @@ def sample_adaptive(
     per_block = _calls_per_block(ids, denoiser.mask_token_id, n_blocks, settings.max_steps)
     layout = build_layout(ids, denoiser.mask_token_id, gen_region, settings.block_length, n_blocks * per_block)
     placeholder = np.tile(np.linspace(0.0, 1.0, n_blocks * per_block + 1), (rows, 1))
+    if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+        raise InvalidInput("max_batch", f"must be an integer >= 1 or None, got {max_batch!r}")
     run = _AdaptiveRun(denoiser, ids, placeholder, settings, row_seeds, layout, attention_mask)
-    return run.decode(values, per_block)
+    return run.decode(values, per_block, max_batch or rows, on_call)
 
 
 def _row_parameters(settings: SamplerSettings, parameters: object, rows: int) -> np.ndarray:
@@ -97,7 +107,9 @@ class _AdaptiveRun(_Run):
     the count plan it derives from it is never read.
     """
 
-    def decode(self, values: np.ndarray, per_block: int) -> SampleOutput:
+    def decode(
+        self, values: np.ndarray, per_block: int, max_batch: int, on_call: Callable[[int, int], None] | None
+    ) -> SampleOutput:
         rows = self.x.shape[0]
         self.values = torch.as_tensor(values, dtype=torch.float64, device=self.device)
         self.block = torch.zeros(rows, dtype=torch.long, device=self.device)
@@ -106,11 +118,13 @@ class _AdaptiveRun(_Run):
         self.committed = np.zeros((rows, self.layout.n_blocks * per_block), dtype=np.int64)
         self._advance_blocks()
         while True:
-            active = np.flatnonzero((self.block < self.layout.n_blocks).cpu().numpy())
-            if active.size == 0:
+            waiting = np.flatnonzero((self.block < self.layout.n_blocks).cpu().numpy())
+            if waiting.size == 0:
                 break
-            self._step(active, per_block)
+            self._step(waiting[:max_batch], per_block)
             self._advance_blocks()
+            if on_call is not None:
+                on_call(rows - int((self.block < self.layout.n_blocks).sum()), rows)
         if bool(((self.block_of >= 0) & (self.x == self.mask_id)).any()):
             raise InternalError("a generated position is still masked after the last call")
         return SampleOutput(self.x.cpu(), self.nfe, self.row_nfe, self.committed)
