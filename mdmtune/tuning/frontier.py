@@ -303,7 +303,8 @@ def _sweep_adaptive(sweeps: dict[str, _AdaptiveSweep], budgets: list[int], say: 
     1. on a first rung of the search split (a 1/reduction_factor share), the ladder from the fewest calls up, stopped
        once a value needs more than RUNG_MARGIN x the largest budget; then REFINE_ROUNDS bisections between the
        values that bracket each budget;
-    2. on the whole search split, only each budget's two best values within RUNG_MARGIN x budget and its bracket.
+    2. on the whole search split, only each budget's two best values within RUNG_MARGIN x budget and its bracket;
+    3. each budget's pick (the best search score within the budget) on the confirm split.
     """
     objective = next(iter(sweeps.values())).objective
     search = objective.search_indices
@@ -312,25 +313,23 @@ def _sweep_adaptive(sweeps: dict[str, _AdaptiveSweep], budgets: list[int], say: 
     ladders = {"threshold": THRESHOLD_LADDER, "entropy": ENTROPY_LADDER}
     for decoder, sweep in sweeps.items():
         say(f"{decoder} decoder: the ladder on {len(rung)} search records")
-        _climb(sweep, ladders[decoder], rung, max(budgets) * RUNG_MARGIN, spec.batch_size)
+        _climb(sweep, ladders[decoder], rung, max(budgets) * RUNG_MARGIN)
         for _ in range(REFINE_ROUNDS):
             sweep.measure([m for m in (sweep.bracket_midpoint(b, rung) for b in budgets) if m is not None], rung)
         finalists = _finalists(sweep, budgets, rung)
         say(f"{decoder} decoder: {len(finalists)} values on all {len(search)} search records")
         sweep.measure(finalists, search)
-        for _ in range(REFINE_ROUNDS if len(rung) < len(search) else 0):
-            sweep.measure([m for m in (sweep.bracket_midpoint(b, search) for b in budgets) if m is not None], search)
         chosen = [v for v in (sweep.choose(b, search) for b in budgets) if v is not None]
         sweep.measure(chosen, objective.confirm_indices)  # every budget's pick on the confirm split, one evaluation
 
 
-def _climb(sweep: _AdaptiveSweep, ladder: tuple[float, ...], rung: np.ndarray, most: float, batch_size: int) -> None:
-    """The ladder in batches (as many values as fit one model batch), stopping once the calls pass `most`."""
-    per_batch = max(1, batch_size // max(1, len(rung)))
-    for start in range(0, len(ladder), per_batch):
-        values = list(ladder[start : start + per_batch])
-        sweep.measure(values, rung)
-        if max(float(sweep.on(v, rung).calls.mean()) for v in values) > most:
+def _climb(sweep: _AdaptiveSweep, ladder: tuple[float, ...], rung: np.ndarray, most: float) -> None:
+    """The ladder in two halves, the careful half only when the cheap half stayed within `most` calls: each
+    evaluation pays for its slowest row, so few large evaluations cost fewer calls than many small ones."""
+    half = (len(ladder) + 1) // 2
+    for part in (ladder[:half], ladder[half:]):
+        sweep.measure(list(part), rung)
+        if max(float(sweep.on(v, rung).calls.mean()) for v in part) > most:
             return
 
 
