@@ -64,7 +64,7 @@ def sample_adaptive(
     if attention_mask is not None and tuple(attention_mask.shape) != tuple(ids.shape):
         raise InvalidInput("attention_mask", f"shape {tuple(attention_mask.shape)} differs from ids {tuple(ids.shape)}")
     n_blocks = _block_count(ids, gen_region, settings.block_length)
-    per_block = _calls_per_block(ids, denoiser.mask_token_id, n_blocks, settings.max_steps)
+    per_block = _calls_per_block(ids, denoiser.mask_token_id, n_blocks, settings, gen_region)
     layout = build_layout(ids, denoiser.mask_token_id, gen_region, settings.block_length, n_blocks * per_block)
     placeholder = np.tile(np.linspace(0.0, 1.0, n_blocks * per_block + 1), (rows, 1))
     if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
@@ -91,13 +91,18 @@ def _block_count(ids: torch.Tensor, gen_region: tuple[int, int] | None, block_le
     return check_blocks(length, block_length, max(1, length // block_length))
 
 
-def _calls_per_block(ids: torch.Tensor, mask_id: int, n_blocks: int, max_steps: int | None) -> int:
-    """The cap on calls inside one block: max_steps // n_blocks, or (no cap) the most a block can need."""
-    if max_steps is None:
+def _calls_per_block(
+    ids: torch.Tensor, mask_id: int, n_blocks: int, settings: SamplerSettings, gen_region: tuple[int, int] | None
+) -> int:
+    """The cap on calls inside one block: max_steps // n_blocks, or (no cap) the most a block can need (one call per
+    masked position of the largest block)."""
+    if settings.max_steps is None:
+        if gen_region is not None and settings.block_length is not None:
+            return settings.block_length
         return max(1, int((ids == mask_id).sum(dim=1).max()))
-    if max_steps < n_blocks:
-        raise InvalidInput("max_steps", f"must be at least the number of blocks {n_blocks}, got {max_steps}")
-    return max_steps // n_blocks
+    if settings.max_steps < n_blocks:
+        raise InvalidInput("max_steps", f"must be at least the number of blocks {n_blocks}, got {settings.max_steps}")
+    return settings.max_steps // n_blocks
 
 
 class _AdaptiveRun(_Run):
