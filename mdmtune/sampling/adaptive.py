@@ -173,9 +173,14 @@ class _AdaptiveRun(_Run):
         self.calls[rows] += 1
         self.calls_in_block[rows] += 1
 
+    def _confidence(self, picked: torch.Tensor, tokens: torch.Tensor | None, remasking: str) -> torch.Tensor:
+        """choice.confidence in the softmax dtype the count sampler chose, where it chooses one (float64 otherwise)."""
+        dtype = getattr(self, "confidence_dtype", None)
+        return confidence(picked, tokens, remasking) if dtype is None else confidence(picked, tokens, remasking, dtype)
+
     def _threshold_rule(self, candidates, local, positions, picked, tokens, rows) -> torch.Tensor:
         """Fast-dLLM: confidence >= tau, and the most confident position of each row whatever its confidence."""
-        scores = confidence(picked, tokens, "low_confidence")
+        scores = self._confidence(picked, tokens, "low_confidence")
         table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
         table[local, positions] = scores
         one = torch.ones(candidates.shape[0], dtype=torch.long, device=self.device)
@@ -184,7 +189,7 @@ class _AdaptiveRun(_Run):
 
     def _entropy_rule(self, candidates, local, positions, picked, rows) -> torch.Tensor:
         """EB-sampler: ascending entropies; the longest prefix with sum - max <= gamma (at least one position)."""
-        entropy = -confidence(picked, None, "entropy")
+        entropy = -self._confidence(picked, None, "entropy")
         table = torch.full(candidates.shape, torch.inf, dtype=torch.float64, device=self.device)
         table[local, positions] = entropy
         ordered, order = torch.sort(table, dim=1, stable=True)
