@@ -136,8 +136,14 @@ class _AdaptiveSweep:
 
         spec = self.objective.spec
         parameter = {"threshold": value} if self.decoder == "threshold" else {"entropy_bound": value}
+        # the model-call settings a job carries where it carries them (guidance, softmax precision)
+        model = {name: getattr(spec, name) for name in ("cfg_scale", "confidence_dtype") if hasattr(spec, name)}
         return SamplerSettings(
-            temperature=float(spec.temperature), block_length=spec.block_length, decoder=self.decoder, **parameter
+            temperature=float(spec.temperature),
+            block_length=spec.block_length,
+            decoder=self.decoder,
+            **parameter,
+            **model,
         )
 
     def measure(self, values: list[float], indices: np.ndarray) -> None:
