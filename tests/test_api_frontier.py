@@ -92,3 +92,57 @@ def test_budgets_are_checked_by_name(server, files, change, field):
         response = client.post("/v1/tune", json={**body, "gen_length": 4, **change})
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field, response.json()
+
+
+def test_a_quality_job_scores_its_adaptive_decoder_beside_the_baselines(server, files):
+    """decoder threshold on a quality job: the tuned schedule is paired with the decoder on the confirm split, and
+    the decoder's score is what evaluate_decoder (mdmtune sample's path) gives on the confirm records."""
+    from mdmtune.evalsets import load_eval_set
+    from mdmtune.evaluation import encode_records, evaluate_decoder
+    from mdmtune.models.loading import load_denoiser
+    from mdmtune.sampling import SamplerSettings
+    from mdmtune.tuning.quality_objective import split_records
+
+    checkpoint, eval_set = files
+    key = server.new_key()
+    with server.client(key) as client:
+        uploaded = client.post("/v1/checkpoints", files={"file": ("tiny.zip", zip_folder(checkpoint))})
+        records = client.post("/v1/eval-sets", files={"file": ("set.jsonl", eval_set.read_bytes())})
+        body = {"checkpoint_id": uploaded.json()["id"], "eval_set_id": records.json()["id"], "steps": 4}
+        body |= {"gen_length": 4, "n_trials": 3, "seed": 2, "decoder": "threshold", "threshold": 0.05}
+        created = client.post("/v1/tune", json=body)
+        assert created.status_code == 202, created.text
+        job = wait_for_status(client, created.json()["id"], FINAL, timeout=300)
+        assert job["status"] == "succeeded", job["error"]
+        best = client.get(f"/v1/tune/{job['id']}/best").json()
+    rival = best["baselines"]["threshold"]
+    denoiser = load_denoiser(checkpoint, device="cpu")
+    encoded = encode_records(denoiser, load_eval_set(eval_set), gen_length=4)
+    confirm = split_records(len(RECORDS), 0.3, 2)[1]
+    settings = SamplerSettings(decoder="threshold", threshold=0.05)
+    expected = evaluate_decoder(denoiser, encoded, [0.05], settings, "exact_match", record_indices=confirm, seed=2)
+    assert rival["score"] == pytest.approx(float(expected.scores.mean()))
+    assert rival["nfe_per_record"] == pytest.approx(float(expected.row_nfe.mean()))
+    assert rival["a"] is None and len(rival["diff_ci"]) == 2
+    assert rival["diff"] == pytest.approx(best["quality"]["score"] - rival["score"])
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"threshold": 0.9}, "threshold"),  # no decoder named
+        ({"decoder": "threshold"}, "threshold"),  # no threshold given
+        ({"decoder": "entropy", "entropy_bound": 5000}, "entropy_bound"),
+        ({"objective": "frontier", "decoder": "threshold", "threshold": 0.9}, "decoder"),
+    ],
+)
+def test_decoder_settings_are_checked_by_name(server, files, change, field):
+    checkpoint, eval_set = files
+    key = server.new_key()
+    with server.client(key) as client:
+        uploaded = client.post("/v1/checkpoints", files={"file": ("tiny.zip", zip_folder(checkpoint))})
+        records = client.post("/v1/eval-sets", files={"file": ("set.jsonl", eval_set.read_bytes())})
+        body = {"checkpoint_id": uploaded.json()["id"], "eval_set_id": records.json()["id"], "steps": 4}
+        response = client.post("/v1/tune", json={**body, "gen_length": 4, **change})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field, response.json()

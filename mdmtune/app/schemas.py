@@ -81,6 +81,21 @@ class TuneRequest(BaseModel):
     mask_symbol: str | None = Field(
         _default("mask_symbol"), description="Infill mask symbol; None: the tokenizer's own mask token text."
     )
+    decoder: Literal["schedule", "threshold", "entropy"] = Field(
+        _default("decoder"),
+        description="objective=quality: an adaptive decoder scored beside the baselines on the confirm split, the "
+        "rival the tuned schedule must beat: threshold (Fast-dLLM, with `threshold`) or entropy (EB-sampler, with "
+        "`entropy_bound`); schedule: none.",
+    )
+    threshold: float | None = Field(
+        _default("threshold"), ge=0, le=1, description="decoder=threshold: commit positions at least this confident."
+    )
+    entropy_bound: float | None = Field(
+        _default("entropy_bound"),
+        ge=0,
+        le=1000,
+        description="decoder=entropy: commit the lowest-entropy positions while sum - max <= this (nats).",
+    )
     timeout_seconds: float | None = Field(
         None, gt=0, description="Running time limit of this job; None: the server's job_timeout_seconds."
     )

@@ -69,6 +69,12 @@ class TuneSpec:
     min_rung_records: int = 8
     """The first rung's record count is at least this (fewer make the pruning decision noise)."""
     bootstrap_resamples: int = 10_000
+    decoder: Literal["schedule", "threshold", "entropy"] = "schedule"
+    """A quality job always tunes a schedule; an adaptive decoder named here (with its `threshold` or `entropy_bound`)
+    is scored beside the baselines on the confirm split: the rival the tuned schedule has to beat. A frontier job
+    chooses the decoders' parameters itself and takes none."""
+    threshold: float | None = None
+    entropy_bound: float | None = None
     batch_size: int = 64
     """Rows per model call in evaluation (the denoiser's batch; adapts down on out-of-memory where supported)."""
 
@@ -163,6 +169,20 @@ class TuneSpec:
             raise InvalidInput("confirm_fraction", f"must be strictly between 0 and 1, got {fraction!r}")
         if self.mask_symbol is not None and (not isinstance(self.mask_symbol, str) or not self.mask_symbol):
             raise InvalidInput("mask_symbol", "must be a non-empty string")
+        self._validate_decoder()
+
+    def _validate_decoder(self) -> None:
+        """The decoder fields, by the sampler's own rules (imported only when they are used: it loads torch)."""
+        if self.decoder == "schedule" and self.threshold is None and self.entropy_bound is None:
+            return
+        if self.objective == "frontier":
+            raise InvalidInput("decoder", "a frontier job tunes the adaptive decoders itself; leave decoder unset")
+        if self.decoder == "schedule":
+            field = "threshold" if self.threshold is not None else "entropy_bound"
+            raise InvalidInput(field, "needs decoder threshold (threshold) or entropy (entropy_bound)")
+        from mdmtune.sampling.settings import SamplerSettings
+
+        SamplerSettings(decoder=self.decoder, threshold=self.threshold, entropy_bound=self.entropy_bound)
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
