@@ -143,3 +143,28 @@ def test_sample_with_a_decoder_keeps_nfe_per_record_and_refuses_schedule_options
     ):
         code, out, err = run_cli(capsys, *args, *extra)
         assert code == 2 and out == "" and f"{field}:" in err, (extra, err)
+
+
+def test_tune_scores_a_rival_decoder_beside_the_baselines(capsys, frontier):
+    args = ["tune", "--checkpoint", str(CHECKPOINT), "--eval-set", str(frontier / "eval.jsonl"), "--metric", "sudoku"]
+    args += ["--steps", "4", "--trials", "3", "--decoder", "entropy", "--entropy-bound", "0.5", "--no-figures"]
+    code, out, err = run_cli(capsys, *args, "--out", str(frontier / "tune"), "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    rival = document["baselines"]["entropy"]
+    report = _sample(capsys, frontier, "--decoder", "entropy", "--entropy-bound", "0.5")
+    confirm = {r["id"] for r in report["records"]} - set(_search_ids(frontier, document))
+    rows = [r for r in report["records"] if r["id"] in confirm]
+    assert rival["score"] == pytest.approx(np.mean([r["score"] for r in rows]))
+    assert rival["nfe_per_record"] == pytest.approx(np.mean([r["nfe"] for r in rows]))
+
+
+def _search_ids(frontier, document) -> list:
+    """The records the tune job's search saw: the eval set minus its confirm split (split_records, seed 0)."""
+    from mdmtune.tuning.quality_objective import split_records
+
+    lines = (frontier / "eval.jsonl").read_text().splitlines()
+    ids = [json.loads(line)["id"] for line in lines]
+    search, _ = split_records(len(ids), 0.3, 0)
+    assert document["search_records"] == len(search)
+    return [ids[i] for i in search]

@@ -104,6 +104,11 @@ def tune_command(
     out: Path | None = typer.Option(None, "--out", help="Folder for result.json, figures and the study."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures."),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    decoder: str = typer.Option(
+        "schedule", "--decoder", help="A rival scored beside the baselines: threshold|entropy."
+    ),
+    threshold: float | None = typer.Option(None, "--threshold", help="The threshold rival's confidence tau."),
+    entropy_bound: float | None = typer.Option(None, "--entropy-bound", help="The entropy rival's gamma (nats)."),
 ) -> None:
     """Tune (a, b) for N steps: the energy objective (model-free) or quality on an eval set."""
     spec = TuneSpec(
@@ -128,6 +133,9 @@ def tune_command(
         confirm_fraction=confirm_fraction,
         mask_symbol=mask_symbol,
         batch_size=batch_size,
+        decoder=decoder,  # type: ignore[arg-type]
+        threshold=threshold,
+        entropy_bound=entropy_bound,
     ).validate()
     _check_inputs(spec, checkpoint, eval_set)
     _quiet_optuna()
