@@ -10,6 +10,9 @@ Two steps, because encoding is paid once per job and sampling once per batch of 
   replicate) packed into batches of `batch_size`, schedules varying fastest, so one model batch holds many trials.
   The seed of a (record, replicate) is derive_seed(seed, record index, replicate): the same for every schedule
   (common random numbers) and for every subset of records (the tuner's growing rungs reuse the draws).
+- `evaluate_decoder(denoiser, encoded, parameters, settings, metric, ...)`: the same for an adaptive decoder
+  (settings.decoder threshold or entropy), one row per (parameter value, record, replicate): many thresholds share
+  each model batch, and a record's seed is the one a schedule gets (so decoders and schedules are paired).
 Outputs are the generated region (completion) or the whole record (infill: the metric sees the filled-in text),
 decoded by denoiser.codec.decode, which drops special tokens. Never imports FastAPI or SQLAlchemy.
 """
@@ -310,6 +313,58 @@ def _run_batch(
         outputs[schedule][position][replicate] = _decode(denoiser, encoded, int(records[row]), result.ids[row])
         row_nfe[schedule, position, replicate] = result.row_nfe[row]
     return result.nfe
+
+
+def evaluate_decoder(
+    denoiser: Denoiser,
+    encoded: EncodedSet,
+    parameters: Sequence[float] | np.ndarray,
+    settings: SamplerSettings,
+    metric: Metric | str,
+    record_indices: Sequence[int] | np.ndarray | None = None,
+    replicates: int = 1,
+    seed: int = 0,
+    batch_size: int = 64,
+    on_batch: BatchHook | None = None,
+) -> Evaluation:
+    """Sample and score every (parameter, record, replicate) with an adaptive decoder; parameters are thresholds
+    (threshold decoder) or entropy bounds (entropy decoder). The Evaluation's first axis runs over `parameters`.
+
+    All rows go to one continuously batched sampling call (at most batch_size rows per model call, a finished row's
+    place taken by the next one); on_batch(rows finished, rows) after every model call."""
+    from mdmtune.sampling import sample_adaptive
+
+    values = np.asarray(parameters, dtype=np.float64).reshape(-1)
+    if values.size == 0:
+        raise InvalidInput("parameters", "need at least one threshold or entropy bound")
+    replicates, batch_size = _positive("replicates", replicates), _positive("batch_size", batch_size)
+    indices = _indices(record_indices, len(encoded))
+    scorer = get_metric(metric) if isinstance(metric, str) else metric
+    scorer.check_records([encoded.records[i] for i in indices])
+    grid = np.stack(np.meshgrid(np.arange(len(indices)), np.arange(replicates), np.arange(values.size), indexing="ij"))
+    rows = grid.reshape(3, -1).T
+    outputs = [[[""] * replicates for _ in indices] for _ in range(values.size)]
+    row_nfe = np.zeros((values.size, len(indices), replicates), dtype=np.int64)
+    records = indices[rows[:, 0]]
+    seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, rows[:, 1], strict=True)]
+    attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
+    result = sample_adaptive(
+        denoiser,
+        encoded.ids[records],
+        settings,
+        seeds,
+        encoded.gen_region,
+        attention,
+        values[rows[:, 2]],
+        max_batch=batch_size,
+        on_call=on_batch,
+    )
+    for row, (position, replicate, which) in enumerate(rows):
+        outputs[which][position][replicate] = _decode(denoiser, encoded, int(records[row]), result.ids[row])
+        row_nfe[which, position, replicate] = result.row_nfe[row]
+    nfe = int(result.nfe)
+    scores, set_scores = _score(scorer, encoded, indices, outputs)
+    return Evaluation(scores, set_scores, outputs, nfe, row_nfe, indices)
 
 
 def _decode(denoiser: Denoiser, encoded: EncodedSet, record: int, ids: torch.Tensor) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mdmtune.errors import InvalidInput
 from mdmtune.option_names import MAX_CFG_SCALE
 from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
 
+MAX_BUDGET = 4096
+"""The largest frontier budget (model calls per record) a request may name."""
 _SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
 
 
@@ -52,8 +55,17 @@ class TuneRequest(BaseModel):
         _default("remasking"), description="Which positions the count sampler commits at each step."
     )
     temperature: float = Field(_default("temperature"), description="Sampling temperature (0: greedy).")
-    objective: Literal["quality", "energy"] = Field(
-        _default("objective"), description="quality (score on the eval set) or energy (model-free, spec/MATH.md)."
+    objective: Literal["quality", "energy", "frontier"] = Field(
+        _default("objective"),
+        description="quality (score on the eval set), energy (model-free), or frontier (quality per model call: "
+        "at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy decoders).",
+    )
+    budgets: list[Annotated[int, Field(ge=1, le=MAX_BUDGET)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=8,
+        description="objective=frontier: mean model calls per record to compare at, e.g. [4, 8, 16] (each >= 1, "
+        "at most gen_length); None: [steps]. n_trials is then the Beta search's trials at each budget.",
     )
     weight_a: float = Field(_default("weight_a"), description="Energy objective: Beta weight gamma_w's a (> 0).")
     weight_b: float = Field(_default("weight_b"), description="Energy objective: Beta weight gamma_w's b (> 0).")
@@ -106,13 +118,35 @@ class TuneRequest(BaseModel):
         _default("family"),
         description="hf checkpoints: the model family (auto: detected from config.json and the tokenizer).",
     )
+    decoder: Literal["schedule", "threshold", "entropy"] = Field(
+        _default("decoder"),
+        description="objective=quality: an adaptive decoder scored beside the baselines on the confirm split, the "
+        "rival the tuned schedule must beat: threshold (Fast-dLLM, with `threshold`) or entropy (EB-sampler, with "
+        "`entropy_bound`); schedule: none.",
+    )
+    threshold: float | None = Field(
+        _default("threshold"), ge=0, le=1, description="decoder=threshold: commit positions at least this confident."
+    )
+    entropy_bound: float | None = Field(
+        _default("entropy_bound"),
+        ge=0,
+        le=1000,
+        description="decoder=entropy: commit the lowest-entropy positions while sum - max <= this (nats).",
+    )
     timeout_seconds: float | None = Field(
         None, gt=0, description="Running time limit of this job; None: the server's job_timeout_seconds."
     )
 
     def spec_fields(self) -> dict[str, Any]:
         """The fields that make up the TuneSpec (not the ids, not the job's timeout)."""
-        return self.model_dump(exclude={"checkpoint_id", "eval_set_id", "validate_eval_set_id", "timeout_seconds"})
+        fields = self.model_dump(
+            exclude={"checkpoint_id", "eval_set_id", "validate_eval_set_id", "timeout_seconds", "budgets"}
+        )
+        if self.objective == "frontier":
+            fields["steps"] = sorted(self.budgets) if self.budgets else [self.steps]
+        elif self.budgets is not None:
+            raise InvalidInput("budgets", "only a frontier job takes budgets")
+        return fields
 
 
 class CheckpointUri(BaseModel):

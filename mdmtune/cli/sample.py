@@ -25,12 +25,13 @@ from mdmtune.cli.model_options import (
     print_model_line,
 )
 from mdmtune.cli.output import emit_json
+from mdmtune.errors import InvalidInput
 
 
 def sample_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder or file (native, hf, torchscript)."),
     eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set (completion or infill records)."),
-    steps: int = typer.Option(..., "--steps", help="N, the number of sampling steps."),
+    steps: int | None = typer.Option(None, "--steps", help="N, the number of sampling steps (decoder schedule)."),
     a: float | None = A_OPTION,
     b: float | None = B_OPTION,
     name: str | None = NAME_OPTION,
@@ -51,17 +52,20 @@ def sample_command(
     cfg_scale: float = CFG_SCALE_OPTION,
     confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
     family: str = FAMILY_OPTION,
+    decoder: str = typer.Option("schedule", "--decoder", help="schedule | threshold | entropy."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Threshold decoder: confidence tau in [0, 1]."),
+    entropy_bound: float | None = typer.Option(None, "--entropy-bound", help="Entropy decoder: gamma in nats."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Adaptive decoders: cap on model calls per record."),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Apply one schedule to every record: output text and score per record, the mean score, NFEs."""
+    """Apply one schedule (or an adaptive decoder) to every record: output and score per record, mean score, NFEs."""
     # Imported here, not at the top: they pull in torch, which other commands should not wait for.
     from mdmtune.evalsets import load_eval_set
-    from mdmtune.evaluation import encode_records, evaluate
+    from mdmtune.evaluation import encode_records, evaluate, evaluate_decoder
     from mdmtune.metrics import resolve_metric
     from mdmtune.sampling import SamplerSettings
     from mdmtune.tuning.quality_objective import model_report
 
-    schedule = pick_schedule(a, b, name)
     settings = SamplerSettings(
         sampler,
         remasking,
@@ -69,7 +73,12 @@ def sample_command(
         block_length,
         cfg_scale=cfg_scale,
         confidence_dtype=confidence_dtype,
+        decoder=decoder,
+        threshold=threshold,
+        entropy_bound=entropy_bound,
+        max_steps=max_steps,
     )
+    schedule = _schedule_or_none(decoder, steps, a, b, name)
     records = load_eval_set(eval_set)
     scorer = resolve_metric(metric, records)
     denoiser = load_for_cli(checkpoint, family, trust_remote_code)
@@ -82,9 +91,17 @@ def sample_command(
         chat_template=chat_template,
     )
     model = model_report(denoiser, encoded)
-    result = evaluate(denoiser, encoded, [schedule], steps, settings, scorer, seed=seed, batch_size=batch_size)
+    if schedule is None:
+        parameter = threshold if decoder == "threshold" else entropy_bound
+        result = evaluate_decoder(denoiser, encoded, [parameter], settings, scorer, seed=seed, batch_size=batch_size)
+    else:
+        result = evaluate(denoiser, encoded, [schedule], steps, settings, scorer, seed=seed, batch_size=batch_size)
     report = {
-        "schedule": {"name": schedule.name, "a": schedule.a, "b": schedule.b},
+        "schedule": None if schedule is None else {"name": schedule.name, "a": schedule.a, "b": schedule.b},
+        "decoder": decoder,
+        "threshold": threshold,
+        "entropy_bound": entropy_bound,
+        "max_steps": max_steps,
         "steps": steps,
         "sampler": settings.sampler,
         "remasking": settings.remasking,
@@ -96,8 +113,10 @@ def sample_command(
         "confidence_dtype": settings.confidence_dtype,
         "model": model,
         "records": [
-            {"id": record.id, "output": outputs[0], "score": _score(score)}
-            for record, outputs, score in zip(records.records, result.outputs[0], result.scores[0, :, 0], strict=True)
+            {"id": record.id, "output": outputs[0], "score": _score(score), "nfe": int(calls[0])}
+            for record, outputs, score, calls in zip(
+                records.records, result.outputs[0], result.scores[0, :, 0], result.row_nfe[0], strict=True
+            )
         ],
         "mean_score": float(result.mean_scores()[0]),
         "nfe": result.nfe,
@@ -110,13 +129,25 @@ def sample_command(
         _print(report)
 
 
+def _schedule_or_none(decoder: str, steps: int | None, a: float | None, b: float | None, name: str | None) -> Any:
+    """The schedule decoder needs --steps and a schedule; the adaptive ones decide their own steps and take neither."""
+    if decoder == "schedule":
+        if steps is None:
+            raise InvalidInput("steps", "give --steps N (or an adaptive --decoder)")
+        return pick_schedule(a, b, name)
+    for field, value in (("steps", steps), ("a", a), ("b", b), ("name", name)):
+        if value is not None:
+            raise InvalidInput(field, f"the {decoder} decoder decides its own steps; drop --{field} (see --max-steps)")
+    return None
+
+
 def _score(value: float) -> float | None:
     """A set-level metric has no per-record score: null, not NaN."""
     return None if math.isnan(value) else float(value)
 
 
 def _print(report: dict[str, Any]) -> None:
-    table = Table(title=f"{report['schedule']['name']}, N = {report['steps']}, metric {report['metric']}")
+    table = Table(title=f"{_title(report)}, metric {report['metric']}")
     for column in ("id", "output", "score"):
         table.add_column(column)
     for row in report["records"]:
@@ -126,6 +157,14 @@ def _print(report: dict[str, Any]) -> None:
     console.print(
         f"mean score {report['mean_score']:.4f}   nfe {report['nfe']} (per record {report['nfe_per_record']:g})"
     )
+
+
+def _title(report: dict[str, Any]) -> str:
+    if report["schedule"] is not None:
+        return f"{report['schedule']['name']}, N = {report['steps']}"
+    if report["decoder"] == "threshold":
+        return f"threshold decoder, tau = {report['threshold']:g}"
+    return f"entropy decoder, gamma = {report['entropy_bound']:g}"
 
 
 def register(app: typer.Typer) -> None:

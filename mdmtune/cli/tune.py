@@ -121,6 +121,11 @@ def tune_command(
     out: Path | None = typer.Option(None, "--out", help="Folder for result.json, figures and the study."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures."),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    decoder: str = typer.Option(
+        "schedule", "--decoder", help="A rival scored beside the baselines: threshold|entropy."
+    ),
+    threshold: float | None = typer.Option(None, "--threshold", help="The threshold rival's confidence tau."),
+    entropy_bound: float | None = typer.Option(None, "--entropy-bound", help="The entropy rival's gamma (nats)."),
 ) -> None:
     """Tune (a, b) for N steps: the energy objective (model-free) or quality on an eval set."""
     spec = TuneSpec(
@@ -150,6 +155,9 @@ def tune_command(
         cfg_scale=cfg_scale,
         confidence_dtype=confidence_dtype,  # type: ignore[arg-type]
         family=family,
+        decoder=decoder,  # type: ignore[arg-type]
+        threshold=threshold,
+        entropy_bound=entropy_bound,
     ).validate()
     _check_inputs(spec, checkpoint, eval_set)
     if validate_eval_set is not None and spec.objective != "quality":

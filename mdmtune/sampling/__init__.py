@@ -5,6 +5,9 @@ Public API:
 - `sample(denoiser, ids, alphas, settings, seeds, gen_region=None, attention_mask=None) -> SampleOutput`
   (ids [B, L] with mask_token_id where to generate; alphas [B, N+1] per-row schedule on the N-step grid;
   one integer seed per row) -> SampleOutput(ids, nfe, row_nfe, committed_per_step).
+- `sample_adaptive(denoiser, ids, settings, seeds, gen_region=None, attention_mask=None, parameters=None)`: the
+  threshold (Fast-dLLM) and entropy (EB-sampler) decoders, one threshold or bound per row (adaptive.py); `sample`
+  dispatches to it when `settings.decoder` is not "schedule".
 - `derive_seed(*parts)`: the seed of a (record, replicate) and of a (row, step).
 
 Conventions (each module says why):
@@ -19,8 +22,18 @@ Modules: settings (what to do), layout (where and how much), seeds (noise), choi
 sampler (the loop). Never imports FastAPI or SQLAlchemy.
 """
 
+from mdmtune.sampling.adaptive import sample_adaptive
 from mdmtune.sampling.sampler import sample
 from mdmtune.sampling.seeds import derive_seed
-from mdmtune.sampling.settings import REMASKINGS, SAMPLERS, SampleOutput, SamplerSettings
+from mdmtune.sampling.settings import DECODERS, REMASKINGS, SAMPLERS, SampleOutput, SamplerSettings
 
-__all__ = ["REMASKINGS", "SAMPLERS", "SampleOutput", "SamplerSettings", "derive_seed", "sample"]
+__all__ = [
+    "DECODERS",
+    "REMASKINGS",
+    "SAMPLERS",
+    "SampleOutput",
+    "SamplerSettings",
+    "derive_seed",
+    "sample",
+    "sample_adaptive",
+]

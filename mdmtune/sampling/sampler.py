@@ -49,6 +49,10 @@ def sample(
     anywhere, no blocks. Rows of different prompt lengths are left-padded with pad_token_id and given an
     attention_mask (1 = real token) by the caller; padding is never generated.
     """
+    if settings.decoder != "schedule":  # threshold / entropy decide their own steps; alphas are not read
+        from mdmtune.sampling.adaptive import sample_adaptive
+
+        return sample_adaptive(denoiser, ids, settings, seeds, gen_region, attention_mask)
     ids = _check_ids(ids, denoiser)
     grid = check_alphas(alphas, ids.shape[0])
     row_seeds = check_seeds(seeds, ids.shape[0])

@@ -15,7 +15,22 @@ import torch
 from mdmtune.errors import InvalidInput
 from mdmtune.option_names import CONFIDENCE_DTYPES, MAX_CFG_SCALE, REMASKINGS, SAMPLERS
 
-__all__ = ["CONFIDENCE_DTYPES", "MAX_CFG_SCALE", "REMASKINGS", "SAMPLERS", "SampleOutput", "SamplerSettings"]
+__all__ = [
+    "CONFIDENCE_DTYPES",
+    "DECODERS",
+    "MAX_CFG_SCALE",
+    "MAX_DECODER_STEPS",
+    "MAX_ENTROPY_BOUND",
+    "REMASKINGS",
+    "SAMPLERS",
+    "SampleOutput",
+    "SamplerSettings",
+]
+
+DECODERS: tuple[str, ...] = ("schedule", "threshold", "entropy")
+MAX_ENTROPY_BOUND = 1000.0
+"""Nats; far above any useful bound (log of a 126k vocabulary is 11.7 per token), there only to bound requests."""
+MAX_DECODER_STEPS = 100_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,11 @@ class SamplerSettings:
     - confidence_dtype: the precision of the softmax behind the remasking score. "model" (default) takes it in the
       model's dtype, as LLaDA's current generate() does (bf16 on GPU: ties between close positions are common);
       "float64" as LLaDA's generate() did before June 2025. Token choice is float64 either way.
+    - decoder: "schedule" (the plan from the per-row alphas, as above) or an adaptive decoder that decides at each
+      model call how many tokens to commit (sampling/adaptive.py): "threshold" (Fast-dLLM: every masked position
+      whose confidence is at least `threshold`, and at least the most confident one) or "entropy" (EB-sampler: the
+      lowest-entropy positions while their entropy sum minus the largest stays within `entropy_bound`, in nats).
+      `max_steps` caps the model calls per row (split evenly over blocks; the capped step commits what is left).
     """
 
     sampler: str = "count"
@@ -44,6 +64,10 @@ class SamplerSettings:
     block_length: int | None = None
     cfg_scale: float = 0.0
     confidence_dtype: str = "model"
+    decoder: str = "schedule"
+    threshold: float | None = None
+    entropy_bound: float | None = None
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
@@ -67,6 +91,38 @@ class SamplerSettings:
         block = self.block_length
         if block is not None and (isinstance(block, bool) or not isinstance(block, (int, np.integer)) or block < 1):
             raise InvalidInput("block_length", f"must be an integer >= 1 or None, got {block!r}")
+        _check_decoder(self)
+
+
+def _check_decoder(settings: SamplerSettings) -> None:
+    """The adaptive decoders' fields: each decoder needs its own parameter and refuses the other's."""
+    decoder = settings.decoder
+    if decoder not in DECODERS:
+        raise InvalidInput("decoder", f"{decoder!r} is not one of {', '.join(DECODERS)}")
+    wanted = {"threshold": "threshold", "entropy": "entropy_bound"}.get(decoder)
+    for name, high in (("threshold", 1.0), ("entropy_bound", MAX_ENTROPY_BOUND)):
+        value = getattr(settings, name)
+        if value is None:
+            if name == wanted:
+                raise InvalidInput(name, f"the {decoder} decoder needs {name}")
+            continue
+        if name != wanted:
+            raise InvalidInput(name, f"only the {'threshold' if name == 'threshold' else 'entropy'} decoder takes it")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise InvalidInput(name, f"must be a number in [0, {high:g}], got {value!r}")
+        if not 0 <= float(value) <= high:
+            raise InvalidInput(name, f"must be a number in [0, {high:g}], got {value!r}")
+    steps = settings.max_steps
+    if steps is not None:
+        if decoder == "schedule":
+            raise InvalidInput("max_steps", "only the adaptive decoders take it (a schedule has its own steps)")
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_DECODER_STEPS:
+            raise InvalidInput("max_steps", f"must be an integer in [1, {MAX_DECODER_STEPS}], got {steps!r}")
+    if decoder != "schedule":
+        if settings.sampler != "count":
+            raise InvalidInput("sampler", f"the {decoder} decoder commits by model confidence: use sampler count")
+        if settings.remasking != "low_confidence":
+            raise InvalidInput("remasking", f"the {decoder} decoder ranks by its own rule: leave low_confidence")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ The public surface (what the CLI and the service's workers call):
   lapsed lease.
 - `EnergyObjective`, `QualityObjective`: `evaluate(params) -> BatchValues(values, pruned, nfe)`.
 - `finalize(spec, study, objective) -> TuneResult`; `tune(spec, ...)`, `tune_sweep(spec, ...)`: all in one call.
+- `run_frontier(spec, checkpoint=..., eval_set=...) -> FrontierResult`: at each budget (spec.steps), the tuned
+  schedule, linear and cos2 against the threshold and entropy decoders, on a confirm split (frontier.py).
 Never imports FastAPI or SQLAlchemy (storages are optuna's).
 """
 
@@ -22,6 +24,8 @@ _HOMES = {
     "tune_sweep": "api",
     "EnergyObjective": "energy_objective",
     "finalize": "finalize",
+    "FrontierResult": "frontier",
+    "run_frontier": "frontier",
     "BatchValues": "objective",
     "Objective": "objective",
     "QualityObjective": "quality_objective",

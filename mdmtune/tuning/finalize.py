@@ -167,6 +167,28 @@ def _top_candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
     return out
 
 
+def _rival_decoder(spec: TuneSpec, objective: object, win_scores: np.ndarray) -> tuple[BaselineScore, int]:
+    """The job's adaptive decoder on the confirm split, paired with the winner like the baselines; and its NFEs."""
+    from mdmtune.tuning.frontier import _AdaptiveSweep
+
+    value = spec.threshold if spec.decoder == "threshold" else spec.entropy_bound
+    sweep = _AdaptiveSweep(objective, spec.decoder, None)  # type: ignore[arg-type]
+    sweep.measure([float(value)], objective.confirm_indices)  # type: ignore[attr-defined]
+    measured = sweep.on(float(value), objective.confirm_indices)  # type: ignore[attr-defined]
+    rival = BaselineScore(
+        a=None,
+        b=None,
+        score=float(measured.scores.mean()),
+        diff=float(win_scores.mean() - measured.scores.mean()),
+        diff_ci=paired_bootstrap_ci(
+            win_scores, measured.scores, resamples=spec.bootstrap_resamples, seed=spec.seed
+        ).as_list(),
+        ci=score_interval(measured.scores).as_list(),
+        nfe_per_record=float(measured.calls.mean()),
+    )
+    return rival, sweep.nfe
+
+
 def _finalize_quality(spec: TuneSpec, study: optuna.Study, objective: ConfirmingObjective) -> TuneResult:
     steps = spec.steps_list[0]
     candidates = _top_candidates(study, spec.top_k)
@@ -199,6 +221,9 @@ def _finalize_quality(spec: TuneSpec, study: optuna.Study, objective: Confirming
             diff_ci=paired_bootstrap_ci(win_scores, row, resamples=spec.bootstrap_resamples, seed=spec.seed).as_list(),
             ci=score_interval(row).as_list(),
         )
+    if spec.decoder != "schedule":
+        baselines[spec.decoder], decoder_nfe = _rival_decoder(spec, objective, win_scores)
+        nfe_confirm += decoder_nfe
     nfe_search = study_nfe(study)
     masked = spec.gen_length if spec.gen_length is not None else objective.typical_masked
     rows = {reference.name: scores[len(tuned) + i] for i, reference in enumerate(references)}

@@ -40,6 +40,8 @@ class BaselineScore:
     diff_ci: list[float] | None = None
     """Quality: paired bootstrap 95% interval of the difference, records resampled with their pairs."""
     ci: list[float] | None = None
+    nfe_per_record: float | None = None
+    """An adaptive decoder scored as a rival (the job's `decoder`): its mean model calls per confirm record."""
 
 
 @dataclass

@@ -19,9 +19,10 @@ from mdmtune.errors import InvalidInput
 from mdmtune.option_names import CONFIDENCE_DTYPES, FAMILIES, MAX_CFG_SCALE, REMASKINGS, SAMPLERS
 from mdmtune.plans import check_blocks
 
-OBJECTIVES = ("quality", "energy")
+OBJECTIVES = ("quality", "energy", "frontier")
+"""frontier: quality per model call across budgets (mdmtune.tuning.frontier); `steps` holds the budgets."""
 SEARCH_ALGORITHMS = ("tpe", "gp", "cmaes", "random")
-DEFAULT_TRIALS = {"quality": 60, "energy": 200}
+DEFAULT_TRIALS = {"quality": 60, "energy": 200, "frontier": 40}
 DEFAULT_BOUNDS = (0.05, 5.0)
 
 
@@ -29,7 +30,7 @@ DEFAULT_BOUNDS = (0.05, 5.0)
 class TuneSpec:
     """One tuning job. Defaults are the documented ones; `n_trials=None` means 60 (quality) or 200 (energy)."""
 
-    objective: Literal["quality", "energy"] = "quality"
+    objective: Literal["quality", "energy", "frontier"] = "quality"
     steps: int | tuple[int, ...] = 8
     """N, or several N for a steps sweep (the CLI's `--steps 4,8,16`; one study per N)."""
     weight_a: float = 1.0
@@ -68,6 +69,12 @@ class TuneSpec:
     min_rung_records: int = 8
     """The first rung's record count is at least this (fewer make the pruning decision noise)."""
     bootstrap_resamples: int = 10_000
+    decoder: Literal["schedule", "threshold", "entropy"] = "schedule"
+    """A quality job always tunes a schedule; an adaptive decoder named here (with its `threshold` or `entropy_bound`)
+    is scored beside the baselines on the confirm split: the rival the tuned schedule has to beat. A frontier job
+    chooses the decoders' parameters itself and takes none."""
+    threshold: float | None = None
+    entropy_bound: float | None = None
     batch_size: int = 64
     """Rows per model call in evaluation (the denoiser's batch; adapts down on out-of-memory where supported)."""
     add_special_tokens: bool = True
@@ -130,7 +137,7 @@ class TuneSpec:
         _int_at_least("n_trials", self.trials, 1)
         _int_at_least("trials_per_batch", self.trials_per_batch, 1)
         _int_at_least("seed", self.seed, 0)
-        if self.objective == "quality":
+        if self.objective in ("quality", "frontier"):
             self._validate_quality()
         return self
 
@@ -174,6 +181,7 @@ class TuneSpec:
         if self.mask_symbol is not None and (not isinstance(self.mask_symbol, str) or not self.mask_symbol):
             raise InvalidInput("mask_symbol", "must be a non-empty string")
         self._validate_model_reading()
+        self._validate_decoder()
 
     def _validate_model_reading(self) -> None:
         for name in ("add_special_tokens", "chat_template"):
@@ -184,6 +192,19 @@ class TuneSpec:
             raise InvalidInput("cfg_scale", f"must be a number in [0, {MAX_CFG_SCALE:g}], got {scale!r}")
         _one_of("confidence_dtype", self.confidence_dtype, CONFIDENCE_DTYPES)
         _one_of("family", self.family, ("auto", *FAMILIES))
+
+    def _validate_decoder(self) -> None:
+        """The decoder fields, by the sampler's own rules (imported only when they are used: it loads torch)."""
+        if self.decoder == "schedule" and self.threshold is None and self.entropy_bound is None:
+            return
+        if self.objective == "frontier":
+            raise InvalidInput("decoder", "a frontier job tunes the adaptive decoders itself; leave decoder unset")
+        if self.decoder == "schedule":
+            field = "threshold" if self.threshold is not None else "entropy_bound"
+            raise InvalidInput(field, "needs decoder threshold (threshold) or entropy (entropy_bound)")
+        from mdmtune.sampling.settings import SamplerSettings
+
+        SamplerSettings(decoder=self.decoder, threshold=self.threshold, entropy_bound=self.entropy_bound)
 
 
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:

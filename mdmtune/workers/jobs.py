@@ -69,11 +69,12 @@ def submit_job(
     from mdmtune.tuning.search import create_study
 
     spec = spec.validate()
-    if len(spec.steps_list) != 1:
+    if len(spec.steps_list) != 1 and spec.objective != "frontier":
         raise InvalidInput("steps", "a service job tunes one step count; submit one job per step count")
     job_id = new_id()
     study_name = f"mdmtune-job-{job_id}"
-    create_study(spec, storage, study_name)
+    if spec.objective != "frontier":  # a frontier job runs one in-memory search per budget, in its worker
+        create_study(spec, storage, study_name)
     job = Job(
         id=job_id,
         owner_key_id=owner_key_id,
@@ -86,7 +87,7 @@ def submit_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         study_name=study_name,
-        n_trials=spec.trials,
+        n_trials=spec.trials * len(spec.steps_list),  # a frontier job runs one search per budget
         timeout_seconds=timeout_seconds,
     )
     session.add(job)

@@ -189,6 +189,7 @@ def join_next(
                 Job.status == JobStatus.running.value,
                 Job.lease_expires_at >= now,
                 Job.cancel_requested.is_(False),
+                Job.objective != "frontier",  # one worker runs a frontier job; there is no shared study to help
                 Job.n_trials - Job.trials_done >= min_free_trials,
                 helpers < max_helpers,
             )

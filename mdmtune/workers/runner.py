@@ -256,6 +256,8 @@ class Worker:
         from mdmtune.tuning.spec import TuneSpec
 
         spec = TuneSpec.from_mapping(job.request).validate()
+        if spec.objective == "frontier":
+            return self._frontier_and_finish(job, lease, stop, spec)
         create_study(spec, self.storage, job.study_name)  # loads it; creates it (with baselines) only if missing
         study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(lease.token), self.worker_id)
         stop.study = study  # a resumed job's first should_stop reaps what its dead worker left RUNNING
@@ -306,6 +308,42 @@ class Worker:
         from mdmtune.tuning.shift import prepare_validation
 
         return prepare_validation(objective, second)
+
+    def _frontier_and_finish(self, job: Job, lease: queue.Lease, stop: _Stop, spec: Any) -> Outcome:
+        """A frontier job: the library's run_frontier on the job's checkpoint and eval set, under the lease; the
+        result is the document `mdmtune frontier --json` prints. Progress: trials_done counts whole budgets."""
+        from mdmtune.tuning.frontier import run_frontier
+        from mdmtune.tuning.objective import EvaluationStopped
+
+        checkpoint, eval_set = self.objectives._rows(job, self.sessions)
+
+        def on_budget(done: int, nfe: int) -> None:
+            if not queue.fenced_update(self.sessions, lease, trials_done=done * spec.trials, nfe=nfe):
+                stop.heartbeat.lost.set()
+
+        try:
+            result = run_frontier(
+                spec,
+                checkpoint=self.objectives.denoiser(checkpoint, spec.family),
+                eval_set=self.objectives.eval_set(eval_set),
+                checkpoint_sha=checkpoint.sha256,
+                should_stop=stop,
+                on_budget=on_budget,
+            )
+        except EvaluationStopped:
+            return self._stopped(job, lease, stop.reason, trials_done=job.trials_done)
+        largest = result.frontier[-1].winner
+        written = queue.finish(
+            self.sessions,
+            lease,
+            JobStatus.succeeded,
+            result=to_jsonable(result),
+            trials_done=job.n_trials,
+            nfe=result.nfe,
+            best_value=_finite_or_none(largest.score),
+            best_params={"a": largest.a, "b": largest.b} if largest.a is not None else None,
+        )
+        return Outcome.succeeded if written else Outcome.lost
 
     def _stopped(self, job: Job, lease: queue.Lease, reason: Outcome | None, trials_done: int) -> Outcome:
         """Cancelled or timed out: the end state with the study's finished count; SIGTERM: the job goes back."""

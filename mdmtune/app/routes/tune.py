@@ -7,6 +7,7 @@ Optuna study (baselines enqueued once, here) are written, and the workers do the
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy import update
@@ -26,6 +27,7 @@ from mdmtune.tuning.spec import TuneSpec
 router = APIRouter(prefix="/v1/tune", tags=["tune"], responses=problem_responses(401, 404, 409, 422))
 
 MAX_PAGE = 1000
+MODEL_OBJECTIVES = ("quality", "frontier")
 
 
 def _owned(session: Session, model: type, item_id: str | None, owner: str, field: str):
@@ -72,7 +74,7 @@ def create_job(
             return _accepted(response, earlier)
         spec = TuneSpec.from_mapping(body.spec_fields()).validate()
         checkpoint = eval_set = None
-        if spec.objective == "quality":
+        if spec.objective in MODEL_OBJECTIVES:
             checkpoint = _owned(session, Checkpoint, body.checkpoint_id, owner, "checkpoint_id")
             eval_set = _owned(session, EvalSet, body.eval_set_id, owner, "eval_set_id")
             second = None
@@ -103,20 +105,21 @@ def _insert_job(
 
     job_id = new_id()
     study_name = f"mdmtune-job-{job_id}"
-    create_study(spec, services.optuna_storage, study_name)
+    if spec.objective != "frontier":  # a frontier job runs one in-memory search per budget, in its worker
+        create_study(spec, services.optuna_storage, study_name)
     job = Job(
         id=job_id,
         owner_key_id=owner,
         status="queued",
         objective=spec.objective,
         request=spec.to_dict(),
-        checkpoint_id=body.checkpoint_id if spec.objective == "quality" else None,
-        eval_set_id=body.eval_set_id if spec.objective == "quality" else None,
+        checkpoint_id=body.checkpoint_id if spec.objective in MODEL_OBJECTIVES else None,
+        eval_set_id=body.eval_set_id if spec.objective in MODEL_OBJECTIVES else None,
         validate_eval_set_id=body.validate_eval_set_id if spec.objective == "quality" else None,
         idempotency_key=key,
         request_hash=digest,
         study_name=study_name,
-        n_trials=spec.trials,
+        n_trials=spec.trials * len(spec.steps_list),  # a frontier job runs one search per budget
         timeout_seconds=body.timeout_seconds,
     )
     session.add(job)
@@ -151,7 +154,26 @@ def get_best(job_id: str, owner: str = Depends(current_owner), services: Service
         job = _job(session, job_id, owner, with_result=True)
     if job.status != "succeeded":
         raise Problem(409, f"job is {job.status}; the best schedule exists once it succeeded", "status")
+    if job.objective == "frontier":
+        raise Problem(409, f"a frontier job has a winner per budget, not one schedule: GET /v1/tune/{job.id}/frontier")
     return best_out(job)
+
+
+@router.get(
+    "/{job_id}/frontier",
+    summary="A frontier job's result (409 until it succeeded)",
+    description="The document `mdmtune frontier --json` prints: {frontier: [{budget, winner, points}], ...}.",
+)
+def get_frontier(
+    job_id: str, owner: str = Depends(current_owner), services: Services = Depends(get_services)
+) -> dict[str, Any]:
+    with services.sessions() as session:
+        job = _job(session, job_id, owner, with_result=True)
+    if job.objective != "frontier":
+        raise Problem(404, f"job {job_id!r} is a {job.objective} job, not a frontier job", "id")
+    if job.status != "succeeded":
+        raise Problem(409, f"job is {job.status}; the frontier exists once it succeeded", "status")
+    return job.result or {}
 
 
 @router.get("/{job_id}/trials", response_model=TrialsPage, summary="Every trial, paginated")

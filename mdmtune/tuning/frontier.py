@@ -1,0 +1,443 @@
+"""The quality-per-NFE frontier: at each budget B of model calls per record, which decoding policy wins, by how much.
+
+At every budget B (`spec.steps` holds the budgets) five points compete on the same records and seeds:
+- schedule: the tuned Beta schedule at N = B (the ordinary search: `run_search` + `finalize`, its confirm winner),
+  linear and cos2 at N = B (a schedule's calls per record are the steps at which its plan commits something, <= B);
+- threshold: the Fast-dLLM decoder with the tau of best search-split score among those whose mean calls per record
+  on the search split are at most B;
+- entropy: the EB-sampler decoder with gamma chosen likewise.
+Everything is chosen on the search split and reported on the confirm split (the split of `split_records`, as for
+`tune`): score, Wilson 95% interval, mean calls per record, and the paired bootstrap interval of the difference to
+linear at the same budget. The winner is the best confirm score among the points that kept to the budget on the
+confirm split too (a tie goes to the fewer calls, then to the simpler policy: linear, cos2, tuned, threshold,
+entropy).
+
+Cost, shared where it can be: one search per budget, each with its batches of trials and successive halving, the
+score cache shared across budgets; the adaptive decoders are swept once for every budget, by successive halving over
+parameter values: a ladder of thresholds (bounds) on a first rung of the search split, several values per model
+batch, stopped once they need far more calls than the largest budget; bisection between the values that bracket
+each budget; then only each budget's finalists on the whole search split, and each budget's pick on the confirm
+split. No (value, record) is sampled twice.
+Never imports FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mdmtune import schedules
+from mdmtune.errors import InvalidInput
+from mdmtune.plans import count_plan
+from mdmtune.schedules import Schedule
+from mdmtune.tuning.objective import EvaluationStopped
+from mdmtune.tuning.quality_objective import QualityObjective, _stop_hook
+from mdmtune.tuning.spec import TuneSpec
+from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
+
+THRESHOLD_LADDER: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999)
+"""Confidence thresholds, fewest calls first (tau = 0 commits a whole block per call)."""
+ENTROPY_LADDER: tuple[float, ...] = (1000.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 0.001)
+"""Entropy bounds in nats, fewest calls first (1000 commits a whole block per call)."""
+REFINE_ROUNDS = 2
+RUNG_MARGIN = 1.25
+"""On the first rung, values needing more than this times the budget are not carried to the whole search split."""
+PRIORITY = ("linear", "cos2", "tuned", "threshold", "entropy")
+"""Tie order of the winner at equal score and calls: the simpler policy first."""
+
+
+@dataclass
+class FrontierPoint:
+    """One policy at one budget, scored on the confirm split."""
+
+    decoder: str
+    """schedule | threshold | entropy."""
+    name: str
+    """tuned | linear | cos2 | threshold | entropy."""
+    nfe_per_record: float
+    """Mean model calls per confirm record (each record's calls as if sampled alone)."""
+    score: float
+    ci: list[float]
+    diff_vs_linear: float
+    diff_vs_linear_ci: list[float]
+    within_budget: bool
+    a: float | None = None
+    b: float | None = None
+    steps: int | None = None
+    threshold: float | None = None
+    entropy_bound: float | None = None
+    search_score: float | None = None
+    search_nfe_per_record: float | None = None
+
+
+@dataclass
+class BudgetResult:
+    budget: int
+    winner: FrontierPoint
+    points: list[FrontierPoint]
+
+
+@dataclass
+class SweepPoint:
+    """An adaptive decoder's parameter as measured on the search split (every value tried, for the figure)."""
+
+    decoder: str
+    parameter: float
+    nfe_per_record: float
+    score: float
+
+
+@dataclass
+class FrontierResult:
+    frontier: list[BudgetResult]
+    budgets: list[int]
+    metric: str
+    search_records: int
+    confirm_records: int
+    confirm_ids: list[Any]
+    """The eval set's ids of the confirm records, where every point was scored (`mdmtune sample` on the whole set
+    reproduces a point's score and calls on exactly these records)."""
+    nfe: int
+    """Model calls of the whole job (every budget, every decoder, search and confirm)."""
+    row_nfe: int
+    """The same cost counted per sampled row (what each row would cost alone): independent of the batch size."""
+    nfe_by_part: dict[str, int]
+    row_nfe_by_part: dict[str, int]
+    sweeps: list[SweepPoint]
+    wall_time_s: float
+    seed: int
+    figures: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _Measured:
+    """Per-record scores (replicates averaged) and calls of one adaptive parameter on some records."""
+
+    scores: np.ndarray
+    calls: np.ndarray
+
+
+class _AdaptiveSweep:
+    """Evaluations of one adaptive decoder: per parameter value, per record (score, calls), never sampled twice."""
+
+    def __init__(self, objective: QualityObjective, decoder: str, should_stop: Callable[[], bool] | None) -> None:
+        self.objective, self.decoder, self.should_stop = objective, decoder, should_stop
+        self.known: dict[float, dict[int, tuple[float, float]]] = {}
+        self.nfe = 0
+        self.row_nfe = 0
+
+    def settings(self, value: float) -> Any:
+        from mdmtune.sampling import SamplerSettings
+
+        spec = self.objective.spec
+        parameter = {"threshold": value} if self.decoder == "threshold" else {"entropy_bound": value}
+        # the model-call settings a job carries where it carries them (guidance, softmax precision)
+        model = {name: getattr(spec, name) for name in ("cfg_scale", "confidence_dtype") if hasattr(spec, name)}
+        return SamplerSettings(
+            temperature=float(spec.temperature),
+            block_length=spec.block_length,
+            decoder=self.decoder,
+            **parameter,
+            **model,
+        )
+
+    def measure(self, values: list[float], indices: np.ndarray) -> None:
+        """Sample what is missing of every value on `indices`; values missing the same records share one evaluation
+        (one row per value and record, so many values share each model batch)."""
+        groups: dict[tuple[int, ...], list[float]] = {}
+        for value in sorted({float(v) for v in values}):
+            seen = self.known.setdefault(value, {})
+            missing = tuple(int(i) for i in indices if int(i) not in seen)
+            if missing:
+                groups.setdefault(missing, []).append(value)
+        for missing, todo in groups.items():
+            self._evaluate(todo, np.array(missing))
+
+    def _evaluate(self, values: list[float], indices: np.ndarray) -> None:
+        from mdmtune.evaluation import evaluate_decoder
+
+        objective, spec = self.objective, self.objective.spec
+        result = evaluate_decoder(
+            objective.denoiser,
+            objective.encoded,
+            values,
+            self.settings(values[0]),
+            objective.metric_obj,
+            record_indices=indices,
+            replicates=spec.replicates,
+            seed=spec.seed,
+            batch_size=spec.batch_size,
+            on_batch=None if self.should_stop is None else _stop_hook(self.should_stop),
+        )
+        self.nfe += int(result.nfe)
+        self.row_nfe += int(result.row_nfe.sum())
+        for row, value in enumerate(values):
+            scores, calls = result.scores[row].mean(axis=1), result.row_nfe[row].mean(axis=1)
+            for i, record in enumerate(indices):
+                self.known[value][int(record)] = (float(scores[i]), float(calls[i]))
+
+    def on(self, value: float, indices: np.ndarray) -> _Measured:
+        rows = [self.known[float(value)][int(i)] for i in indices]
+        return _Measured(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
+
+    def table(self, indices: np.ndarray) -> list[tuple[float, float, float]]:
+        """(parameter, mean calls, mean score) of every value measured on all of `indices`, fewest calls first."""
+        rows = []
+        for value, seen in self.known.items():
+            if all(int(i) in seen for i in indices):
+                measured = self.on(value, indices)
+                rows.append((value, float(measured.calls.mean()), float(measured.scores.mean())))
+        return sorted(rows, key=lambda r: (r[1], self._care(r[0])))
+
+    def _care(self, value: float) -> float:
+        """Larger for the value that commits less per call (a higher tau, a lower gamma)."""
+        return value if self.decoder == "threshold" else -value
+
+    def choose(self, budget: int, indices: np.ndarray) -> float | None:
+        """The best mean score among the values whose mean calls per record are within the budget."""
+        feasible = [row for row in self.table(indices) if row[1] <= budget + 1e-9]
+        if not feasible:
+            return None
+        return max(feasible, key=lambda r: (r[2], -r[1]))[0]
+
+    def bracket(self, budget: int, indices: np.ndarray) -> tuple[float | None, float | None]:
+        """(the most careful value within the budget, the least careful one more careful than it and over it)."""
+        table = self.table(indices)
+        inside = [r[0] for r in table if r[1] <= budget + 1e-9]
+        low = max(inside, key=self._care, default=None)
+        over = [r[0] for r in table if r[1] > budget + 1e-9 and low is not None and self._care(r[0]) > self._care(low)]
+        return low, min(over, key=self._care, default=None)
+
+    def bracket_midpoint(self, budget: int, indices: np.ndarray) -> float | None:
+        """Bisection between the bracket's ends (arithmetic for tau, geometric for gamma); None when it is closed."""
+        low, high = self.bracket(budget, indices)
+        if low is None or high is None or abs(high - low) <= 1e-4 * max(abs(low), abs(high)):
+            return None
+        if self.decoder == "threshold":
+            return (low + high) / 2
+        return math.sqrt(low * high) if high > 0 else low / 10
+
+
+def run_frontier(
+    spec: TuneSpec,
+    *,
+    checkpoint: Any,
+    eval_set: Any,
+    cache: Any = None,
+    checkpoint_sha: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_budget: Callable[[int, int], None] | None = None,
+) -> FrontierResult:
+    """The whole frontier job in this process (library, CLI and the service's worker all call this).
+
+    progress(message) narrates; on_budget(budgets done, model calls so far) after each budget; should_stop() is
+    polled between model batches, and True raises EvaluationStopped (nothing is reported half-done)."""
+    from mdmtune.tuning.search import create_study, run_search
+
+    started = time.perf_counter()
+    spec = spec.replace(objective="frontier").validate()
+    if spec.sampler != "count":
+        raise InvalidInput("sampler", "the frontier compares count plans with adaptive decoders; use sampler count")
+    budgets = sorted(spec.steps_list)
+    say = progress or (lambda message: None)
+    base = QualityObjective.build(
+        spec.replace(objective="quality", steps=budgets[0]),
+        checkpoint=checkpoint,
+        eval_set=eval_set,
+        cache=cache,
+        checkpoint_sha=checkpoint_sha,
+    )
+    sweeps = {d: _AdaptiveSweep(base, d, should_stop) for d in ("threshold", "entropy")}
+    _sweep_adaptive(sweeps, budgets, say)
+    budget_results, schedule_nfe, schedule_rows = [], {"search": 0, "confirm": 0}, 0
+    for budget in budgets:
+        one = spec.replace(objective="quality", steps=budget, n_trials=spec.trials)
+        objective = base.with_steps(budget)
+        study = create_study(one, None, f"mdmtune-frontier-N{budget}")
+        say(f"budget {budget}: tuning the Beta schedule at N = {budget} ({one.trials} trials)")
+        if run_search(one, study, objective, should_stop=should_stop).stopped:
+            raise EvaluationStopped(f"stopped while tuning the schedule at N = {budget}")
+        points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget)
+        schedule_nfe["search"] += objective.nfe_spent - confirm_nfe
+        schedule_nfe["confirm"] += confirm_nfe
+        schedule_rows += objective.row_nfe_spent
+        budget_results.append(BudgetResult(budget=budget, winner=_winner(points), points=points))
+        say(f"budget {budget}: winner {budget_results[-1].winner.name} ({budget_results[-1].winner.score:.3f})")
+        if on_budget is not None:
+            spent = sum(s.nfe for s in sweeps.values()) + schedule_nfe["search"] + schedule_nfe["confirm"]
+            on_budget(len(budget_results), spent)
+    nfe_by_part = {
+        "schedule_search": schedule_nfe["search"],
+        "schedule_confirm": schedule_nfe["confirm"],
+        "threshold": sweeps["threshold"].nfe,
+        "entropy": sweeps["entropy"].nfe,
+    }
+    rows_by_part = {
+        "schedule": schedule_rows,
+        "threshold": sweeps["threshold"].row_nfe,
+        "entropy": sweeps["entropy"].row_nfe,
+    }
+    return FrontierResult(
+        frontier=budget_results,
+        budgets=budgets,
+        metric=spec.metric,
+        search_records=base.search_records,
+        confirm_records=base.confirm_records,
+        confirm_ids=[base.encoded.records[int(i)].id for i in base.confirm_indices],
+        nfe=sum(nfe_by_part.values()),
+        row_nfe=sum(rows_by_part.values()),
+        nfe_by_part=nfe_by_part,
+        row_nfe_by_part=rows_by_part,
+        sweeps=[
+            SweepPoint(decoder=d, parameter=v, nfe_per_record=c, score=s)
+            for d, sweep in sweeps.items()
+            for v, c, s in sweep.table(base.search_indices)
+        ],
+        wall_time_s=time.perf_counter() - started,
+        seed=spec.seed,
+    )
+
+
+def _sweep_adaptive(sweeps: dict[str, _AdaptiveSweep], budgets: list[int], say: Callable[[str], None]) -> None:
+    """Successive halving over parameter values, as the Beta search does over (a, b):
+    1. on a first rung of the search split (a 1/reduction_factor share), the ladder from the fewest calls up, stopped
+       once a value needs more than RUNG_MARGIN x the largest budget; then REFINE_ROUNDS bisections between the
+       values that bracket each budget;
+    2. on the whole search split, only each budget's two best values within RUNG_MARGIN x budget and its bracket;
+    3. each budget's pick (the best search score within the budget) on the confirm split.
+    """
+    objective = next(iter(sweeps.values())).objective
+    search = objective.search_indices
+    spec = objective.spec
+    rung = search[: min(len(search), max(spec.min_rung_records, math.ceil(len(search) / spec.reduction_factor)))]
+    ladders = {"threshold": THRESHOLD_LADDER, "entropy": ENTROPY_LADDER}
+    for decoder, sweep in sweeps.items():
+        say(f"{decoder} decoder: the ladder on {len(rung)} search records")
+        _climb(sweep, ladders[decoder], rung, max(budgets) * RUNG_MARGIN)
+        for _ in range(REFINE_ROUNDS):
+            sweep.measure([m for m in (sweep.bracket_midpoint(b, rung) for b in budgets) if m is not None], rung)
+        finalists = _finalists(sweep, budgets, rung)
+        say(f"{decoder} decoder: {len(finalists)} values on all {len(search)} search records")
+        sweep.measure(finalists, search)
+        chosen = [v for v in (sweep.choose(b, search) for b in budgets) if v is not None]
+        sweep.measure(chosen, objective.confirm_indices)  # every budget's pick on the confirm split, one evaluation
+
+
+def _climb(sweep: _AdaptiveSweep, ladder: tuple[float, ...], rung: np.ndarray, most: float) -> None:
+    """The ladder in two halves, the careful half only when the cheap half stayed within `most` calls: each
+    evaluation pays for its slowest row, so few large evaluations cost fewer calls than many small ones."""
+    half = (len(ladder) + 1) // 2
+    for part in (ladder[:half], ladder[half:]):
+        sweep.measure(list(part), rung)
+        if max(float(sweep.on(v, rung).calls.mean()) for v in part) > most:
+            return
+
+
+def _finalists(sweep: _AdaptiveSweep, budgets: list[int], rung: np.ndarray) -> list[float]:
+    """Per budget: the two best rung scores within RUNG_MARGIN x budget calls, and both ends of its bracket."""
+    table = sweep.table(rung)
+    out: set[float] = set()
+    for budget in budgets:
+        near = [r for r in table if r[1] <= budget * RUNG_MARGIN]
+        out.update(r[0] for r in sorted(near, key=lambda r: (-r[2], r[1]))[:2])
+        out.update(v for v in sweep.bracket(budget, rung) if v is not None)
+    return sorted(out)
+
+
+def _budget_points(
+    spec: TuneSpec, study: Any, objective: QualityObjective, sweeps: dict[str, _AdaptiveSweep], budget: int
+) -> tuple[list[FrontierPoint], int]:
+    """Every policy's point at this budget on the confirm split; returns them and the schedule confirm NFEs."""
+    from mdmtune.tuning.finalize import finalize
+
+    before = objective.nfe_spent
+    tuned = finalize(spec, study, objective)
+    candidates = [
+        ("tuned", schedules.beta(tuned.best.a, tuned.best.b)),
+        ("linear", schedules.named("linear")),
+        ("cos2", schedules.named("cos2")),
+    ]
+    scores, _ = objective.record_scores([s for _, s in candidates], objective.confirm_indices)
+    confirm_nfe = objective.nfe_spent - before
+    linear = scores[1]
+    points = []
+    for (name, schedule), row in zip(candidates, scores, strict=True):
+        calls = _schedule_calls(objective, schedule, budget)
+        point = _point(spec, row, linear, calls, budget, decoder="schedule", name=name)
+        point.a, point.b, point.steps = float(schedule.a), float(schedule.b), budget
+        if name == "tuned":
+            point.search_score = tuned.best.search_value
+        points.append(point)
+    for decoder, sweep in sweeps.items():
+        value = sweep.choose(budget, objective.search_indices)
+        if value is None:
+            continue  # not even one block per call fits: the budget is below the block count
+        sweep.measure([value], objective.confirm_indices)
+        measured = sweep.on(value, objective.confirm_indices)
+        point = _point(spec, measured.scores, linear, measured.calls, budget, decoder=decoder, name=decoder)
+        setattr(point, "threshold" if decoder == "threshold" else "entropy_bound", value)
+        searched = sweep.on(value, objective.search_indices)
+        point.search_score = float(searched.scores.mean())
+        point.search_nfe_per_record = float(searched.calls.mean())
+        points.append(point)
+    return points, confirm_nfe
+
+
+def _point(
+    spec: TuneSpec, scores: np.ndarray, linear: np.ndarray, calls: np.ndarray, budget: int, *, decoder: str, name: str
+) -> FrontierPoint:
+    diff_ci = paired_bootstrap_ci(scores, linear, resamples=spec.bootstrap_resamples, seed=spec.seed)
+    per_record = float(np.mean(calls))
+    return FrontierPoint(
+        decoder=decoder,
+        name=name,
+        nfe_per_record=per_record,
+        score=float(np.mean(scores)),
+        ci=score_interval(scores).as_list(),
+        diff_vs_linear=float(np.mean(scores) - np.mean(linear)),
+        diff_vs_linear_ci=diff_ci.as_list(),
+        within_budget=per_record <= budget + 1e-9,
+    )
+
+
+def _schedule_calls(objective: QualityObjective, schedule: Schedule, steps: int) -> np.ndarray:
+    """Calls per confirm record under the count sampler: the steps at which its plan commits something.
+
+    That is the sampler's own rule (a row takes part in a call exactly when it commits), so it is read off the
+    plans rather than sampled again (the scores came from the cache).
+    """
+    encoded, spec = objective.encoded, objective.spec
+    if encoded.gen_length is not None:
+        block = spec.block_length or encoded.gen_length
+        n_blocks = encoded.gen_length // block
+        per = int(np.count_nonzero(count_plan(schedule.on_grid(steps // n_blocks), block))) * n_blocks
+        return np.full(len(objective.confirm_indices), float(per))
+    grid = schedule.on_grid(steps)
+    masked = np.asarray(encoded.masked)[objective.confirm_indices]
+    return np.array([float(np.count_nonzero(count_plan(grid, int(m)))) for m in masked])
+
+
+def _winner(points: list[FrontierPoint]) -> FrontierPoint:
+    eligible = [p for p in points if p.within_budget] or points
+    return max(eligible, key=lambda p: (round(p.score, 12), -round(p.nfe_per_record, 9), -PRIORITY.index(p.name)))
+
+
+def pareto_front(points: list[FrontierPoint]) -> list[FrontierPoint]:
+    """Points no other point beats on both axes (fewer or equal calls and a higher or equal score, one strictly)."""
+    front = []
+    for p in points:
+        dominated = any(
+            q.nfe_per_record <= p.nfe_per_record
+            and q.score >= p.score
+            and (q.nfe_per_record < p.nfe_per_record or q.score > p.score)
+            for q in points
+        )
+        if not dominated:
+            front.append(p)
+    return sorted(front, key=lambda p: p.nfe_per_record)
