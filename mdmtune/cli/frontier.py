@@ -18,6 +18,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mdmtune.cli.model_options import (
+    ADD_SPECIAL_TOKENS_OPTION,
+    CFG_SCALE_OPTION,
+    CHAT_TEMPLATE_OPTION,
+    CONFIDENCE_DTYPE_OPTION,
+    FAMILY_OPTION,
+    print_model_line,
+)
 from mdmtune.cli.output import emit_json, to_jsonable
 from mdmtune.cli.tune import parse_bounds
 from mdmtune.errors import InvalidInput
@@ -41,7 +49,9 @@ def parse_budgets(text: str) -> tuple[int, ...]:
 def frontier_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder or file (native, hf, torchscript)."),
     eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set (completion or infill records)."),
-    metric: str = typer.Option("exact_match", "--metric", help="Scorer from the metric registry."),
+    metric: str | None = typer.Option(
+        None, "--metric", help="Scorer from the metric registry; default: the one the eval set declares."
+    ),
     budgets: str = typer.Option("4,8,16", "--budgets", help="Mean model calls per record, e.g. 4,8,16."),
     trials: int = typer.Option(40, "--trials", help="Trials of the Beta search at each budget."),
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0: argmax)."),
@@ -56,6 +66,11 @@ def frontier_command(
     b_bounds: str | None = typer.Option(None, "--b-bounds", help="Log-uniform range of b, 'low,high'."),
     batch_size: int = typer.Option(64, "--batch-size", help="Rows per model call."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code."),
+    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
+    chat_template: bool = CHAT_TEMPLATE_OPTION,
+    cfg_scale: float = CFG_SCALE_OPTION,
+    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
+    family: str = FAMILY_OPTION,
     out: Path | None = typer.Option(None, "--out", help="Folder for frontier.json and frontier.png."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figure."),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
@@ -79,6 +94,11 @@ def frontier_command(
         confirm_fraction=confirm_fraction,
         mask_symbol=mask_symbol,
         batch_size=batch_size,
+        add_special_tokens=add_special_tokens,
+        chat_template=chat_template,
+        cfg_scale=cfg_scale,
+        confidence_dtype=confidence_dtype,  # type: ignore[arg-type]
+        family=family,
     ).validate()
     result = _run(spec, checkpoint, eval_set, trust_remote_code)
     folder = out if out is not None else Path("runs") / f"frontier-{_digest(spec)}"
@@ -88,6 +108,7 @@ def frontier_command(
 
         result.figures["frontier"] = str(plot_frontier(result, folder / "frontier.png"))
     (folder / "frontier.json").write_text(json.dumps(to_jsonable(result), indent=1) + "\n")
+    print_model_line(result.model)
     if json_output:
         emit_json(result)
     else:
@@ -103,12 +124,12 @@ def _digest(spec: Any) -> str:
 def _run(spec: Any, checkpoint: Path, eval_set: Path, trust_remote_code: bool) -> Any:
     import optuna
 
-    from mdmtune.models.loading import load_denoiser
+    from mdmtune.cli.model_options import load_for_cli
     from mdmtune.tuning.cache import path_sha256
     from mdmtune.tuning.frontier import run_frontier
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    model = load_denoiser(checkpoint, trust_remote_code=trust_remote_code)
+    model = load_for_cli(checkpoint, spec.family, trust_remote_code)
 
     def say(message: str) -> None:
         sys.stderr.write(f"frontier: {message}\n")

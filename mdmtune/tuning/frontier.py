@@ -112,6 +112,8 @@ class FrontierResult:
     wall_time_s: float
     seed: int
     figures: dict[str, str] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    """How the checkpoint was read and the records wrapped (QualityObjective.model_report)."""
 
 
 @dataclass
@@ -286,7 +288,7 @@ def run_frontier(
     return FrontierResult(
         frontier=budget_results,
         budgets=budgets,
-        metric=spec.metric,
+        metric=base.metric,
         search_records=base.search_records,
         confirm_records=base.confirm_records,
         confirm_ids=[base.encoded.records[int(i)].id for i in base.confirm_indices],
@@ -301,6 +303,7 @@ def run_frontier(
         ],
         wall_time_s=time.perf_counter() - started,
         seed=spec.seed,
+        model=base.model_report(),
     )
 
 
