@@ -68,7 +68,7 @@ def test_energy_job_succeeds_with_exactly_the_requested_trials(env):
 
 def test_cancel_stops_a_running_job_and_keeps_its_trials(env):
     settings, sessions, storage = env
-    spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, search_algorithm="random", trials_per_batch=4)
+    spec = TuneSpec(objective="energy", steps=4, n_trials=10_000, search_algorithm="random", trials_per_batch=4)
     job = _submit(env, spec)
 
     def cancel_once_started() -> None:
@@ -90,7 +90,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_trials(env):
 
 def test_timed_out_job_fails_with_the_reason_and_keeps_its_trials(env):
     settings, sessions, storage = env
-    spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, search_algorithm="random", trials_per_batch=4)
+    spec = TuneSpec(objective="energy", steps=4, n_trials=10_000, search_algorithm="random", trials_per_batch=4)
     job = _submit(env, spec, timeout_seconds=3600)
 
     def shorten_timeout_once_started() -> None:
@@ -190,7 +190,12 @@ def test_quality_jobs_share_one_loaded_checkpoint_and_keep_their_scores(migrated
     for seed in (0, 1):
         with sessions() as session:
             job = submit_job(
-                session, storage, spec.replace(seed=seed), checkpoint_id=checkpoint_id, eval_set_id=eval_set_id
+                session,
+                storage,
+                spec.replace(seed=seed),
+                checkpoint_id=checkpoint_id,
+                eval_set_id=eval_set_id,
+                artifact_dir=settings.resolved_artifact_dir,
             )
         jobs.append(job)
         assert worker.run_once() == Outcome.succeeded, queue.load_job(sessions, job.id).error

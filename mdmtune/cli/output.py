@@ -6,30 +6,13 @@ Kept in one place so that every command writes infinities, numpy scalars and arr
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import sys
 from typing import Any, NoReturn
 
-import numpy as np
+from mdmtune.jsonsafe import to_jsonable
 
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types for dataclasses, numpy values and non-finite floats ("inf", "-inf", "nan")."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
+__all__ = ["emit_json", "fail", "to_jsonable"]
 
 
 def emit_json(document: Any) -> None:

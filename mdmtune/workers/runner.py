@@ -30,10 +30,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.cli.output import to_jsonable
 from mdmtune.db.models import Job, JobStatus, utcnow
 from mdmtune.db.session import make_engine, make_session_factory, optuna_storage
 from mdmtune.errors import MdmtuneError
+from mdmtune.jsonsafe import to_jsonable
 from mdmtune.settings import Settings
 from mdmtune.workers import queue
 from mdmtune.workers.objectives import ObjectiveCache
