@@ -58,4 +58,29 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(artifacts.router)
     app.include_router(tune.router)
+    app.openapi = lambda: _openapi_with_bearer(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_bearer(app: FastAPI) -> dict:
+    """The schema with its security scheme: every /v1 route takes `Authorization: Bearer <key>` (keys from
+    `mdmtune keys create`); health checks take none. Declared here because the key is read by a dependency that
+    also allows the keyless embedded mode, which FastAPI's own security classes cannot express."""
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API key from `mdmtune keys create NAME`; not needed by an embedded server that "
+                "listens on loopback only.",
+            }
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{"bearerAuth": []}]
+        app.openapi_schema = schema
+    return app.openapi_schema

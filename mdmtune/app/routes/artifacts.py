@@ -22,7 +22,7 @@ from mdmtune.app.uploads import FilePart
 from mdmtune.db.models import Checkpoint, EvalSet
 from mdmtune.models.metadata import read_checkpoint_info
 
-router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(401, 403, 413, 415, 422))
+router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(400, 401, 403, 413, 415, 422))
 
 MAX_JSON_BODY = 64 * 1024
 

@@ -19,7 +19,7 @@ from mdmtune.db.models import Job
 from mdmtune.tuning.spec import TuneSpec
 from mdmtune.workers import jobs
 
-router = APIRouter(prefix="/v1/tune", tags=["tune"], responses=problem_responses(401, 404, 409, 422))
+router = APIRouter(prefix="/v1/tune", tags=["tune"], responses=problem_responses(400, 401, 404, 409, 422))
 
 MAX_PAGE = 1000
 
