@@ -6,6 +6,7 @@ workers beside it, so that an API-only node (`--workers 0`) is the same app.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from mdmtune.app.store import ArtifactStore
 from mdmtune.db.session import make_engine, make_session_factory
 from mdmtune.settings import Settings
 
+log = logging.getLogger(__name__)
 GIL_SWITCH_WITH_WORKERS_S = 0.001
 """With in-process worker threads (the embedded `mdmtune serve`) the worker's numpy/Optuna loop holds the GIL for the
 default 5 ms at a time, and a poll needs the GIL several times: 1 ms cut a poll's median latency about four-fold
@@ -30,6 +32,9 @@ def build_services(settings: Settings) -> Services:
     """The long-lived objects of one app: engine, sessions, artifact store."""
     engine = make_engine(settings.resolved_database_url)
     store = ArtifactStore(settings.resolved_artifact_dir, settings.max_upload_bytes)
+    swept = store.sweep_staging(older_than_s=settings.lease_seconds)
+    if swept:
+        log.info("removed %d abandoned staging areas (uploads of a process that was killed)", len(swept))
     return Services(settings=settings, engine=engine, sessions=make_session_factory(engine), store=store)
 
 
