@@ -206,3 +206,77 @@ def test_quality_jobs_share_one_loaded_checkpoint_and_keep_their_scores(migrated
         assert done.result["best"]["ci"] is not None and done.nfe > 0
         assert (settings.resolved_artifact_dir / "score-cache" / f"{job.id}.jsonl").stat().st_size > 0
     engine.dispose()
+
+
+def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated_sqlite_url, tmp_path):
+    """The search is only the two baselines; the confirm split is large and scored in small batches. A cancel sent
+    once the job is confirming ends it cancelled, with no result, instead of running the confirm split out."""
+    from apiartifacts import native_folder
+
+    from mdmtune.db.models import Checkpoint, EvalSet
+    from mdmtune.evalsets import write_eval_set
+
+    settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
+    engine = make_engine(migrated_sqlite_url)
+    sessions, storage = make_session_factory(engine), optuna_storage(migrated_sqlite_url)
+    root = settings.resolved_artifact_dir
+    native_folder(root / "ckpt", max_len=16)
+    records = [{"id": i, "masked": f"{i % 97}+{i % 89}=____", "answer": "0000"} for i in range(1500)]
+    written = write_eval_set(records, root / "evals" / "big.jsonl")
+    with sessions() as session:
+        checkpoint = Checkpoint(sha256="d" * 64, format="native", size=1, path="ckpt")
+        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/big.jsonl")
+        session.add_all([checkpoint, eval_set])
+        session.commit()
+        ids = (checkpoint.id, eval_set.id)
+    spec = TuneSpec(
+        objective="quality",
+        steps=4,
+        n_trials=2,
+        metric="exact_match",
+        confirm_fraction=0.9,
+        batch_size=4,
+        replicates=4,
+        subset_size=8,
+    )
+    with sessions() as session:
+        job = submit_job(session, storage, spec, checkpoint_id=ids[0], eval_set_id=ids[1], artifact_dir=root)
+    seen_confirming = threading.Event()
+
+    def cancel_once_confirming() -> None:
+        while True:
+            row = queue.load_job(sessions, job.id)
+            if row.status == "running" and row.trials_done >= spec.trials:
+                seen_confirming.set()
+                break
+            if row.status in ("succeeded", "failed", "cancelled"):
+                return
+            time.sleep(0.02)
+        with sessions() as session:
+            session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+            session.commit()
+
+    canceller = threading.Thread(target=cancel_once_confirming)
+    canceller.start()
+    outcome = _run_job(settings, job.id)
+    canceller.join()
+    done = queue.load_job(sessions, job.id)
+    assert seen_confirming.is_set()
+    assert (outcome, done.status, done.result) == (Outcome.cancelled, "cancelled", None), done.error
+    assert done.trials_done == spec.trials
+    engine.dispose()
+
+
+def test_a_job_that_cannot_start_fails_once_with_its_reason(env):
+    """A row the API can no longer write (a timeout of 1e308 s, from before timeouts were bounded) once made every
+    claim raise before the job's error handling, so the job was claimed again after each lease, for ever."""
+    settings, sessions, _storage = env
+    job = _submit(env, TuneSpec(objective="energy", steps=4, n_trials=4))
+    with sessions() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(timeout_seconds=1e308))
+        session.commit()
+    assert _run_job(settings, job.id) == Outcome.failed
+    done = queue.load_job(sessions, job.id)
+    assert done.status == "failed" and done.attempt == 1 and "Overflow" in done.error, done.error
+    assert Worker(settings, worker_id="second").run_once() in (None, Outcome.succeeded, Outcome.failed)
+    assert queue.load_job(sessions, job.id).attempt == 1  # not claimed again
