@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from mdmtune.cli.output import emit_json
+from mdmtune.client import draw_figures
 from mdmtune.errors import InternalError, InvalidInput
 from mdmtune.settings import Settings
 
@@ -147,45 +148,6 @@ def report(best: dict[str, Any], figures: dict[str, str]) -> None:
         print(f"  count plan (tokens unmasked per step): {[row['counts'] for row in plan]}")
     for kind, path in figures.items():
         print(f"  figure {kind}: {path}")
-
-
-def draw_figures(best: dict[str, Any], trials: list[dict[str, Any]], out: Path) -> dict[str, str]:
-    """alpha(t) of the tuned schedule beside the baselines, and where the search went in (a, b)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from mdmtune import schedules
-
-    out.mkdir(parents=True, exist_ok=True)
-    t = np.linspace(0.0, 1.0, 201)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(t, schedules.beta_alpha(t, best["a"], best["b"]), label=f"tuned ({best['a']:.2f}, {best['b']:.2f})", lw=2)
-    for name in ("linear", "cos2"):
-        ax.plot(t, schedules.named(name).alpha(t), "--", label=name)
-    ax.set_xlabel("t (0 = all masked)")
-    ax.set_ylabel("alpha(t): share unmasked")
-    ax.legend()
-    schedule_path = out / "schedule.png"
-    fig.savefig(schedule_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-    done = [tr for tr in trials if tr["a"] is not None and isinstance(tr["value"], (int, float))]
-    fig, ax = plt.subplots(figsize=(5, 4))
-    points = ax.scatter([tr["a"] for tr in done], [tr["b"] for tr in done], c=[tr["value"] for tr in done])
-    ax.plot([best["a"]], [best["b"]], "r*", markersize=14, label="tuned")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("a")
-    ax.set_ylabel("b")
-    fig.colorbar(points, label="search score")
-    ax.legend()
-    trials_path = out / "trials.png"
-    fig.savefig(trials_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return {"schedule": str(schedule_path), "trials": str(trials_path)}
 
 
 def run_demo(

@@ -40,9 +40,9 @@ def _register_commands() -> None:
     global _registered
     if _registered:
         return
-    from mdmtune.cli import core, sample, service, toy, train, tune
+    from mdmtune.cli import core, remote, sample, service, toy, train, tune
 
-    for module in (core, toy, sample, tune, service, train):
+    for module in (core, toy, sample, tune, service, remote, train):
         module.register(app)
     _registered = True
 
