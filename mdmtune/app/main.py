@@ -39,7 +39,7 @@ def build_services(settings: Settings) -> Services:
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The mdmtune HTTP service for these settings (INTERFACES.md, HTTP API)."""
+    """The mdmtune HTTP service for these settings (docs/api.md)."""
     services = build_services(settings)
 
     @asynccontextmanager

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (INTERFACES.md), with the defaults shown in the OpenAPI schema.
+"""Request and response bodies of the HTTP API (docs/api.md), with the defaults shown in the OpenAPI schema.
 
 The tuning defaults are read from `mdmtune.tuning.spec.TuneSpec` so that the API, the CLI and the library can never
 disagree about them; range checks that need no model (bounds > 0, steps <= gen_length, blocks dividing) are left to
@@ -63,7 +63,7 @@ class TuneRequest(BaseModel):
         _default("temperature"), ge=0, le=L.MAX_TEMPERATURE, description="Sampling temperature (0: greedy)."
     )
     objective: Literal["quality", "energy"] = Field(
-        _default("objective"), description="quality (score on the eval set) or energy (model-free, spec/MATH.md)."
+        _default("objective"), description="quality (score on the eval set) or energy (model-free, docs/math.md)."
     )
     weight_a: float = Field(
         _default("weight_a"), gt=0, le=L.MAX_SHAPE, description="Energy objective: Beta weight gamma_w's a."

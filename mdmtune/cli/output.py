@@ -1,7 +1,7 @@
 """How every command reports: one JSON document on stdout with --json, rich text otherwise, errors as one line.
 
 Kept in one place so that every command writes infinities, numpy scalars and arrays the same way
-(INTERFACES.md: infinite values are the string "inf").
+(the contract of every command: infinite values are the string "inf").
 """
 
 from __future__ import annotations
@@ -22,6 +22,6 @@ def emit_json(document: Any) -> None:
 
 
 def fail(reason: str, code: int = 2) -> NoReturn:
-    """Exit with `code` after one line on stderr (INTERFACES.md: bad input is exit 2 and a one-line reason)."""
+    """Exit with `code` after one line on stderr (bad input is exit 2 with a one-line reason, as every command does)."""
     sys.stderr.write(f"mdmtune: error: {reason}\n")
     raise SystemExit(code)
