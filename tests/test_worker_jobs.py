@@ -280,3 +280,60 @@ def test_a_job_that_cannot_start_fails_once_with_its_reason(env):
     assert done.status == "failed" and done.attempt == 1 and "Overflow" in done.error, done.error
     assert Worker(settings, worker_id="second").run_once() in (None, Outcome.succeeded, Outcome.failed)
     assert queue.load_job(sessions, job.id).attempt == 1  # not claimed again
+
+
+def test_a_helper_that_fails_on_a_job_does_not_rejoin_it(migrated_sqlite_url, tmp_path, caplog):
+    """The eval set's file disappears after the lease holder loaded it: an idle worker that joins as a helper fails
+    to load it. It must not rejoin that job at every poll (once: 1,052 tracebacks in 35 s)."""
+    import logging
+
+    from apiartifacts import native_folder
+
+    from mdmtune.db.models import Checkpoint, EvalSet
+    from mdmtune.evalsets import write_eval_set
+
+    caplog.set_level(logging.INFO, logger="mdmtune.workers.runner")
+    settings = Settings(
+        database_url=migrated_sqlite_url,
+        data_dir=tmp_path,
+        device="cpu",
+        lease_seconds=30,
+        poll_seconds=0.05,
+        help_min_free_trials=1,
+    )
+    engine = make_engine(migrated_sqlite_url)
+    sessions, storage = make_session_factory(engine), optuna_storage(migrated_sqlite_url)
+    root = settings.resolved_artifact_dir
+    native_folder(root / "ckpt", max_len=16)
+    records = [{"id": i, "masked": f"{i % 97}+{i % 89}=____", "answer": "0000"} for i in range(400)]
+    written = write_eval_set(records, root / "evals" / "set.jsonl")
+    with sessions() as session:
+        checkpoint = Checkpoint(sha256="e" * 64, format="native", size=1, path="ckpt")
+        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
+        session.add_all([checkpoint, eval_set])
+        session.commit()
+        ids = (checkpoint.id, eval_set.id)
+    spec = TuneSpec(objective="quality", steps=4, n_trials=2000, metric="exact_match", trials_per_batch=2)
+    with sessions() as session:
+        job = submit_job(session, storage, spec, checkpoint_id=ids[0], eval_set_id=ids[1], artifact_dir=root)
+    holder = threading.Thread(target=_run_job, args=(settings, job.id))
+    holder.start()
+    while queue.load_job(sessions, job.id).trials_done < 2:
+        time.sleep(0.05)
+    (root / "evals" / "set.jsonl").unlink()
+    stop = threading.Event()
+    helper = Worker(settings, stop_event=stop, worker_id="helper")
+    helping = threading.Thread(target=helper.run_forever)
+    helping.start()
+    time.sleep(3.0)
+    stop.set()
+    helping.join(timeout=60)
+    with sessions() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+        session.commit()
+    holder.join(timeout=120)
+    joins = [r for r in caplog.records if r.getMessage() == f"worker helper helps with job {job.id}"]
+    assert len(joins) == 1, len(joins)
+    assert job.id in helper._cannot_help
+    assert queue.load_job(sessions, job.id).status == "cancelled"
+    engine.dispose()
