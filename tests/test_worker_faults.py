@@ -94,6 +94,18 @@ def test_errors_are_classified_by_what_they_say_about_the_database(module_postgr
         with pytest.raises(Exception) as dropped:
             mine.execute(text("SELECT 1"))
     assert is_transient(dropped.value)
+    with engine.connect() as first, engine.connect() as second:  # a real serialization failure (SQLSTATE 40001)
+        first.execute(text("CREATE TABLE IF NOT EXISTS fault_probe (id int PRIMARY KEY, n int)"))
+        first.execute(text("INSERT INTO fault_probe VALUES (1, 0) ON CONFLICT DO NOTHING"))
+        first.commit()
+        for conn in (first, second):
+            conn.execute(text("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"))
+            conn.execute(text("SELECT n FROM fault_probe WHERE id = 1")).scalar()
+        first.execute(text("UPDATE fault_probe SET n = n + 1 WHERE id = 1"))
+        first.commit()
+        with pytest.raises(Exception) as serialization:
+            second.execute(text("UPDATE fault_probe SET n = n + 1 WHERE id = 1"))
+    assert is_transient(serialization.value), serialization.value
     with engine.connect() as conn, pytest.raises(Exception) as bad_sql:
         conn.execute(text("SELECT no_such_column FROM jobs"))
     assert not is_transient(bad_sql.value)
