@@ -69,6 +69,9 @@ def test_terminated_connections_mid_job_lose_and_duplicate_no_trial(module_postg
         for thread in threads:
             thread.join(timeout=60)
         admin_engine.dispose()
+        for worker in workers:  # close the pools now, not in a garbage collector's finalizer after the test
+            worker.engine.dispose()
+            worker.storage.engine.dispose()
     done = retry_transient(lambda: queue.load_job(sessions, job.id), what="read", give_up_after_s=10)
     assert kills >= 8, "the job ended before the faults could hit it; give it more trials"
     assert done.status == "succeeded", done.error
