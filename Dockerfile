@@ -1,11 +1,13 @@
 # mdmtune: one image for the API and the workers.
 #   CPU (default):  docker build -t mdmtune .
-#   CUDA:           docker build -t mdmtune:cuda --build-arg TORCH_VARIANT=cu124 .
-# The CUDA wheels of torch carry their own CUDA runtime, so the same slim base serves both; the GPU itself comes from
-# the NVIDIA container toolkit at run time (docker-compose.yml reserves one for the worker).
+#   CUDA:           docker build -t mdmtune:cuda --build-arg TORCH_INDEX=https://pypi.org/simple .
+# Where torch comes from decides its build: PyTorch's CPU index has the CPU wheel of every release; PyPI's Linux
+# x86_64 wheel of the same pinned version is the CUDA build (its CUDA runtime comes as nvidia-* wheels), so no
+# cuXYZ index name has to match the pin. The GPU itself comes from the NVIDIA container toolkit at run time
+# (docker-compose.yml reserves one for the worker).
 FROM python:3.11-slim
 
-ARG TORCH_VARIANT=cpu
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG TORCH_VERSION=2.13.0
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -15,8 +17,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/mdmtune
 
-# torch first, from the variant's index, so that installing mdmtune does not pull the default (CUDA) build.
-RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}" "torch==${TORCH_VERSION}"
+# torch first, from TORCH_INDEX, so that installing mdmtune keeps that build instead of pulling PyPI's.
+RUN pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"
 
 COPY pyproject.toml README.md ./
 COPY mdmtune ./mdmtune

@@ -34,9 +34,11 @@ class ZipLimits:
     max_members: int = 10_000
     max_total_bytes: int = 8 * 1024**3
     max_ratio: float = 200.0
-    """Largest uncompressed/compressed ratio of one member (a zip bomb reaches thousands)."""
+    """Largest uncompressed/compressed ratio of one member, and of the whole archive (a zip bomb reaches thousands;
+    many members just under `ratio_min_bytes` each are caught by the whole archive's ratio)."""
     ratio_min_bytes: int = 1 << 20
-    """Members smaller than this are not ratio-checked (small text files compress well and harm no one)."""
+    """Members (and archives) smaller than this are not ratio-checked (small text files compress well and harm no
+    one)."""
 
 
 def is_zip(path: str | os.PathLike[str]) -> bool:
@@ -83,7 +85,7 @@ def check_archive(archive: zipfile.ZipFile, limits: ZipLimits = ZipLimits()) -> 
     if len(members) > limits.max_members:
         raise InvalidInput("archive", f"has {len(members)} members (limit {limits.max_members})")
     seen: set[PurePosixPath] = set()
-    total = 0
+    total = packed = 0
     for info in members:
         path = _member_path(info.filename)
         if path in seen:
@@ -91,11 +93,19 @@ def check_archive(archive: zipfile.ZipFile, limits: ZipLimits = ZipLimits()) -> 
         seen.add(path)
         _check_member(info, limits)
         total += info.file_size
+        packed += info.compress_size
         if total > limits.max_total_bytes:
             raise InvalidInput(
                 "archive",
                 f"unpacks to more than {limits.max_total_bytes} bytes (reached at member {info.filename!r})",
             )
+    ratio = total / max(packed, 1)
+    if total >= limits.ratio_min_bytes and ratio > limits.max_ratio:
+        raise InvalidInput(
+            "archive",
+            f"unpacks {packed} compressed bytes to {total} (ratio {ratio:.0f}, limit {limits.max_ratio:.0f}): "
+            "refused as a possible zip bomb",
+        )
     return members
 
 
@@ -161,9 +171,11 @@ def _extract_into(archive_path: Path, staging: Path, limits: ZipLimits) -> None:
 
 
 def single_root(folder: str | os.PathLike[str]) -> Path:
-    """The folder that holds the files: `folder` itself, or its only subfolder when a zip wrapped a whole folder."""
+    """The folder that holds the files: `folder` itself, or, when a zip wrapped a whole folder, the first folder
+    down a chain of only subfolders (`zip -r ck.zip examples/sudoku/checkpoint` nests it three deep)."""
     folder = Path(folder)
-    entries = [entry for entry in folder.iterdir() if entry.name not in {"__MACOSX", ".DS_Store"}]
-    if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return folder
+    while True:
+        entries = [entry for entry in folder.iterdir() if entry.name not in {"__MACOSX", ".DS_Store"}]
+        if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
+            return folder
+        folder = entries[0]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mdmtune.errors import InvalidInput
+from mdmtune.jsonsafe import MAX_JSON_DEPTH, json_depth
 
 KINDS: tuple[str, ...] = ("completion", "infill")
 _TEXT_FIELD = {"completion": "prompt", "infill": "masked"}
@@ -92,6 +93,10 @@ def _parse_record(raw: str, line: int) -> EvalRecord:
         obj = json.loads(raw)
     except json.JSONDecodeError as error:
         raise _fail(line, f"not valid JSON ({error.msg} at column {error.colno})") from None
+    except RecursionError:  # the parser recurses per level: a hostile line can exhaust the stack
+        raise _fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if json_depth(obj) > MAX_JSON_DEPTH:
+        raise _fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(obj, dict):
         raise _fail(line, f"a record must be a JSON object, got {type(obj).__name__}")
     record_id = obj.get("id", line)

@@ -71,15 +71,28 @@ def test_malformed_json_names_the_body(server, client):
     assert_refused(server, send, 422, "body")
 
 
+def test_a_body_that_cannot_be_parsed_names_the_body(server, client):
+    send = lambda: client.post("/v1/tune", content=b"\xff\xfe{", headers={"content-type": "application/json"})  # noqa: E731
+    assert_refused(server, send, 400, "body")
+
+
 def test_unknown_field_is_named(server, client):
     assert_refused(server, post_tune(client, {**ENERGY, "stpes": 8}), 422, "stpes")
 
 
 @pytest.mark.parametrize(
-    ("field", "bounds"), [("a_bounds", [0.0, 1.0]), ("a_bounds", [-1.0, 2.0]), ("b_bounds", [0.0, 3.0])]
+    ("field", "bounds"),
+    [("a_bounds", [0.0, 1.0]), ("a_bounds", [-1.0, 2.0]), ("b_bounds", [0.0, 3.0]), ("a_bounds", [2.0, 1.0])],
 )
 def test_bounds_at_or_below_zero_are_refused(server, client, field, bounds):
-    assert_refused(server, post_tune(client, {**ENERGY, field: bounds}), 422, field)
+    problem = assert_refused(server, post_tune(client, {**ENERGY, field: bounds}), 422, problem_field(field, bounds))
+    assert problem["detail"]
+
+
+def problem_field(field: str, bounds: list[float]) -> str:
+    """The end at fault is named (a_bounds[0]) when one end is out of range; the pair when they are misordered."""
+    bad = [i for i, value in enumerate(bounds) if value <= 0]
+    return f"{field}[{bad[0]}]" if bad else field
 
 
 @pytest.mark.parametrize("steps", [0, -3, 33])

@@ -82,12 +82,12 @@ def _refused(server: Server, key: str, body: dict, field: str) -> dict:
     return response.json()
 
 
-def test_generation_longer_than_the_model_context_is_refused_at_post(server, uploaded):
+def test_generation_as_long_as_the_model_context_is_refused_at_post(server, uploaded):
     key, checkpoint_id, eval_set_id, _ = uploaded
     body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": MAX_LEN}
     body["metric"] = "exact_match"
-    problem = _refused(server, key, body, "eval_set")  # the library names the record that does not fit
-    assert "line 1" in problem["detail"]
+    problem = _refused(server, key, body, "gen_length")  # from the max length stored at upload
+    assert str(MAX_LEN) in problem["detail"]
 
 
 def test_completion_set_without_gen_length_is_refused_at_post(server, uploaded):
@@ -114,3 +114,53 @@ def test_someone_elses_checkpoint_cannot_be_used(server, uploaded):
     _, checkpoint_id, eval_set_id, _ = uploaded
     body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": 4}
     _refused(server, server.new_key("stranger"), body, "checkpoint_id")
+
+
+def test_checkpoint_declarations_are_stored_at_upload(server, uploaded, tmp_path):
+    key = uploaded[0]
+    from mdmtune.models.native import load_reference
+
+    _, codec, _ = load_reference(native_folder(tmp_path / "same", max_len=MAX_LEN))
+    with server.client(key) as client:
+        folder = native_folder(tmp_path / "again", max_len=MAX_LEN)
+        meta = client.post("/v1/checkpoints", files={"file": ("t.zip", zip_folder(folder))}).json()["meta"]
+    assert meta["format"] == "native" and meta["max_length"] == MAX_LEN
+    assert (meta["mask_token"], meta["mask_token_id"]) == (codec.mask_token, codec.mask_token_id)
+    assert meta["vocab_size"] == codec.vocab_size and meta["end_ids"] == [codec.eot_token_id]
+
+
+def test_infill_steps_beyond_the_largest_masked_count_are_refused_at_post(server, uploaded):
+    key, checkpoint_id, _, infill_id = uploaded  # every infill record has one mask
+    body = {"checkpoint_id": checkpoint_id, "eval_set_id": infill_id, "steps": 2, "metric": "exact_match"}
+    problem = _refused(server, key, body, "steps")
+    assert "largest masked count, 1" in problem["detail"]
+
+
+def test_a_prompt_too_long_for_the_model_fails_the_job_once_at_the_worker_naming_the_line(server, uploaded):
+    key, checkpoint_id, eval_set_id, _ = uploaded  # prompts "10+10=" .. "11+11=" (6 tokens) + 28 > 32
+    body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": MAX_LEN - 4}
+    with server.client(key) as client:
+        created = client.post("/v1/tune", json=body)
+        assert created.status_code == 202, created.text  # the API cannot know without tokenizing: the worker can
+        job = wait_for_status(client, created.json()["id"], FINAL, timeout=120)
+    assert job["status"] == "failed" and job["phase"] == "finished"
+    assert job["error"].startswith("eval_set: ") and "(line 11)" in job["error"], job["error"]
+
+
+def test_the_api_never_reads_the_weights(server, uploaded, tmp_path):
+    """The weights are removed from the store after upload: the job is still accepted (the checks use what was
+    stored at upload); only the worker finds out, and fails the job saying what is missing."""
+    key = uploaded[0]
+    folder = native_folder(tmp_path / "doomed", seed=7, max_len=MAX_LEN)
+    infill = dumps_eval_set([{"id": i, "masked": f"{i}+1=_", "answer": f"{i}+1={i + 1}"} for i in range(3, 6)])
+    with server.client(key) as client:
+        checkpoint = client.post("/v1/checkpoints", files={"file": ("d.zip", zip_folder(folder))}).json()
+        eval_set = client.post("/v1/eval-sets", files={"file": ("i.jsonl", infill)}).json()
+        stored = server.settings.resolved_artifact_dir / "blobs" / checkpoint["sha256"]
+        for weights in stored.rglob("model.safetensors"):
+            weights.unlink()
+        body = {"checkpoint_id": checkpoint["id"], "eval_set_id": eval_set["id"], "steps": 1}
+        created = client.post("/v1/tune", json=body)
+        assert created.status_code == 202, created.text
+        job = wait_for_status(client, created.json()["id"], FINAL, timeout=120)
+    assert job["status"] == "failed" and "model.safetensors" in job["error"], job["error"]

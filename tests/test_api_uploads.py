@@ -144,3 +144,33 @@ def test_upload_cut_off_midway_leaves_nothing(server, client):
     assert wait_until(lambda: not any(staging.iterdir())), "the cut-off upload was left in staging"
     assert server.row_counts() == rows
     assert server.stored_files() == files
+
+
+def test_a_zip_of_a_nested_folder_path_is_accepted(server, client, tmp_path):
+    """What `zip -r ck.zip examples/sudoku/checkpoint` makes: the files three folders down."""
+    folder = native_folder(tmp_path / "checkpoint", seed=3)
+    response = client.post(
+        "/v1/checkpoints", files={"file": ("ck.zip", zip_folder(folder, root="examples/sudoku/checkpoint"))}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["format"] == "native" and response.json()["meta"]["mask_token"] is not None
+
+
+def test_staging_left_by_a_killed_api_is_swept_at_startup(tmp_path):
+    """An area older than the lease goes; one still being written to (a live upload on another node) stays."""
+    import os
+    import time
+
+    from mdmtune.app.main import create_app
+
+    settings = Settings(data_dir=tmp_path, lease_seconds=60, workers=0)
+    staging = settings.resolved_artifact_dir / "staging"
+    old, live = staging / "killed-upload", staging / "live-upload"
+    for area in (old, live):
+        area.mkdir(parents=True)
+        (area / "incoming").write_bytes(b"x" * 1000)
+    long_ago = time.time() - 3600
+    for path in (old, old / "incoming", live):
+        os.utime(path, (long_ago, long_ago))
+    create_app(settings)
+    assert not old.exists() and (live / "incoming").exists()

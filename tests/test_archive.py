@@ -100,3 +100,32 @@ def test_a_file_that_is_not_a_zip_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"not a zip at all")
     with pytest.raises(InvalidInput, match=r"x\.zip is not a zip archive"):
         safe_extract(path, tmp_path / "out")
+
+
+def test_many_members_just_under_the_ratio_threshold_are_refused_by_the_whole_archive_ratio(tmp_path: Path) -> None:
+    """1,200 members of zeros, each 1 byte short of the per-member ratio check: 1.26 GB from ~1.3 MB."""
+    member = bytes(ZipLimits().ratio_min_bytes - 1)
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for n in range(1200):
+            archive.writestr(f"part{n:04d}.bin", member)
+    with pytest.raises(InvalidInput, match=r"ratio \d+, limit 200\): refused as a possible zip bomb"):
+        safe_extract(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_ordinary_weights_pass_the_whole_archive_ratio(tmp_path: Path) -> None:
+    import numpy as np
+
+    weights = np.random.default_rng(0).standard_normal(1 << 18).astype(np.float32).tobytes()  # 1 MiB
+    archive = _zip(tmp_path / "ok.zip", {"ck/config.json": b"{}" * 1000, "ck/model.safetensors": weights})
+    assert (safe_extract(archive, tmp_path / "out") / "ck" / "model.safetensors").read_bytes() == weights
+
+
+def test_single_root_follows_a_chain_of_lone_folders(tmp_path: Path) -> None:
+    """`zip -r ck.zip examples/sudoku/checkpoint` stores examples/sudoku/checkpoint/<files>."""
+    archive = _zip(tmp_path / "nested.zip", {"examples/sudoku/checkpoint/config.json": b"{}", "__MACOSX/x": b""})
+    out = safe_extract(archive, tmp_path / "out")
+    assert single_root(out) == out / "examples" / "sudoku" / "checkpoint"
+    two = _zip(tmp_path / "two.zip", {"a/x/config.json": b"{}", "a/y/config.json": b"{}"})
+    assert single_root(safe_extract(two, tmp_path / "out2")) == tmp_path / "out2" / "a"

@@ -20,9 +20,24 @@ REPO = Path(__file__).resolve().parents[1]
 PREFIX = "MDMTUNE_"
 
 
+_VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?:[:?-][^}]*)?\}")
+
+
+def _example_env() -> dict[str, str]:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.lstrip().startswith("#"))
+
+
 @pytest.fixture(scope="module")
-def compose() -> dict:
-    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+def compose_text() -> str:
+    return (REPO / "docker-compose.yml").read_text()
+
+
+@pytest.fixture(scope="module")
+def compose(compose_text: str) -> dict:
+    """The compose file with ${VARIABLES} filled in from .env.example, as `docker compose` fills them from .env."""
+    values = _example_env()
+    return yaml.safe_load(_VARIABLE.sub(lambda m: values[m.group(1)], compose_text))
 
 
 def _env(service: dict) -> dict[str, str]:
@@ -30,6 +45,20 @@ def _env(service: dict) -> dict[str, str]:
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
     return {k: str(v) for k, v in env.items()}
+
+
+def test_secrets_come_from_an_uncommitted_env_file(compose_text):
+    used = set(_VARIABLE.findall(compose_text))
+    assert "POSTGRES_PASSWORD" in used and used <= set(_example_env())
+    assert "mdmtune:mdmtune@" not in compose_text and "POSTGRES_PASSWORD: mdmtune" not in compose_text
+    for ignore in (".gitignore", ".dockerignore"):
+        assert ".env" in (REPO / ignore).read_text().split(), ignore
+
+
+def test_every_service_that_runs_the_image_can_build_it(compose):
+    for name, service in compose["services"].items():
+        if str(service.get("image", "")).startswith("mdmtune"):
+            assert "build" in service, f"{name} names the mdmtune image but cannot build it"
 
 
 def _cli():
@@ -61,7 +90,7 @@ def test_compose_has_postgres_migrate_api_and_gpu_worker(compose):
     assert any(str(v).endswith("/var/lib/postgresql/data") for v in postgres["volumes"])
     devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
-    assert services["worker"]["build"]["args"]["TORCH_VARIANT"].startswith("cu")
+    assert services["worker"]["build"]["args"]["TORCH_INDEX"] == "https://pypi.org/simple"  # the CUDA build
 
 
 def test_migrations_run_before_api_and_workers_start(compose):
@@ -122,7 +151,9 @@ def test_dockerfile_env_and_command_match_the_code():
     cmd = re.search(r"^CMD (\[.*\])$", text, re.M)
     assert cmd is not None
     _assert_real_command(yaml.safe_load(cmd.group(1)))
-    assert "ARG TORCH_VARIANT=cpu" in text
+    assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in text
+    pinned = re.search(r"^ARG TORCH_VERSION=(\S+)$", text, re.M).group(1)
+    assert f"torch=={pinned}" in (REPO / "README.md").read_text()  # the version the quick start installs
 
 
 def test_containers_without_the_api_do_not_run_the_images_http_healthcheck(compose):

@@ -68,7 +68,7 @@ def test_energy_job_succeeds_with_exactly_the_requested_trials(env):
 
 def test_cancel_stops_a_running_job_and_keeps_its_trials(env):
     settings, sessions, storage = env
-    spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, search_algorithm="random", trials_per_batch=4)
+    spec = TuneSpec(objective="energy", steps=4, n_trials=10_000, search_algorithm="random", trials_per_batch=4)
     job = _submit(env, spec)
 
     def cancel_once_started() -> None:
@@ -90,7 +90,7 @@ def test_cancel_stops_a_running_job_and_keeps_its_trials(env):
 
 def test_timed_out_job_fails_with_the_reason_and_keeps_its_trials(env):
     settings, sessions, storage = env
-    spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, search_algorithm="random", trials_per_batch=4)
+    spec = TuneSpec(objective="energy", steps=4, n_trials=10_000, search_algorithm="random", trials_per_batch=4)
     job = _submit(env, spec, timeout_seconds=3600)
 
     def shorten_timeout_once_started() -> None:
@@ -190,7 +190,12 @@ def test_quality_jobs_share_one_loaded_checkpoint_and_keep_their_scores(migrated
     for seed in (0, 1):
         with sessions() as session:
             job = submit_job(
-                session, storage, spec.replace(seed=seed), checkpoint_id=checkpoint_id, eval_set_id=eval_set_id
+                session,
+                storage,
+                spec.replace(seed=seed),
+                checkpoint_id=checkpoint_id,
+                eval_set_id=eval_set_id,
+                artifact_dir=settings.resolved_artifact_dir,
             )
         jobs.append(job)
         assert worker.run_once() == Outcome.succeeded, queue.load_job(sessions, job.id).error
@@ -200,4 +205,135 @@ def test_quality_jobs_share_one_loaded_checkpoint_and_keep_their_scores(migrated
         assert done.status == "succeeded" and done.trials_done == 3
         assert done.result["best"]["ci"] is not None and done.nfe > 0
         assert (settings.resolved_artifact_dir / "score-cache" / f"{job.id}.jsonl").stat().st_size > 0
+    engine.dispose()
+
+
+def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated_sqlite_url, tmp_path):
+    """The search is only the two baselines; the confirm split is large and scored in small batches. A cancel sent
+    once the job is confirming ends it cancelled, with no result, instead of running the confirm split out."""
+    from apiartifacts import native_folder
+
+    from mdmtune.db.models import Checkpoint, EvalSet
+    from mdmtune.evalsets import write_eval_set
+
+    settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
+    engine = make_engine(migrated_sqlite_url)
+    sessions, storage = make_session_factory(engine), optuna_storage(migrated_sqlite_url)
+    root = settings.resolved_artifact_dir
+    native_folder(root / "ckpt", max_len=16)
+    records = [{"id": i, "masked": f"{i % 97}+{i % 89}=____", "answer": "0000"} for i in range(1500)]
+    written = write_eval_set(records, root / "evals" / "big.jsonl")
+    with sessions() as session:
+        checkpoint = Checkpoint(sha256="d" * 64, format="native", size=1, path="ckpt")
+        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/big.jsonl")
+        session.add_all([checkpoint, eval_set])
+        session.commit()
+        ids = (checkpoint.id, eval_set.id)
+    spec = TuneSpec(
+        objective="quality",
+        steps=4,
+        n_trials=2,
+        metric="exact_match",
+        confirm_fraction=0.9,
+        batch_size=4,
+        replicates=4,
+        subset_size=8,
+    )
+    with sessions() as session:
+        job = submit_job(session, storage, spec, checkpoint_id=ids[0], eval_set_id=ids[1], artifact_dir=root)
+    seen_confirming = threading.Event()
+
+    def cancel_once_confirming() -> None:
+        while True:
+            row = queue.load_job(sessions, job.id)
+            if row.status == "running" and row.trials_done >= spec.trials:
+                seen_confirming.set()
+                break
+            if row.status in ("succeeded", "failed", "cancelled"):
+                return
+            time.sleep(0.02)
+        with sessions() as session:
+            session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+            session.commit()
+
+    canceller = threading.Thread(target=cancel_once_confirming)
+    canceller.start()
+    outcome = _run_job(settings, job.id)
+    canceller.join()
+    done = queue.load_job(sessions, job.id)
+    assert seen_confirming.is_set()
+    assert (outcome, done.status, done.result) == (Outcome.cancelled, "cancelled", None), done.error
+    assert done.trials_done == spec.trials
+    engine.dispose()
+
+
+def test_a_job_that_cannot_start_fails_once_with_its_reason(env):
+    """A row the API can no longer write (a timeout of 1e308 s, from before timeouts were bounded) once made every
+    claim raise before the job's error handling, so the job was claimed again after each lease, for ever."""
+    settings, sessions, _storage = env
+    job = _submit(env, TuneSpec(objective="energy", steps=4, n_trials=4))
+    with sessions() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(timeout_seconds=1e308))
+        session.commit()
+    assert _run_job(settings, job.id) == Outcome.failed
+    done = queue.load_job(sessions, job.id)
+    assert done.status == "failed" and done.attempt == 1 and "Overflow" in done.error, done.error
+    assert Worker(settings, worker_id="second").run_once() in (None, Outcome.succeeded, Outcome.failed)
+    assert queue.load_job(sessions, job.id).attempt == 1  # not claimed again
+
+
+def test_a_helper_that_fails_on_a_job_does_not_rejoin_it(migrated_sqlite_url, tmp_path, caplog):
+    """The eval set's file disappears after the lease holder loaded it: an idle worker that joins as a helper fails
+    to load it. It must not rejoin that job at every poll (once: 1,052 tracebacks in 35 s)."""
+    import logging
+
+    from apiartifacts import native_folder
+
+    from mdmtune.db.models import Checkpoint, EvalSet
+    from mdmtune.evalsets import write_eval_set
+
+    caplog.set_level(logging.INFO, logger="mdmtune.workers.runner")
+    settings = Settings(
+        database_url=migrated_sqlite_url,
+        data_dir=tmp_path,
+        device="cpu",
+        lease_seconds=30,
+        poll_seconds=0.05,
+        help_min_free_trials=1,
+    )
+    engine = make_engine(migrated_sqlite_url)
+    sessions, storage = make_session_factory(engine), optuna_storage(migrated_sqlite_url)
+    root = settings.resolved_artifact_dir
+    native_folder(root / "ckpt", max_len=16)
+    records = [{"id": i, "masked": f"{i % 97}+{i % 89}=____", "answer": "0000"} for i in range(400)]
+    written = write_eval_set(records, root / "evals" / "set.jsonl")
+    with sessions() as session:
+        checkpoint = Checkpoint(sha256="e" * 64, format="native", size=1, path="ckpt")
+        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
+        session.add_all([checkpoint, eval_set])
+        session.commit()
+        ids = (checkpoint.id, eval_set.id)
+    spec = TuneSpec(objective="quality", steps=4, n_trials=2000, metric="exact_match", trials_per_batch=2)
+    with sessions() as session:
+        job = submit_job(session, storage, spec, checkpoint_id=ids[0], eval_set_id=ids[1], artifact_dir=root)
+    holder = threading.Thread(target=_run_job, args=(settings, job.id))
+    holder.start()
+    while queue.load_job(sessions, job.id).trials_done < 2:
+        time.sleep(0.05)
+    (root / "evals" / "set.jsonl").unlink()
+    stop = threading.Event()
+    helper = Worker(settings, stop_event=stop, worker_id="helper")
+    helping = threading.Thread(target=helper.run_forever)
+    helping.start()
+    time.sleep(3.0)
+    stop.set()
+    helping.join(timeout=60)
+    with sessions() as session:
+        session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+        session.commit()
+    holder.join(timeout=120)
+    joins = [r for r in caplog.records if r.getMessage() == f"worker helper helps with job {job.id}"]
+    assert len(joins) == 1, len(joins)
+    assert job.id in helper._cannot_help
+    assert queue.load_job(sessions, job.id).status == "cancelled"
     engine.dispose()

@@ -140,7 +140,7 @@ def test_many_jobs_on_several_worker_processes_each_run_exactly_once(pg, workers
 
 def test_sigterm_finishes_the_batch_and_gives_the_job_back(pg, workers):
     url, sessions, storage = pg
-    spec = TuneSpec(objective="energy", steps=4, n_trials=100_000, trials_per_batch=4, search_algorithm="random")
+    spec = TuneSpec(objective="energy", steps=4, n_trials=10_000, trials_per_batch=4, search_algorithm="random")
     job = _submit(sessions, storage, spec)
     proc = workers(url, "worker-t")
     _wait_for(lambda: queue.load_job(sessions, job.id).trials_done >= 8, "the job to get going")

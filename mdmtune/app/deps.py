@@ -39,7 +39,8 @@ class Services:
         return optuna_storage(self.settings.resolved_database_url)
 
     @cached_property
-    def objective_cache(self):
+    def eval_set_cache(self):
+        """Parsed eval sets by sha256, for the checks at job submission (the API never loads a model)."""
         from mdmtune.workers.objectives import ObjectiveCache
 
         return ObjectiveCache(self.settings)

@@ -5,13 +5,13 @@ Pure shaping of stored data (plus the core's schedules/plans), kept out of the r
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
 from mdmtune import plans, schedules
 from mdmtune.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress
 from mdmtune.db.models import Job, utcnow
+from mdmtune.jsonsafe import finite_or_text
 
 GAMMA_FORMULA = "gamma(t) = I_t(a, b), the regularized incomplete Beta function (CDF of Beta(a, b)) at t"
 ALPHA_FORMULA = "alpha(t) = sin^2(pi/2 * I_t(a, b)); alpha(0) = 0, alpha(1) = 1"
@@ -23,11 +23,21 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return max(0.0, ((end or utcnow()) - start).total_seconds())
 
 
+def phase(job: Job) -> str:
+    """queued, searching (trials running), confirming (the search is done; the best few are re-scored on the
+    held-out split, or the energies written), finished (any end state)."""
+    if job.status == "queued":
+        return "queued"
+    if job.status != "running":
+        return "finished"
+    return "confirming" if job.trials_done >= job.n_trials else "searching"
+
+
 def progress(job: Job) -> Progress:
     """Trials done of total, NFEs, elapsed since the first claim, and a linear eta while running."""
     elapsed = _seconds(job.started_at, job.finished_at)
     eta = None
-    if job.status == "running" and elapsed is not None and job.trials_done > 0:
+    if job.status == "running" and elapsed is not None and 0 < job.trials_done < job.n_trials:
         eta = elapsed / job.trials_done * max(0, job.n_trials - job.trials_done)
     elif job.status in ("succeeded", "failed", "cancelled"):
         eta = 0.0
@@ -43,6 +53,7 @@ def job_out(job: Job) -> JobOut:
     return JobOut(
         id=job.id,
         status=job.status,
+        phase=phase(job),
         objective=job.objective,
         checkpoint_id=job.checkpoint_id,
         eval_set_id=job.eval_set_id,
@@ -69,9 +80,7 @@ def block_plans(a: float, b: float, steps: int, gen_length: int | None, block_le
 
 
 def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "inf" if value > 0 else ("-inf" if value < 0 else "nan")
-    return value
+    return finite_or_text(value) if isinstance(value, float) else value
 
 
 def _stored_plan(result: dict[str, Any]) -> list[BlockPlan] | None:

@@ -148,10 +148,15 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, detail, field, errors=errors, instance=request.url.path)
 
 
+_HTTP_FIELDS = {400: "body", 405: "method", 413: "body", 415: "body"}
+"""What Starlette's and FastAPI's own errors are about: a 400 is a body that could not be parsed (bytes that are
+not UTF-8 JSON), a 404 the path, a 405 the method."""
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers) if exc.headers else None
-    field = "method" if exc.status_code == 405 else "path"
+    field = _HTTP_FIELDS.get(exc.status_code, "path")
     return problem_response(exc.status_code, str(exc.detail), field, headers, instance=request.url.path)
 
 

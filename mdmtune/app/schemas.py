@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (INTERFACES.md), with the defaults shown in the OpenAPI schema.
+"""Request and response bodies of the HTTP API (docs/api.md), with the defaults shown in the OpenAPI schema.
 
 The tuning defaults are read from `mdmtune.tuning.spec.TuneSpec` so that the API, the CLI and the library can never
 disagree about them; range checks that need no model (bounds > 0, steps <= gen_length, blocks dividing) are left to
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mdmtune.errors import InvalidInput
 from mdmtune.option_names import MAX_CFG_SCALE
+from mdmtune.tuning import limits as L
 from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
 
 MAX_BUDGET = 4096
@@ -25,6 +26,10 @@ _SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
 def _default(name: str) -> Any:
     value = _SPEC_DEFAULTS[name]
     return list(value) if isinstance(value, tuple) else value
+
+
+Shape = Annotated[float, Field(gt=0, le=L.MAX_SHAPE)]
+"""A Beta parameter: the ends of the (a, b) search box."""
 
 
 class TuneRequest(BaseModel):
@@ -40,13 +45,23 @@ class TuneRequest(BaseModel):
         "the baselines are re-scored when the search ends; reported beside the confirm split under `validation`, "
         "with a warning where the best loses there.",
     )
-    steps: int = Field(..., description="N, the number of sampling steps the schedule is tuned for (>= 1).")
+    steps: int = Field(
+        ...,
+        ge=1,
+        le=L.MAX_STEPS,
+        description="N, the number of sampling steps the schedule is tuned for. A quality job's N is at most "
+        "gen_length (completion) or the eval set's largest masked count (infill).",
+    )
     gen_length: int | None = Field(
         _default("gen_length"),
+        ge=1,
+        le=L.MAX_GEN_LENGTH,
         description="Completion records: tokens generated after the prompt (>= steps). Infill records ignore it.",
     )
     block_length: int | None = Field(
         _default("block_length"),
+        ge=1,
+        le=L.MAX_GEN_LENGTH,
         description="Semi-autoregressive block length; must divide gen_length, and the block count must divide "
         "steps. None: one block of gen_length.",
     )
@@ -54,11 +69,14 @@ class TuneRequest(BaseModel):
     remasking: Literal["low_confidence", "random", "margin", "entropy"] = Field(
         _default("remasking"), description="Which positions the count sampler commits at each step."
     )
-    temperature: float = Field(_default("temperature"), description="Sampling temperature (0: greedy).")
+    temperature: float = Field(
+        _default("temperature"), ge=0, le=L.MAX_TEMPERATURE, description="Sampling temperature (0: greedy)."
+    )
     objective: Literal["quality", "energy", "frontier"] = Field(
         _default("objective"),
-        description="quality (score on the eval set), energy (model-free), or frontier (quality per model call: "
-        "at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy decoders).",
+        description="quality (score on the eval set), energy (model-free, docs/math.md), or frontier (quality per "
+        "model call: at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy "
+        "decoders).",
     )
     budgets: list[Annotated[int, Field(ge=1, le=MAX_BUDGET)]] | None = Field(
         None,
@@ -67,8 +85,12 @@ class TuneRequest(BaseModel):
         description="objective=frontier: mean model calls per record to compare at, e.g. [4, 8, 16] (each >= 1, "
         "at most gen_length); None: [steps]. n_trials is then the Beta search's trials at each budget.",
     )
-    weight_a: float = Field(_default("weight_a"), description="Energy objective: Beta weight gamma_w's a (> 0).")
-    weight_b: float = Field(_default("weight_b"), description="Energy objective: Beta weight gamma_w's b (> 0).")
+    weight_a: float = Field(
+        _default("weight_a"), gt=0, le=L.MAX_SHAPE, description="Energy objective: Beta weight gamma_w's a."
+    )
+    weight_b: float = Field(
+        _default("weight_b"), gt=0, le=L.MAX_SHAPE, description="Energy objective: Beta weight gamma_w's b."
+    )
     metric: str | None = Field(
         _default("metric"),
         description="Quality: scorer name from the metric registry (exact_match, numeric_match, regex, sudoku, "
@@ -77,21 +99,40 @@ class TuneRequest(BaseModel):
     )
     n_trials: int | None = Field(
         _default("n_trials"),
+        ge=1,
+        le=L.MAX_TRIALS,
         description=f"Finished trials to run; None: {DEFAULT_TRIALS['quality']} (quality), "
         f"{DEFAULT_TRIALS['energy']} (energy). Includes the linear and cos2 baselines.",
     )
-    a_bounds: list[float] = Field(_default("a_bounds"), description="Log-uniform search range of a: [low, high] > 0.")
-    b_bounds: list[float] = Field(_default("b_bounds"), description="Log-uniform search range of b: [low, high] > 0.")
+    a_bounds: list[Shape] = Field(
+        _default("a_bounds"), min_length=2, max_length=2, description="Log-uniform search range of a: [low, high]."
+    )
+    b_bounds: list[Shape] = Field(
+        _default("b_bounds"), min_length=2, max_length=2, description="Log-uniform search range of b: [low, high]."
+    )
     search_algorithm: Literal["tpe", "gp", "cmaes", "random"] = Field(
         _default("search_algorithm"), description="Optuna sampler."
     )
     subset_size: int | None = Field(
-        _default("subset_size"), description="Records used at the last rung of the search (None: the whole split)."
+        _default("subset_size"),
+        ge=2,
+        le=L.MAX_SUBSET_SIZE,
+        description="Records used at the last rung of the search (None: the whole split).",
     )
-    replicates: int = Field(_default("replicates"), description="Samples per record (common random numbers).")
-    seed: int = Field(_default("seed"), description="Seeds the search, the split, the sampler draws, the bootstrap.")
+    replicates: int = Field(
+        _default("replicates"), ge=1, le=L.MAX_REPLICATES, description="Samples per record (common random numbers)."
+    )
+    seed: int = Field(
+        _default("seed"),
+        ge=0,
+        le=L.MAX_SEED,
+        description="Seeds the search, the split, the sampler draws, the bootstrap.",
+    )
     mask_symbol: str | None = Field(
-        _default("mask_symbol"), description="Infill mask symbol; None: the tokenizer's own mask token text."
+        _default("mask_symbol"),
+        min_length=1,
+        max_length=L.MAX_MASK_SYMBOL_CHARS,
+        description="Infill mask symbol; None: the tokenizer's own mask token text.",
     )
     add_special_tokens: bool = Field(
         _default("add_special_tokens"),
@@ -134,7 +175,10 @@ class TuneRequest(BaseModel):
         description="decoder=entropy: commit the lowest-entropy positions while sum - max <= this (nats).",
     )
     timeout_seconds: float | None = Field(
-        None, gt=0, description="Running time limit of this job; None: the server's job_timeout_seconds."
+        None,
+        gt=0,
+        le=L.MAX_TIMEOUT_SECONDS,
+        description="Running time limit of this job (at most a week); None: the server's job_timeout_seconds.",
     )
 
     def spec_fields(self) -> dict[str, Any]:
@@ -164,6 +208,11 @@ class CheckpointOut(BaseModel):
     size: int = Field(..., description="Bytes as uploaded (for a server-side folder: the sum of its files).")
     filename: str | None = None
     created_at: datetime
+    meta: dict[str, Any] | None = Field(
+        None,
+        description="What the checkpoint declares (vocab_size, mask_token_id, mask_token, max_length, "
+        "special_tokens, end_ids), read from its JSON files at upload; jobs are checked against it.",
+    )
 
 
 class EvalSetOut(BaseModel):
@@ -181,7 +230,11 @@ class Progress(BaseModel):
     n_trials: int
     nfe: int = Field(..., description="Model forward passes so far (0 for energy jobs).")
     elapsed_seconds: float | None = Field(None, description="Since the first claim; None while queued.")
-    eta_seconds: float | None = Field(None, description="Rough: elapsed / done * remaining; None until one is done.")
+    eta_seconds: float | None = Field(
+        None,
+        description="Rough: elapsed / done * remaining while searching; None until a trial is done and while "
+        "confirming (its length is not known); 0 once finished.",
+    )
 
 
 class BestSoFar(BaseModel):
@@ -193,6 +246,11 @@ class BestSoFar(BaseModel):
 class JobOut(BaseModel):
     id: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    phase: Literal["queued", "searching", "confirming", "finished"] = Field(
+        ...,
+        description="Where a job stands: queued; searching (trials run); confirming (the search is done and the "
+        "best candidates are re-scored on the held-out split); finished (succeeded, failed or cancelled).",
+    )
     objective: str
     checkpoint_id: str | None = None
     eval_set_id: str | None = None

@@ -53,6 +53,26 @@ class ArtifactStore:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.staging_root.mkdir(parents=True, exist_ok=True)
 
+    def sweep_staging(self, older_than_s: float) -> list[str]:
+        """Remove staging areas nothing was written to for `older_than_s` (an API process killed mid-upload leaves
+        its area behind; a live upload keeps writing, so its newest file stays young). Returns the removed names."""
+        import time
+
+        cutoff = time.time() - older_than_s
+        removed = []
+        for area in self.staging_root.iterdir():
+            try:
+                newest = max([area.lstat().st_mtime, *(p.lstat().st_mtime for p in area.rglob("*"))])
+            except OSError:
+                continue  # removed meanwhile by its own request
+            if newest < cutoff:
+                if area.is_dir() and not area.is_symlink():
+                    shutil.rmtree(area, ignore_errors=True)
+                else:
+                    area.unlink(missing_ok=True)
+                removed.append(area.name)
+        return removed
+
     def path_for(self, sha256: str) -> Path:
         """Where a committed artifact lives (it may not exist)."""
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):

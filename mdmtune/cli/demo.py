@@ -8,11 +8,8 @@ and stops the server. Everything it talks to is the real service; nothing here t
 
 from __future__ import annotations
 
-import io
 import sys
 import tempfile
-import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 import httpx
 
 from mdmtune.cli.output import emit_json
+from mdmtune.client import Client, draw_figures
 from mdmtune.errors import InternalError, InvalidInput
 from mdmtune.settings import Settings
 
@@ -68,56 +66,17 @@ def example_files(folder: Path) -> tuple[Path, Path]:
     return candidates[0], eval_set
 
 
-def _zipped(folder: Path) -> bytes:
-    """The checkpoint folder as a zip in memory (the upload format for folders)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-def _check(response: httpx.Response, what: str) -> dict[str, Any]:
-    if response.status_code >= 400:
-        raise InternalError(f"{what}: HTTP {response.status_code}: {response.text[:500]}")
-    return response.json()
-
-
 def _say(message: str) -> None:
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
 
 
-def upload(client: httpx.Client, checkpoint: Path, eval_set: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """POST the checkpoint (a folder goes zipped) and the eval set; return both created resources."""
-    if checkpoint.is_dir():
-        files = {"file": (f"{checkpoint.name}.zip", _zipped(checkpoint), "application/zip")}
-    else:
-        files = {"file": (checkpoint.name, checkpoint.read_bytes(), "application/octet-stream")}
-    ckpt = _check(client.post("/v1/checkpoints", files=files), "upload checkpoint")
-    data = {"file": (eval_set.name, eval_set.read_bytes(), "application/x-ndjson")}
-    evals = _check(client.post("/v1/eval-sets", files=data), "upload eval set")
-    return ckpt, evals
+def _show(job: dict[str, Any]) -> None:
+    _say(_progress_line(job["status"], job["progress"], job.get("best") or {}, job.get("phase")))
 
 
-def wait_for(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    """Poll the job until it ends; a progress line on stderr whenever trials, NFEs or the status change."""
-    last = None
-    while True:
-        job = _check(client.get(f"/v1/tune/{job_id}"), "poll job")
-        p, best = job["progress"], job.get("best") or {}
-        state = (job["status"], p["trials_done"], p["nfe"])
-        if state != last:
-            _say(_progress_line(job["status"], p, best))
-            last = state
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(POLL_S)
-
-
-def _progress_line(status: str, p: dict[str, Any], best: dict[str, Any]) -> str:
-    line = f"  {status:9s} trials {p['trials_done']:3d}/{p['n_trials']}  NFE {p['nfe']}"
+def _progress_line(status: str, p: dict[str, Any], best: dict[str, Any], phase: str | None = None) -> str:
+    line = f"  {phase or status:10s} trials {p['trials_done']:3d}/{p['n_trials']}  NFE {p['nfe']}"
     if best.get("value") is not None:
         line += f"  best so far {best['value']:.3f} at a={best['a']:.3f} b={best['b']:.3f}"
     if p.get("elapsed_seconds") is not None:
@@ -147,45 +106,6 @@ def report(best: dict[str, Any], figures: dict[str, str]) -> None:
         print(f"  count plan (tokens unmasked per step): {[row['counts'] for row in plan]}")
     for kind, path in figures.items():
         print(f"  figure {kind}: {path}")
-
-
-def draw_figures(best: dict[str, Any], trials: list[dict[str, Any]], out: Path) -> dict[str, str]:
-    """alpha(t) of the tuned schedule beside the baselines, and where the search went in (a, b)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from mdmtune import schedules
-
-    out.mkdir(parents=True, exist_ok=True)
-    t = np.linspace(0.0, 1.0, 201)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(t, schedules.beta_alpha(t, best["a"], best["b"]), label=f"tuned ({best['a']:.2f}, {best['b']:.2f})", lw=2)
-    for name in ("linear", "cos2"):
-        ax.plot(t, schedules.named(name).alpha(t), "--", label=name)
-    ax.set_xlabel("t (0 = all masked)")
-    ax.set_ylabel("alpha(t): share unmasked")
-    ax.legend()
-    schedule_path = out / "schedule.png"
-    fig.savefig(schedule_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-
-    done = [tr for tr in trials if tr["a"] is not None and isinstance(tr["value"], (int, float))]
-    fig, ax = plt.subplots(figsize=(5, 4))
-    points = ax.scatter([tr["a"] for tr in done], [tr["b"] for tr in done], c=[tr["value"] for tr in done])
-    ax.plot([best["a"]], [best["b"]], "r*", markersize=14, label="tuned")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("a")
-    ax.set_ylabel("b")
-    fig.colorbar(points, label="search score")
-    ax.legend()
-    trials_path = out / "trials.png"
-    fig.savefig(trials_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return {"schedule": str(schedule_path), "trials": str(trials_path)}
 
 
 def run_demo(
@@ -221,9 +141,9 @@ def run_demo(
     server = EmbeddedServer(settings).start()
     job_id = None
     try:
-        with httpx.Client(base_url=server.url, timeout=120) as client:
+        with Client(server.url, timeout=120) as remote:
             _say(f"server on {server.url}; uploading {checkpoint.name} and {eval_set.name}")
-            ckpt, evals = upload(client, checkpoint, eval_set)
+            ckpt, evals = remote.upload_checkpoint(checkpoint), remote.upload_eval_set(eval_set)
             request = {
                 "checkpoint_id": ckpt["id"],
                 "eval_set_id": evals["id"],
@@ -235,15 +155,14 @@ def run_demo(
             }
             if gen_length is not None:  # completion eval sets: tokens generated after the prompt
                 request["gen_length"] = gen_length
-            job = _check(client.post("/v1/tune", json=request), "submit job")
+            job = remote.submit(**request)
             job_id = job["id"]
             _say(f"job {job_id}: tuning the mask schedule at {DEMO_STEPS} steps ({request['n_trials']} trials)")
-            job = wait_for(client, job_id)
+            job = remote.follow(job_id, on_update=_show, poll_s=POLL_S)
             if job["status"] != "succeeded":
                 raise InternalError(f"the demo job {job['status']}: {job.get('error')}")
-            best = _check(client.get(f"/v1/tune/{job_id}/best"), "best schedule")
-            page = _check(client.get(f"/v1/tune/{job_id}/trials", params={"limit": 1000}), "trials")
-            figures = draw_figures(best, page["items"], folder / "figures")
+            best = remote.best(job_id)
+            figures = draw_figures(best, remote.trials(job_id), folder / "figures")
         if json_out:
             emit_json({"job_id": job_id, "best": best, "figures": figures, "data_dir": str(folder)})
         else:

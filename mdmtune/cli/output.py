@@ -1,35 +1,18 @@
 """How every command reports: one JSON document on stdout with --json, rich text otherwise, errors as one line.
 
 Kept in one place so that every command writes infinities, numpy scalars and arrays the same way
-(INTERFACES.md: infinite values are the string "inf").
+(the contract of every command: infinite values are the string "inf").
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import sys
 from typing import Any, NoReturn
 
-import numpy as np
+from mdmtune.jsonsafe import to_jsonable
 
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types for dataclasses, numpy values and non-finite floats ("inf", "-inf", "nan")."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
+__all__ = ["emit_json", "fail", "to_jsonable"]
 
 
 def emit_json(document: Any) -> None:
@@ -39,6 +22,6 @@ def emit_json(document: Any) -> None:
 
 
 def fail(reason: str, code: int = 2) -> NoReturn:
-    """Exit with `code` after one line on stderr (INTERFACES.md: bad input is exit 2 and a one-line reason)."""
+    """Exit with `code` after one line on stderr (bad input is exit 2 with a one-line reason, as every command does)."""
     sys.stderr.write(f"mdmtune: error: {reason}\n")
     raise SystemExit(code)

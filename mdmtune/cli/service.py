@@ -28,8 +28,23 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+QUIET_LOGGERS = ("alembic", "optuna")
+"""Libraries whose INFO lines are noise in a service log (alembic's plugin set-up at every start, Optuna's
+"a new study created" per job, "trial N finished" per trial); their warnings still show. MDMTUNE_LOG_LEVEL=DEBUG
+shows everything."""
+
+
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import os
+
+    level = os.environ.get("MDMTUNE_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def serve(

@@ -130,6 +130,9 @@ class Checkpoint(Base):
     )
     filename: Mapped[str | None] = mapped_column(Text, nullable=True, comment="the client's file name, if any")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    meta: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, nullable=True, comment="declared conventions, read at upload (no weights)"
+    )
 
 
 class EvalSet(Base):

@@ -118,12 +118,14 @@ def _background(ax, result: TuneResult, trials, bounds, cmap, norm):
 
 
 def plot_schedule(result: TuneResult, path: str | Path) -> Path:
-    """alpha of the chosen schedule beside linear and cos2, and its per-step counts K_k."""
+    """alpha of the chosen schedule beside every baseline of the result's table (linear, cos2, and sine for
+    quality), and its per-step counts K_k."""
     figure = Figure(figsize=(9.6, 3.8))
     left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
     t = np.linspace(0, 1, 401)
     chosen = beta(result.best.a, result.best.b)
-    for schedule, style in ((named("linear"), ":"), (named("cos2"), "--"), (chosen, "-")):
+    references = [named(name) for name in (result.baselines or ("linear", "cos2"))]
+    for schedule, style in (*zip(references, (":", "--", "-."), strict=False), (chosen, "-")):
         left.plot(t, schedule.alpha(t), style, label=schedule.name)
     grid = np.arange(result.steps + 1) / result.steps
     left.plot(grid, chosen.alpha(grid), "o", color="black", markersize=4, label=f"N = {result.steps} grid")

@@ -13,6 +13,7 @@ Energy: exact values, no intervals: the best trial and the baselines' energies.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -48,7 +49,9 @@ class ConfirmingObjective(Protocol):
     confirm_records: int
     typical_masked: int | None
 
-    def confirm_scores(self, schedule_list: list[Schedule]) -> tuple[np.ndarray, int]:
+    def confirm_scores(
+        self, schedule_list: list[Schedule], should_stop: Callable[[], bool] | None = None
+    ) -> tuple[np.ndarray, int]:
         """Per-record scores [S, confirm records] (replicates averaged) and the NFEs spent (cache hits cost 0)."""
         ...
 
@@ -57,11 +60,14 @@ class ConfirmingObjective(Protocol):
         ...
 
 
-def finalize(spec: TuneSpec, study: optuna.Study, objective: object) -> TuneResult:
-    """The job's result from its study (and, for quality, a confirm-split re-scoring)."""
+def finalize(
+    spec: TuneSpec, study: optuna.Study, objective: object, should_stop: Callable[[], bool] | None = None
+) -> TuneResult:
+    """The job's result from its study (and, for quality, a confirm-split re-scoring). `should_stop` is polled
+    between the confirm split's model batches, as during the search; True raises EvaluationStopped."""
     if isinstance(objective, EnergyObjective):
         return _finalize_energy(spec, study, objective)
-    return _finalize_quality(spec, study, objective)  # type: ignore[arg-type]
+    return _finalize_quality(spec, study, objective, should_stop)  # type: ignore[arg-type]
 
 
 def trial_records(study: optuna.Study) -> list[TrialRecord]:
@@ -189,14 +195,16 @@ def _rival_decoder(spec: TuneSpec, objective: object, win_scores: np.ndarray) ->
     return rival, sweep.nfe
 
 
-def _finalize_quality(spec: TuneSpec, study: optuna.Study, objective: ConfirmingObjective) -> TuneResult:
+def _finalize_quality(
+    spec: TuneSpec, study: optuna.Study, objective: ConfirmingObjective, should_stop: Callable[[], bool] | None
+) -> TuneResult:
     steps = spec.steps_list[0]
     candidates = _top_candidates(study, spec.top_k)
     if not candidates:
         raise MdmtuneError("the study has no complete trial to confirm (all pruned, failed or cancelled)")
     tuned = [schedules.beta(float(t.params["a"]), float(t.params["b"])) for t in candidates]
     references = [schedules.named(name) for name in CONFIRM_BASELINES]
-    scores, nfe_confirm = objective.confirm_scores(tuned + references)
+    scores, nfe_confirm = objective.confirm_scores(tuned + references, should_stop)
     means = scores.mean(axis=1)
     winner = int(np.argmax(means[: len(tuned)]))  # ties: a baseline, then the better search value
     win_scores = scores[winner]

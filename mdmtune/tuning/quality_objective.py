@@ -309,9 +309,12 @@ class QualityObjective:
                 break
         return BatchValues(values=values, pruned=pruned, nfe=nfe)
 
-    def confirm_scores(self, schedule_list: list[Schedule]) -> tuple[np.ndarray, int]:
-        """Per-record scores of each schedule on the confirm split (one batch), for finalize."""
-        return self.record_scores(schedule_list, self.confirm_indices)
+    def confirm_scores(
+        self, schedule_list: list[Schedule], should_stop: Callable[[], bool] | None = None
+    ) -> tuple[np.ndarray, int]:
+        """Per-record scores of each schedule on the confirm split (one batch), for finalize; should_stop as in
+        record_scores (a job cancelled while confirming stops within one model batch)."""
+        return self.record_scores(schedule_list, self.confirm_indices, should_stop)
 
 
 def _stop_hook(should_stop: Callable[[], bool]) -> Callable[[int, int], None]:

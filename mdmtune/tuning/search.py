@@ -30,7 +30,7 @@ from pathlib import Path
 
 import optuna
 from optuna.distributions import FloatDistribution
-from optuna.trial import Trial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from mdmtune.errors import InvalidInput, MdmtuneError
 from mdmtune.schedules import NAMED_AB
@@ -45,6 +45,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SPEC_ATTR = "mdmtune_spec"
 BASELINE_ATTR = "baseline"
 SURPLUS_ATTR = "surplus"
+REQUEUED_ATTR = "requeued_from"
+"""On a re-enqueued trial: the number of the trial it stands in for (which was told FAIL)."""
 NFE_ATTR = "nfe"
 
 
@@ -163,15 +165,45 @@ def fail_stale_running_trials(study: optuna.Study, *, requeue: bool = True) -> l
     """
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (RuntimeError, ValueError):
-            continue  # finished meanwhile: not stale after all
-        failed.append(trial.number)
-        if requeue and {"a", "b"} <= set(trial.params):
-            attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
-            study.enqueue_trial({"a": trial.params["a"], "b": trial.params["b"]}, user_attrs=attrs)
+        if fail_and_requeue(study, trial, requeue=requeue):
+            failed.append(trial.number)
     return failed
+
+
+def fail_and_requeue(study: optuna.Study, trial: FrozenTrial | Trial, *, requeue: bool = True) -> bool:
+    """Tell a RUNNING trial FAIL and enqueue its point again (baseline attr kept); False if it finished meanwhile.
+
+    The copy is enqueued first, marked with the trial's number (`requeued_from`), and only then is the trial told
+    FAIL: a database fault between the two (or an error after a commit that did happen) leaves at worst a trial
+    still RUNNING whose copy exists, and a retry finds the copy instead of adding another, so the point is
+    neither lost nor evaluated twice.
+    """
+    point = trial_point(trial) if requeue else None
+    if point is not None and not _has_copy(study, trial.number):
+        attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
+        study.enqueue_trial(point, user_attrs={**attrs, REQUEUED_ATTR: trial.number})
+    try:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (RuntimeError, ValueError):
+        if point is not None:  # finished meanwhile by a worker wrongly thought gone: its copy may run once more
+            log.warning("trial %d finished while being reaped; its re-enqueued copy stays", trial.number)
+        return False
+    return True
+
+
+def _has_copy(study: optuna.Study, number: int) -> bool:
+    return any(t.user_attrs.get(REQUEUED_ATTR) == number for t in study.get_trials(deepcopy=False))
+
+
+def trial_point(trial: FrozenTrial | Trial) -> dict[str, float] | None:
+    """The trial's (a, b): its params, or, for an enqueued trial popped by a worker that died (or lost its
+    database connection) before sampling it, the fixed params it was enqueued with; None when it has neither."""
+    params = trial.params
+    if not {"a", "b"} <= set(params):
+        params = (getattr(trial, "system_attrs", None) or {}).get("fixed_params") or {}
+    if not {"a", "b"} <= set(params):
+        return None
+    return {"a": float(params["a"]), "b": float(params["b"])}
 
 
 def study_nfe(study: optuna.Study) -> int:
@@ -219,8 +251,7 @@ def run_search(
             continue
         try:
             outcome = _evaluate_or_fail(study, objective, trials, should_stop)
-        except EvaluationStopped:
-            _requeue(study, trials)
+        except EvaluationStopped:  # the batch was told FAIL and enqueued again by _evaluate_or_fail
             return SearchRun(nfe, batches, told, True, time.perf_counter() - start)
         _tell_all(study, trials, outcome)
         nfe, batches, told = nfe + outcome.nfe, batches + 1, told + len(trials)
@@ -254,13 +285,6 @@ def _ask_and_trim(study: optuna.Study, space: dict, count: int, n_trials: int) -
     return kept
 
 
-def _requeue(study: optuna.Study, trials: list[Trial]) -> None:
-    """Interrupted trials (told FAIL) come back as enqueued ones, so a resumed job evaluates the same points."""
-    for trial in trials:
-        attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
-        study.enqueue_trial({"a": trial.params["a"], "b": trial.params["b"]}, user_attrs=attrs)
-
-
 def _evaluate_or_fail(
     study: optuna.Study, objective: Objective, trials: list[Trial], should_stop: Callable[[], bool] | None
 ) -> BatchValues:
@@ -277,8 +301,10 @@ def _evaluate_or_fail(
         params = [(t.params["a"], t.params["b"]) for t in trials]
         outcome = objective.evaluate(params, report=report, should_stop=should_stop)
     except BaseException:
+        # told FAIL and enqueued again: a batch stopped, or lost to an error (a passing database fault, say), is
+        # evaluated again when the job resumes, so no point (a baseline least of all) goes missing
         for trial in trials:
-            _tell_quietly(study, trial, TrialState.FAIL)
+            _fail_and_requeue_quietly(study, trial)
         raise
     if len(outcome.values) != len(trials):
         raise MdmtuneError(f"objective returned {len(outcome.values)} values for {len(trials)} trials")
@@ -303,11 +329,12 @@ def _tell_all(study: optuna.Study, trials: list[Trial], outcome: BatchValues) ->
             log.warning("trial %d was finished elsewhere: %s", trial.number, error)
 
 
-def _tell_quietly(study: optuna.Study, trial: Trial, state: TrialState) -> None:
+def _fail_and_requeue_quietly(study: optuna.Study, trial: Trial) -> None:
+    """Not possible (the storage is gone): the trial stays RUNNING, and the next lease holder reaps it."""
     try:
-        study.tell(trial, state=state)
-    except Exception:  # already finished, or the storage is gone: nothing more to do here
-        log.debug("could not tell trial %s %s", trial.number, state, exc_info=True)
+        fail_and_requeue(study, trial)
+    except Exception:
+        log.warning("could not fail and re-enqueue trial %s", trial.number, exc_info=True)
 
 
 def _progress(study: optuna.Study, n_trials: int, nfe: int, elapsed: float) -> Progress:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from mdmtune.errors import InvalidInput
 from mdmtune.option_names import CONFIDENCE_DTYPES, FAMILIES, MAX_CFG_SCALE, REMASKINGS, SAMPLERS
 from mdmtune.plans import check_blocks
+from mdmtune.tuning import limits as L
 
 OBJECTIVES = ("quality", "energy", "frontier")
 """frontier: quality per model call across budgets (mdmtune.tuning.frontier); `steps` holds the budgets."""
@@ -131,12 +132,12 @@ class TuneSpec:
         _one_of("search_algorithm", self.search_algorithm, SEARCH_ALGORITHMS)
         self._validate_steps()
         for name in ("weight_a", "weight_b"):
-            _positive_finite(name, getattr(self, name))
+            _positive_finite(name, getattr(self, name), L.MAX_SHAPE)
         for name in ("a_bounds", "b_bounds"):
             _bounds(name, getattr(self, name))
-        _int_at_least("n_trials", self.trials, 1)
-        _int_at_least("trials_per_batch", self.trials_per_batch, 1)
-        _int_at_least("seed", self.seed, 0)
+        _int_at_least("n_trials", self.trials, 1, L.MAX_TRIALS)
+        _int_at_least("trials_per_batch", self.trials_per_batch, 1, L.MAX_TRIALS_PER_BATCH)
+        _int_at_least("seed", self.seed, 0, L.MAX_SEED)
         if self.objective in ("quality", "frontier"):
             self._validate_quality()
         return self
@@ -146,11 +147,11 @@ class TuneSpec:
         if not steps:
             raise InvalidInput("steps", "give at least one step count")
         for n in steps:
-            _int_at_least("steps", n, 1)
+            _int_at_least("steps", n, 1, L.MAX_STEPS)
         if len(set(steps)) != len(steps):
             raise InvalidInput("steps", f"repeated step counts in {list(steps)}")
         if self.gen_length is not None:
-            _int_at_least("gen_length", self.gen_length, 1)
+            _int_at_least("gen_length", self.gen_length, 1, L.MAX_GEN_LENGTH)
             for n in steps:
                 if n > self.gen_length:
                     raise InvalidInput("steps", f"{n} is more than gen_length {self.gen_length} tokens")
@@ -164,22 +165,23 @@ class TuneSpec:
         _one_of("remasking", self.remasking, REMASKINGS)
         if not isinstance(self.temperature, (int, float)) or not math.isfinite(self.temperature):
             raise InvalidInput("temperature", f"must be a finite number >= 0, got {self.temperature!r}")
-        if self.temperature < 0:
-            raise InvalidInput("temperature", f"must be >= 0, got {self.temperature!r}")
+        if not 0 <= self.temperature <= L.MAX_TEMPERATURE:
+            raise InvalidInput("temperature", f"must be between 0 and {L.MAX_TEMPERATURE:g}, got {self.temperature!r}")
         _check_metric(self.metric)
         if self.subset_size is not None:
-            _int_at_least("subset_size", self.subset_size, 2)
-        _int_at_least("replicates", self.replicates, 1)
-        _int_at_least("top_k", self.top_k, 1)
-        _int_at_least("reduction_factor", self.reduction_factor, 2)
-        _int_at_least("min_rung_records", self.min_rung_records, 1)
-        _int_at_least("bootstrap_resamples", self.bootstrap_resamples, 100)
-        _int_at_least("batch_size", self.batch_size, 1)
+            _int_at_least("subset_size", self.subset_size, 2, L.MAX_SUBSET_SIZE)
+        _int_at_least("replicates", self.replicates, 1, L.MAX_REPLICATES)
+        _int_at_least("top_k", self.top_k, 1, L.MAX_TOP_K)
+        _int_at_least("reduction_factor", self.reduction_factor, 2, L.MAX_REDUCTION_FACTOR)
+        _int_at_least("min_rung_records", self.min_rung_records, 1, L.MAX_SUBSET_SIZE)
+        _int_at_least("bootstrap_resamples", self.bootstrap_resamples, 100, L.MAX_BOOTSTRAP_RESAMPLES)
+        _int_at_least("batch_size", self.batch_size, 1, L.MAX_BATCH_SIZE)
         fraction = self.confirm_fraction
         if not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
             raise InvalidInput("confirm_fraction", f"must be strictly between 0 and 1, got {fraction!r}")
-        if self.mask_symbol is not None and (not isinstance(self.mask_symbol, str) or not self.mask_symbol):
-            raise InvalidInput("mask_symbol", "must be a non-empty string")
+        symbol = self.mask_symbol
+        if symbol is not None and (not isinstance(symbol, str) or not 0 < len(symbol) <= L.MAX_MASK_SYMBOL_CHARS):
+            raise InvalidInput("mask_symbol", f"must be a string of 1 to {L.MAX_MASK_SYMBOL_CHARS} characters")
         self._validate_model_reading()
         self._validate_decoder()
 
@@ -212,22 +214,26 @@ def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise InvalidInput(name, f"unknown value {value!r}; allowed: {', '.join(allowed)}")
 
 
-def _int_at_least(name: str, value: Any, low: int) -> None:
+def _int_at_least(name: str, value: Any, low: int, high: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise InvalidInput(name, f"must be an integer >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise InvalidInput(name, f"must be an integer between {low} and {high}, got {value!r}")
 
 
-def _positive_finite(name: str, value: Any) -> None:
+def _positive_finite(name: str, value: Any, high: float | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InvalidInput(name, f"must be a finite number > 0, got {value!r}")
+    if high is not None and value > high:
+        raise InvalidInput(name, f"must be at most {high:g}, got {value!r}")
 
 
 def _bounds(name: str, value: Any) -> None:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise InvalidInput(name, f"must be two numbers (low, high), got {value!r}")
     low, high = value
-    _positive_finite(name, low)
-    _positive_finite(name, high)
+    _positive_finite(name, low, L.MAX_SHAPE)
+    _positive_finite(name, high, L.MAX_SHAPE)
     if low >= high:
         raise InvalidInput(name, f"low must be below high, got ({low}, {high})")
 

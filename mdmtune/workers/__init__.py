@@ -3,7 +3,9 @@
 - `queue`: claim (SKIP LOCKED / atomic UPDATE ... RETURNING), lease renewal, fenced writes.
 - `runner`: `Worker` (one job at a time, heartbeat thread, SIGTERM-safe) and `run_worker(settings)`.
 - `objectives`: the tuning objective of a job (energy: no model; quality: checkpoint + eval set, cached by sha256).
-- `jobs`: read helpers the API uses (`list_trials`, reading Optuna's storage: there is no project trials table).
+- `jobs`: the one place jobs are submitted, cancelled, listed and checked against their artifacts (the routes, the
+  tests and the benchmarks all go through it; trials are read from Optuna's storage: there is no project table).
+- `faults`: which database errors are passing ones, and retries with backoff.
 
 Sharing: one job is run by one lease holder at a time; throughput inside a job comes from trial batches (several
 trials sampled in one model batch), and across jobs from more workers. A job whose worker died is resumed by the

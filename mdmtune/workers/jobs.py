@@ -1,6 +1,13 @@
-"""Job submission and trial reads for the API.
+"""Jobs: the one module that submits, cancels and lists them, and checks a quality job against its artifacts.
 
-`submit_job` is the one way a job enters the queue (the API calls it; so do the tests and the demo).
+Used alike by the HTTP routes, the workers' tests, the benchmarks and the demo (through the HTTP API), so a job made
+any way is made the same way: validated (`TuneSpec.validate()`, then the artifacts' stored metadata), its Optuna
+study created with the baselines enqueued once, then its queued row committed.
+
+The checks read what was stored at upload (the checkpoint's declared conventions, `checkpoints.meta`; the eval
+set's records) and never load a model: an API node with no worker must stay light. What only a loaded model can
+tell (how a prompt tokenizes, custom model code) is checked by the worker, and fails the job naming the field.
+
 Trials live only in Optuna's tables (no project `trials` table, see mdmtune.db.models): Optuna is the single
 source of truth, and optuna-dashboard shows the same rows.
 """
@@ -8,17 +15,25 @@ source of truth, and optuna-dashboard shows the same rows.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mdmtune.cli.output import to_jsonable
-from mdmtune.db.models import LOCAL_OWNER, Job, JobStatus, new_id
+from mdmtune.db.models import LOCAL_OWNER, Checkpoint, EvalSet, Job, JobStatus, new_id, utcnow
 from mdmtune.errors import InvalidInput
+from mdmtune.jsonsafe import to_jsonable
 from mdmtune.tuning.spec import TuneSpec
+
+MODEL_OBJECTIVES = ("quality", "frontier")
+"""Objectives that sample a checkpoint on an eval set (energy needs neither)."""
+
+
+class JobConflict(Exception):
+    """The job is in a state that does not allow the action (cancelling a finished job)."""
 
 
 def list_trials(storage: optuna.storages.BaseStorage, study_name: str) -> list[dict[str, Any]]:
@@ -47,6 +62,65 @@ def list_trials(storage: optuna.storages.BaseStorage, study_name: str) -> list[d
     return sorted(rows, key=lambda row: row["number"])
 
 
+def owned_row(session: Session, model: type, item_id: str | None, owner: str, field: str) -> Any:
+    """The caller's checkpoint or eval set row; InvalidInput naming `field` when missing or another owner's."""
+    if item_id is None:
+        raise InvalidInput(field, "required for objective=quality")
+    row = session.get(model, item_id)
+    if row is None or row.owner_key_id != owner:
+        raise InvalidInput(field, f"no such {field.removesuffix('_id').replace('_', ' ')}: {item_id!r}")
+    return row
+
+
+def checkpoint_info(row: Checkpoint, artifact_dir: Path) -> Any:
+    """The checkpoint's stored declarations (read from its files now for a row stored before they were kept)."""
+    from mdmtune.models.metadata import CheckpointInfo, read_checkpoint_info
+
+    if row.meta:
+        return CheckpointInfo.from_json(row.meta)
+    return read_checkpoint_info(_artifact_path(row.path, artifact_dir), row.format)
+
+
+def _artifact_path(stored: str, artifact_dir: Path) -> Path:
+    path = Path(stored)
+    return path if path.is_absolute() else Path(artifact_dir) / path
+
+
+def check_against_artifacts(spec: TuneSpec, info: Any, records: Any) -> TuneSpec:
+    """Does a quality job fit its checkpoint (its declared conventions) and eval set? InvalidInput naming the field.
+
+    Checks the metric against the records, gen_length against the model's maximum length, and steps against what
+    a record generates: gen_length tokens (completion) or its mask symbols (infill); more steps than that would
+    commit nothing at most of them and only cost time.
+    """
+    from mdmtune.metrics import resolve_metric
+
+    spec = spec.replace(metric=resolve_metric(spec.metric, records).name)  # the job shows the metric it scores by
+    steps = max(spec.steps_list)
+    if records.kind == "completion":
+        if spec.gen_length is None:
+            raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
+        if info.max_length is not None and spec.gen_length >= info.max_length:
+            raise InvalidInput(
+                "gen_length", f"{spec.gen_length} leaves no room for a prompt in the model's {info.max_length} tokens"
+            )
+        return spec
+    symbol = spec.mask_symbol if spec.mask_symbol is not None else info.mask_token
+    if symbol is None:
+        raise InvalidInput("mask_symbol", "the checkpoint names no mask token text: give the infill mask symbol")
+    largest = 0
+    for record in records.records:
+        count = (record.masked or "").count(symbol)
+        if count == 0:
+            raise InvalidInput("eval_set", f"line {record.line}: no mask symbol {symbol!r} in the masked text")
+        largest = max(largest, count)
+    if steps > largest and spec.objective == "quality":
+        raise InvalidInput("steps", f"{steps} is more than the eval set's largest masked count, {largest}")
+    if info.max_length is not None and largest > info.max_length:
+        raise InvalidInput("eval_set_id", f"a record has {largest} masks, more than the model's {info.max_length}")
+    return spec
+
+
 def submit_job(
     session: Session,
     storage: optuna.storages.BaseStorage,
@@ -56,21 +130,41 @@ def submit_job(
     checkpoint_id: str | None = None,
     eval_set_id: str | None = None,
     validate_eval_set_id: str | None = None,
+    artifact_dir: Path | None = None,
+    eval_sets: Any = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     timeout_seconds: float | None = None,
 ) -> Job:
-    """Create the job's Optuna study (baselines enqueued once, here) and its queued row; commit; return the row.
+    """Validate the job, create its Optuna study (baselines enqueued once, here) and its queued row; commit.
 
-    The study is created first and in its own transactions: on SQLite, holding the row's write transaction open
-    while Optuna writes through its own connection would wait on ourselves. If the row cannot be committed (say, an
-    Idempotency-Key race lost on the unique constraint), the study is deleted again and the IntegrityError raised.
+    A quality job's checkpoint and eval set must be `owner_key_id`'s; they are checked against the spec with
+    `check_against_artifacts` (eval sets read from `artifact_dir`, or through `eval_sets(row)` where the caller
+    keeps them cached). The study is created first and in its own transactions: on SQLite, holding the row's write
+    transaction open while Optuna writes through its own connection would wait on ourselves. If the row cannot be
+    committed (say, an Idempotency-Key race lost on the unique constraint), the study is deleted again and the
+    IntegrityError raised.
     """
+    from mdmtune.tuning.limits import MAX_TIMEOUT_SECONDS
     from mdmtune.tuning.search import create_study
 
     spec = spec.validate()
     if len(spec.steps_list) != 1 and spec.objective != "frontier":
         raise InvalidInput("steps", "a service job tunes one step count; submit one job per step count")
+    if timeout_seconds is not None and not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        raise InvalidInput("timeout_seconds", f"must be > 0 and at most {MAX_TIMEOUT_SECONDS:g} (a week)")
+    if spec.objective in MODEL_OBJECTIVES:
+        artifacts = _Artifacts(session, owner_key_id, artifact_dir, eval_sets)
+        spec = artifacts.check(spec, checkpoint_id, eval_set_id, validate_eval_set_id)
+    else:
+        named = {
+            "checkpoint_id": checkpoint_id,
+            "eval_set_id": eval_set_id,
+            "validate_eval_set_id": validate_eval_set_id,
+        }
+        for field, value in named.items():
+            if value is not None:
+                raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
     job_id = new_id()
     study_name = f"mdmtune-job-{job_id}"
     if spec.objective != "frontier":  # a frontier job runs one in-memory search per budget, in its worker
@@ -93,9 +187,78 @@ def submit_job(
     session.add(job)
     try:
         session.commit()
-    except IntegrityError:
+    except BaseException:
         session.rollback()
-        with contextlib.suppress(KeyError):
+        with contextlib.suppress(Exception):
             optuna.delete_study(study_name=study_name, storage=storage)
         raise
+    return job
+
+
+class _Artifacts:
+    """The caller's checkpoint and eval sets of a job, read from what upload stored (never a model)."""
+
+    def __init__(self, session: Session, owner: str, artifact_dir: Path | None, eval_sets: Any) -> None:
+        if artifact_dir is None:
+            raise ValueError("artifact_dir is needed to check a job against its artifacts")
+        self.session, self.owner, self.artifact_dir, self.eval_sets = session, owner, Path(artifact_dir), eval_sets
+
+    def records(self, row: EvalSet) -> Any:
+        from mdmtune.evalsets import load_eval_set
+
+        if self.eval_sets is not None:
+            return self.eval_sets(row)
+        return load_eval_set(_artifact_path(row.path, self.artifact_dir))
+
+    def check(
+        self, spec: TuneSpec, checkpoint_id: str | None, eval_set_id: str | None, validate_eval_set_id: str | None
+    ) -> TuneSpec:
+        """The spec with its metric resolved (the eval set's declared one when none is named), or InvalidInput."""
+        checkpoint = owned_row(self.session, Checkpoint, checkpoint_id, self.owner, "checkpoint_id")
+        eval_set = owned_row(self.session, EvalSet, eval_set_id, self.owner, "eval_set_id")
+        second = None
+        if validate_eval_set_id is not None:
+            if spec.objective != "quality":
+                raise InvalidInput("validate_eval_set_id", "only a quality job re-scores on a second eval set")
+            second = owned_row(self.session, EvalSet, validate_eval_set_id, self.owner, "validate_eval_set_id")
+        self.session.commit()  # end the read transaction: reading the eval sets may take a moment
+        spec = check_against_artifacts(spec, checkpoint_info(checkpoint, self.artifact_dir), self.records(eval_set))
+        if second is not None:
+            check_validation_set(spec, eval_set, second, self.records(second))
+        return spec
+
+
+def check_validation_set(spec: TuneSpec, eval_set: EvalSet, second: EvalSet, records: Any) -> None:
+    """The second eval set of a quality job must be of the tuning set's kind and scorable by its metric; the rest
+    (mask symbol, lengths) is checked by the worker before the search, naming validate_eval_set_id."""
+    from mdmtune.metrics import get_metric
+
+    if second.kind != eval_set.kind:
+        raise InvalidInput(
+            "validate_eval_set_id", f"holds {second.kind} records, the tuning eval set {eval_set.kind} records"
+        )
+    try:
+        get_metric(spec.metric).check_records(records.records)
+    except InvalidInput as error:
+        raise InvalidInput("validate_eval_set_id", f"{spec.metric} cannot score it: {error.message}") from None
+
+
+def cancel_job(session: Session, job: Job) -> Job:
+    """A queued job is cancelled at once; a running one at its worker's next model batch; a finished one raises
+    JobConflict. Returns the refreshed row."""
+    if job.status in (JobStatus.succeeded.value, JobStatus.failed.value):
+        raise JobConflict(f"job already {job.status}")
+    now = utcnow()
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == JobStatus.queued.value)
+        .values(status=JobStatus.cancelled.value, cancel_requested=True, finished_at=now, updated_at=now)
+    )
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == JobStatus.running.value)
+        .values(cancel_requested=True, updated_at=now)
+    )
+    session.commit()
+    session.refresh(job)
     return job

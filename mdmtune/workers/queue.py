@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mdmtune.db.models import Job, JobHelper, JobStatus, utcnow
@@ -137,9 +138,15 @@ def finish(
     return fenced_update(sessions, lease, **values)
 
 
-def release(sessions: sessionmaker[Session], lease: Lease) -> bool:
-    """Give the job back (SIGTERM): queued again, so the next worker resumes its study at once."""
-    return fenced_update(sessions, lease, status=JobStatus.queued.value, lease_token=None, lease_expires_at=None)
+def release(sessions: sessionmaker[Session], lease: Lease, *, count_attempt: bool = True) -> bool:
+    """Give the job back (SIGTERM, or a database fault): queued again, so the next worker resumes its study at once.
+
+    count_attempt=False takes this claim back out of `attempt`: a database fault is not the job's doing, and must
+    not bring it closer to `max_attempts`."""
+    values: dict[str, Any] = {"status": JobStatus.queued.value, "lease_token": None, "lease_expires_at": None}
+    if not count_attempt:
+        values["attempt"] = Job.attempt - 1
+    return fenced_update(sessions, lease, **values)
 
 
 def load_job(sessions: sessionmaker[Session], job_id: str) -> Job:
@@ -167,10 +174,16 @@ def trial_tag(token: str) -> str:
 
 
 def join_next(
-    sessions: sessionmaker[Session], worker_id: str, lease_seconds: float, max_helpers: int, min_free_trials: int
+    sessions: sessionmaker[Session],
+    worker_id: str,
+    lease_seconds: float,
+    max_helpers: int,
+    min_free_trials: int,
+    exclude: Collection[str] = (),
 ) -> Lease | None:
     """Register as a helper of the oldest running job (live lease, not being cancelled) that has at least
-    `min_free_trials` trials left and fewer than `max_helpers` live helpers; None when there is none.
+    `min_free_trials` trials left and fewer than `max_helpers` live helpers, and is not in `exclude` (jobs this
+    worker could not help with); None when there is none.
 
     The helper count is a soft limit (two workers joining at the same instant may both get in)."""
     now = utcnow()
@@ -192,6 +205,7 @@ def join_next(
                 Job.objective != "frontier",  # one worker runs a frontier job; there is no shared study to help
                 Job.n_trials - Job.trials_done >= min_free_trials,
                 helpers < max_helpers,
+                Job.id.not_in(list(exclude)) if exclude else true(),
             )
             .order_by(Job.created_at, Job.id)
             .limit(1)

@@ -30,12 +30,13 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.cli.output import to_jsonable
 from mdmtune.db.models import Job, JobStatus, utcnow
 from mdmtune.db.session import make_engine, make_session_factory, optuna_storage
 from mdmtune.errors import MdmtuneError
+from mdmtune.jsonsafe import to_jsonable
 from mdmtune.settings import Settings
 from mdmtune.workers import queue
+from mdmtune.workers.faults import backoff_delays, is_transient, retry_transient
 from mdmtune.workers.objectives import ObjectiveCache
 from mdmtune.workers.sharing import TaggedStudy, reap_stale_trials
 
@@ -98,9 +99,12 @@ class _Stop:
     _next_reap: float = 0.0
 
     def __call__(self) -> bool:
-        self._reap()
-        self.reason = self._reason()
+        self.reason = self.worker.retrying(self._check, "should_stop")
         return self.reason is not None
+
+    def _check(self) -> Outcome | None:
+        self._reap()
+        return self._reason()
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -151,18 +155,22 @@ class Worker:
         self.stop_event = stop_event if stop_event is not None else threading.Event()
         self.worker_id = worker_id or settings.worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.objectives = ObjectiveCache(settings)
+        self._cannot_help: set[str] = set()
+        """Jobs this worker failed to help with for a reason other than a database fault."""
 
     def run_forever(self) -> None:
         """Claim and run jobs until stop_event is set; sleep poll_seconds when the queue is empty."""
         log.info("worker %s started", self.worker_id)
+        failures, delay = 0, backoff_delays(first=self.settings.poll_seconds, cap=30.0)
         while not self.stop_event.is_set():
             try:
                 ran = self.run_once() or self.help_once()
-            except Exception:  # the database went away for a moment: wait and try again, never die on it
+                failures = 0
+            except Exception:  # the database went away for a moment: back off and try again, never die on it
                 log.exception("worker %s: claim failed", self.worker_id)
-                ran = None
+                ran, failures = None, failures + 1
             if ran is None:
-                self.stop_event.wait(self.settings.poll_seconds)
+                self.stop_event.wait(delay(failures - 1) if failures else self.settings.poll_seconds)
         log.info("worker %s stopped", self.worker_id)
 
     def run_once(self) -> Outcome | None:
@@ -186,19 +194,40 @@ class Worker:
             heartbeat.join()
 
     def _run_job(self, lease: queue.Lease, heartbeat: _Heartbeat) -> Outcome:
-        job = queue.load_job(self.sessions, lease.job_id)
-        if lease.attempt > self.settings.max_attempts:
-            error = f"given up after {lease.attempt - 1} attempts: its workers died or were stopped while running it"
-            return Outcome.failed if queue.finish(self.sessions, lease, JobStatus.failed, error=error) else Outcome.lost
-        stop = _Stop(self, lease, heartbeat, deadline=self._deadline(job))
+        """Everything a job can raise ends here, once: a passing database fault gives the job back to the queue
+        (its finished trials stay in the study), anything else fails it with the reason (never a claim loop)."""
         try:
+            job = self.retrying(lambda: queue.load_job(self.sessions, lease.job_id), "load job")
+            if lease.attempt > self.settings.max_attempts:
+                error = f"given up after {lease.attempt - 1} attempts: its workers died or were stopped running it"
+                written = queue.finish(self.sessions, lease, JobStatus.failed, error=error)
+                return Outcome.failed if written else Outcome.lost
+            stop = _Stop(self, lease, heartbeat, deadline=self._deadline(job))
             return self._search_and_finish(job, lease, stop)
         except Exception as error:
-            log.exception("job %s failed", job.id)
+            if is_transient(error):
+                log.warning("job %s: database fault, giving the job back: %s", lease.job_id, error)
+                return self._give_back(lease)
+            log.exception("job %s failed", lease.job_id)
             # what the job's owner reads; the traceback is in the worker's log
             message = str(error) if isinstance(error, MdmtuneError) else f"{type(error).__name__}: {error}"
-            written = queue.finish(self.sessions, lease, JobStatus.failed, error=message)
+            written = self.retrying(
+                lambda: queue.finish(self.sessions, lease, JobStatus.failed, error=message), "fail job"
+            )
             return Outcome.failed if written else Outcome.lost
+
+    def retrying(self, action: Callable[[], Any], what: str) -> Any:
+        """`action` retried with backoff through passing database faults, for up to half a lease."""
+        return retry_transient(action, what=what, give_up_after_s=self.settings.lease_seconds / 2)
+
+    def _give_back(self, lease: queue.Lease) -> Outcome:
+        """Queue the job again, not counting this claim as a death; if even that cannot be written, its lease
+        lapses and the next claim resumes it all the same."""
+        try:
+            self.retrying(lambda: queue.release(self.sessions, lease, count_attempt=False), "give job back")
+        except Exception:
+            log.warning("job %s: could not give it back; its lease will lapse", lease.job_id, exc_info=True)
+        return Outcome.released
 
     def help_once(self) -> Outcome | None:
         """Join a running job's study beside its lease holder (no job to claim); None when none needs help.
@@ -214,6 +243,7 @@ class Worker:
             settings.lease_seconds,
             settings.max_helpers_per_job,
             settings.help_min_free_trials,
+            exclude=self._cannot_help,
         )
         if helper is None:
             return None
@@ -224,8 +254,10 @@ class Worker:
         heartbeat.start()
         try:
             self._help(helper, heartbeat)
-        except Exception:  # a helper's failure is not the job's: the lease holder carries on (and reaps its trials)
+        except Exception as error:  # a helper's failure is not the job's: the holder carries on (and reaps its trials)
             log.exception("worker %s: helping with job %s failed", self.worker_id, helper.job_id)
+            if not is_transient(error):
+                self._cannot_help.add(helper.job_id)  # the same error would come back: do not rejoin in a loop
         finally:
             heartbeat.done.set()
             heartbeat.join()
@@ -241,7 +273,7 @@ class Worker:
         objective = self.objectives.get(spec, job, self.sessions, score_file=False)
         study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(helper.token), self.worker_id)
         stop = _Stop(self, helper, heartbeat, deadline=self._deadline(job), helping=True)
-        seed = spec.seed + 1000 + int(helper.token[:6], 16)  # a distinct sampler seed per helper
+        seed = (spec.seed + 1000 + int(helper.token[:6], 16)) % 2**32  # a distinct sampler seed per helper
         run_search(spec, study, objective, should_stop=stop, worker_seed=seed)
 
     def _deadline(self, job: Job) -> float:
@@ -252,6 +284,7 @@ class Worker:
 
     def _search_and_finish(self, job: Job, lease: queue.Lease, stop: _Stop) -> Outcome:
         from mdmtune.tuning.finalize import finalize
+        from mdmtune.tuning.objective import EvaluationStopped
         from mdmtune.tuning.search import count_trials, create_study, run_search, study_nfe
         from mdmtune.tuning.spec import TuneSpec
 
@@ -264,8 +297,8 @@ class Worker:
         objective = self.objectives.get(spec, job, self.sessions)
         prepared = self._prepare_validation(job, objective)
 
-        def progress(p: Any) -> None:
-            written = queue.fenced_update(
+        def write_progress(p: Any) -> bool:
+            return queue.fenced_update(
                 self.sessions,
                 lease,
                 trials_done=p.trials_done,
@@ -273,30 +306,39 @@ class Worker:
                 best_value=_finite_or_none(p.best_value),
                 best_params=p.best_params,
             )
-            if not written:
+
+        def progress(p: Any) -> None:
+            if not self.retrying(lambda: write_progress(p), "progress"):
                 stop.heartbeat.lost.set()
 
-        seed = spec.seed + lease.attempt - 1  # a resumed job's sampler differs from its first run's
+        seed = self._resume_seed(spec.seed, lease, study)
         run = run_search(spec, study, objective, progress=progress, should_stop=stop, worker_seed=seed)
         if run.stopped:
             return self._stopped(job, lease, stop.reason, trials_done=count_trials(study)[0])
-        result = finalize(spec, study, objective)
+        try:
+            result = finalize(spec, study, objective, should_stop=stop)
+        except EvaluationStopped:  # cancelled (or timed out, or SIGTERM) while confirming
+            return self._stopped(job, lease, stop.reason, trials_done=count_trials(study)[0])
         if prepared is not None:
             from mdmtune.tuning.shift import attach_validation
 
             attach_validation(result, objective, prepared)
         result.study_name = job.study_name
         best = result.best
-        written = queue.finish(
-            self.sessions,
-            lease,
-            JobStatus.succeeded,
-            result=to_jsonable(result),
-            # the study's totals: helpers' trials and NFEs included, also when the last batches were theirs
-            trials_done=count_trials(study)[0],
-            nfe=result.nfe,
-            best_value=_finite_or_none(best.search_value if best.search_value is not None else best.score),
-            best_params={"a": best.a, "b": best.b} if best.a is not None else None,
+        trials_done = self.retrying(lambda: count_trials(study)[0], "count trials")
+        written = self.retrying(
+            lambda: queue.finish(
+                self.sessions,
+                lease,
+                JobStatus.succeeded,
+                result=to_jsonable(result),
+                # the study's totals: helpers' trials and NFEs included, also when the last batches were theirs
+                trials_done=trials_done,
+                nfe=result.nfe,
+                best_value=_finite_or_none(best.search_value if best.search_value is not None else best.score),
+                best_params={"a": best.a, "b": best.b} if best.a is not None else None,
+            ),
+            "finish job",
         )
         return Outcome.succeeded if written else Outcome.lost
 
@@ -344,6 +386,17 @@ class Worker:
             best_params={"a": largest.a, "b": largest.b} if largest.a is not None else None,
         )
         return Outcome.succeeded if written else Outcome.lost
+
+    def _resume_seed(self, seed: int, lease: queue.Lease, study: Any) -> int:
+        """The sampler's seed: the job's own on a fresh study; on a resumed one it moves on with the trials already
+        asked, so a resumed sampler never replays the draws of an earlier run (that would evaluate the same points
+        twice), also after a database fault that gave the job back without counting the claim."""
+        from optuna.trial import TrialState
+
+        asked = self.retrying(
+            lambda: sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False)), "count trials"
+        )
+        return (seed + lease.attempt - 1 + asked) % 2**32
 
     def _stopped(self, job: Job, lease: queue.Lease, reason: Outcome | None, trials_done: int) -> Outcome:
         """Cancelled or timed out: the end state with the study's finished count; SIGTERM: the job goes back."""

@@ -41,7 +41,7 @@ def reap_stale_trials(study: optuna.Study, live_tags: set[str], untagged_grace_s
     Same contract as mdmtune.tuning.search.fail_stale_running_trials (baseline attrs kept on the re-enqueued
     trial), restricted to the dead workers' trials so that live helpers keep theirs.
     """
-    from mdmtune.tuning.search import BASELINE_ATTR
+    from mdmtune.tuning.search import fail_and_requeue
 
     now = dt.datetime.now()
     reaped = []
@@ -52,14 +52,8 @@ def reap_stale_trials(study: optuna.Study, live_tags: set[str], untagged_grace_s
         started = trial.datetime_start
         if tag is None and started is not None and (now - started).total_seconds() < untagged_grace_s:
             continue
-        try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (RuntimeError, ValueError):
-            continue  # finished meanwhile: it was not stale
-        reaped.append(trial.number)
-        if {"a", "b"} <= set(trial.params):
-            attrs = {k: v for k, v in trial.user_attrs.items() if k == BASELINE_ATTR}
-            study.enqueue_trial({"a": trial.params["a"], "b": trial.params["b"]}, user_attrs=attrs)
+        if fail_and_requeue(study, trial):
+            reaped.append(trial.number)
     if reaped:
         log.info("study %s: re-enqueued trials %s left running by dead workers", study.study_name, reaped)
     return reaped

@@ -20,8 +20,9 @@ from mdmtune.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
 from mdmtune.app.store import ArtifactStore
 from mdmtune.app.uploads import FilePart
 from mdmtune.db.models import Checkpoint, EvalSet
+from mdmtune.models.metadata import read_checkpoint_info
 
-router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(401, 403, 413, 415, 422))
+router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(400, 401, 403, 413, 415, 422))
 
 MAX_JSON_BODY = 64 * 1024
 
@@ -91,6 +92,7 @@ async def create_checkpoint(
         received, filename = await _streamed(request, store, area)
         content, target = await run_in_threadpool(intake.unpack_checkpoint, received, filename, area, services.settings)
         fmt = await run_in_threadpool(intake.checkpoint_format, target, services.settings)
+        meta = read_checkpoint_info(target, fmt).to_json()  # small JSON files only, never the weights
         existed = store.path_for(received.sha256).exists()
         final = store.commit(content, received.sha256)
     path = intake.locate(final, target.relative_to(content)) if target != content else final
@@ -101,6 +103,7 @@ async def create_checkpoint(
         size=received.size,
         path=_relative(store, path),
         filename=filename,
+        meta=meta,
     )
     await run_in_threadpool(_save_row, services, row, not existed)
     return CheckpointOut.model_validate(row, from_attributes=True)
@@ -121,7 +124,8 @@ async def _checkpoint_from_uri(request: Request, owner: str, services: Services)
     path = intake.allowed_path(spec.uri, services.settings)
     fmt = await run_in_threadpool(intake.checkpoint_format, path, services.settings)
     sha256, size = await run_in_threadpool(intake.hash_path, path)
-    row = Checkpoint(owner_key_id=owner, sha256=sha256, format=fmt, size=size, path=str(path), filename=None)
+    meta = read_checkpoint_info(path, fmt).to_json()
+    row = Checkpoint(owner_key_id=owner, sha256=sha256, format=fmt, size=size, path=str(path), filename=None, meta=meta)
     await run_in_threadpool(_save_row, services, row, False)
     return CheckpointOut.model_validate(row, from_attributes=True)
 

@@ -1,42 +1,29 @@
 """Tuning jobs: create (202 + Location, Idempotency-Key), read, best schedule, trials, cancel.
 
-Thin: the request is validated by TuneSpec and against its artifacts (mdmtune.app.compat), the job row and the
-Optuna study (baselines enqueued once, here) are written, and the workers do the rest.
+Thin: submission, cancellation and trial listing are `mdmtune.workers.jobs`'s (the one module that owns them,
+also used by the tests and benchmarks); these routes add ownership, idempotency and the HTTP shapes.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from mdmtune.app import idempotency
-from mdmtune.app.compat import check_against_artifacts, check_validation_set
 from mdmtune.app.deps import Services, current_owner, get_services
 from mdmtune.app.jobs_view import best_out, job_out
 from mdmtune.app.problems import Problem, problem_responses
 from mdmtune.app.schemas import BestOut, JobOut, TrialOut, TrialsPage, TuneRequest
-from mdmtune.db.models import Checkpoint, EvalSet, Job, new_id, utcnow
-from mdmtune.errors import InvalidInput
+from mdmtune.db.models import Job
 from mdmtune.tuning.spec import TuneSpec
+from mdmtune.workers import jobs
 
-router = APIRouter(prefix="/v1/tune", tags=["tune"], responses=problem_responses(401, 404, 409, 422))
+router = APIRouter(prefix="/v1/tune", tags=["tune"], responses=problem_responses(400, 401, 404, 409, 422))
 
 MAX_PAGE = 1000
-MODEL_OBJECTIVES = ("quality", "frontier")
-
-
-def _owned(session: Session, model: type, item_id: str | None, owner: str, field: str):
-    if item_id is None:
-        raise Problem(422, "required for objective=quality", field)
-    row = session.get(model, item_id)
-    if row is None or row.owner_key_id != owner:
-        raise Problem(422, f"no such {field.removesuffix('_id').replace('_', ' ')}: {item_id!r}", field)
-    return row
 
 
 def _job(session: Session, job_id: str, owner: str, with_result: bool = False) -> Job:
@@ -72,74 +59,28 @@ def create_job(
         earlier = idempotency.earlier_job(session, owner, key, digest)
         if earlier is not None:
             return _accepted(response, earlier)
-        spec = TuneSpec.from_mapping(body.spec_fields()).validate()
-        checkpoint = eval_set = None
-        if spec.objective in MODEL_OBJECTIVES:
-            checkpoint = _owned(session, Checkpoint, body.checkpoint_id, owner, "checkpoint_id")
-            eval_set = _owned(session, EvalSet, body.eval_set_id, owner, "eval_set_id")
-            second = None
-            if body.validate_eval_set_id is not None:
-                second = _owned(session, EvalSet, body.validate_eval_set_id, owner, "validate_eval_set_id")
-            session.commit()  # end the read transaction: the checks below may load a model for seconds
-            spec = check_against_artifacts(spec, checkpoint, eval_set, services)
-            if second is not None:
-                check_validation_set(spec, eval_set, second, services)
-        else:
-            _no_artifacts(body)
-        job = _insert_job(services, session, spec, body, owner, key, digest)
+        spec = TuneSpec.from_mapping(body.spec_fields())
+        try:
+            job = jobs.submit_job(
+                session,
+                services.optuna_storage,
+                spec,
+                owner_key_id=owner,
+                checkpoint_id=body.checkpoint_id,
+                eval_set_id=body.eval_set_id,
+                validate_eval_set_id=body.validate_eval_set_id,
+                artifact_dir=services.settings.resolved_artifact_dir,
+                eval_sets=services.eval_set_cache.eval_set,
+                idempotency_key=key,
+                request_hash=digest,
+                timeout_seconds=body.timeout_seconds,
+            )
+        except IntegrityError:  # a concurrent request with the same Idempotency-Key won: answer with its job
+            winner = idempotency.earlier_job(session, owner, key, digest)
+            if winner is None:
+                raise
+            job = winner
         return _accepted(response, job)
-
-
-def _no_artifacts(body: TuneRequest) -> None:
-    """An energy job names no checkpoint or eval set."""
-    for field in ("checkpoint_id", "eval_set_id", "validate_eval_set_id"):
-        if getattr(body, field) is not None:
-            raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
-
-
-def _insert_job(
-    services: Services, session: Session, spec: TuneSpec, body: TuneRequest, owner: str, key: str | None, digest: str
-) -> Job:
-    """Create the study (baselines enqueued once) and the queued job row; a lost key race returns the winner's job."""
-    from mdmtune.tuning.search import create_study
-
-    job_id = new_id()
-    study_name = f"mdmtune-job-{job_id}"
-    if spec.objective != "frontier":  # a frontier job runs one in-memory search per budget, in its worker
-        create_study(spec, services.optuna_storage, study_name)
-    job = Job(
-        id=job_id,
-        owner_key_id=owner,
-        status="queued",
-        objective=spec.objective,
-        request=spec.to_dict(),
-        checkpoint_id=body.checkpoint_id if spec.objective in MODEL_OBJECTIVES else None,
-        eval_set_id=body.eval_set_id if spec.objective in MODEL_OBJECTIVES else None,
-        validate_eval_set_id=body.validate_eval_set_id if spec.objective == "quality" else None,
-        idempotency_key=key,
-        request_hash=digest,
-        study_name=study_name,
-        n_trials=spec.trials * len(spec.steps_list),  # a frontier job runs one search per budget
-        timeout_seconds=body.timeout_seconds,
-    )
-    session.add(job)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        _drop_study(services, study_name)
-        winner = idempotency.earlier_job(session, owner, key, digest)
-        if winner is None:
-            raise
-        return winner
-    return job
-
-
-def _drop_study(services: Services, study_name: str) -> None:
-    import optuna
-
-    with contextlib.suppress(KeyError):
-        optuna.delete_study(study_name=study_name, storage=services.optuna_storage)
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status, progress and best so far")
@@ -184,11 +125,9 @@ def get_trials(
     owner: str = Depends(current_owner),
     services: Services = Depends(get_services),
 ) -> TrialsPage:
-    from mdmtune.workers.jobs import list_trials
-
     with services.sessions() as session:
         job = _job(session, job_id, owner)
-    trials = list_trials(services.optuna_storage, job.study_name)
+    trials = jobs.list_trials(services.optuna_storage, job.study_name)
     page = trials[offset : offset + limit]
     items = [TrialOut(**trial) for trial in page]
     next_offset = offset + limit if offset + limit < len(trials) else None
@@ -199,21 +138,7 @@ def get_trials(
 def cancel_job(job_id: str, owner: str = Depends(current_owner), services: Services = Depends(get_services)) -> JobOut:
     """A queued job is cancelled at once; a running one at its worker's next step boundary; a finished one: 409."""
     with services.sessions() as session:
-        return _cancel(session, _job(session, job_id, owner))
-
-
-def _cancel(session: Session, job: Job) -> JobOut:
-    if job.status in ("succeeded", "failed"):
-        raise Problem(409, f"job already {job.status}", "status")
-    now = utcnow()
-    session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.status == "queued")
-        .values(status="cancelled", cancel_requested=True, finished_at=now, updated_at=now)
-    )
-    session.execute(
-        update(Job).where(Job.id == job.id, Job.status == "running").values(cancel_requested=True, updated_at=now)
-    )
-    session.commit()
-    session.refresh(job)
-    return job_out(job)
+        try:
+            return job_out(jobs.cancel_job(session, _job(session, job_id, owner)))
+        except jobs.JobConflict as error:
+            raise Problem(409, str(error), "status") from None

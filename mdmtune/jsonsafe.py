@@ -1,0 +1,59 @@
+"""JSON helpers of the core: plain JSON values from results, and a nesting limit for JSON read from users.
+
+Why here and not in the CLI or the service: both write results (the CLI's `--json`, the service's job rows and
+trial pages), and both must write infinities the same way (the string "inf", never a bare `Infinity` that strict
+JSON parsers refuse). One function does the non-finite conversion; everything else calls it.
+Never imports FastAPI or SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting accepted in JSON that users hand in (an eval record needs 2 or 3 levels; JSON parsers recurse)."""
+
+
+def finite_or_text(value: float) -> float | str:
+    """A finite float unchanged; +inf, -inf and nan as the strings "inf", "-inf", "nan"."""
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for dataclasses, numpy values and non-finite floats ("inf", "-inf", "nan")."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float):
+        return finite_or_text(value)
+    return value
+
+
+def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0, `[]` is 1), counted without recursion; stops counting
+    once past `limit` (returns limit + 1), so a hostile document costs no more than its size."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth) for child in children)
+    return deepest
