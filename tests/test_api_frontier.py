@@ -47,6 +47,7 @@ def test_a_frontier_job_returns_the_same_json_as_the_command(server, files, tmp_
             "checkpoint_id": uploaded.json()["id"],
             "eval_set_id": records.json()["id"],
             "objective": "frontier",
+            "metric": "exact_match",
             "steps": 4,
             "budgets": [4, 2],
             "gen_length": 4,
@@ -64,6 +65,7 @@ def test_a_frontier_job_returns_the_same_json_as_the_command(server, files, tmp_
     assert job["progress"]["trials_done"] == job["progress"]["n_trials"] == 6
     args = ["frontier", "--checkpoint", str(checkpoint), "--eval-set", str(eval_set), "--budgets", "2,4"]
     args += ["--gen-length", "4", "--trials", "3", "--seed", "2", "--out", str(tmp_path / "out"), "--json"]
+    args += ["--metric", "exact_match"]
     with pytest.raises(SystemExit) as done:
         main(args)
     assert done.value.code == 0
@@ -89,6 +91,7 @@ def test_budgets_are_checked_by_name(server, files, change, field):
         uploaded = client.post("/v1/checkpoints", files={"file": ("tiny.zip", zip_folder(checkpoint))})
         records = client.post("/v1/eval-sets", files={"file": ("set.jsonl", eval_set.read_bytes())})
         body = {"checkpoint_id": uploaded.json()["id"], "eval_set_id": records.json()["id"], "steps": 4}
+        body["metric"] = "exact_match"
         response = client.post("/v1/tune", json={**body, "gen_length": 4, **change})
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field, response.json()
@@ -109,6 +112,7 @@ def test_a_quality_job_scores_its_adaptive_decoder_beside_the_baselines(server, 
         uploaded = client.post("/v1/checkpoints", files={"file": ("tiny.zip", zip_folder(checkpoint))})
         records = client.post("/v1/eval-sets", files={"file": ("set.jsonl", eval_set.read_bytes())})
         body = {"checkpoint_id": uploaded.json()["id"], "eval_set_id": records.json()["id"], "steps": 4}
+        body["metric"] = "exact_match"
         body |= {"gen_length": 4, "n_trials": 3, "seed": 2, "decoder": "threshold", "threshold": 0.05}
         created = client.post("/v1/tune", json=body)
         assert created.status_code == 202, created.text
@@ -143,6 +147,7 @@ def test_decoder_settings_are_checked_by_name(server, files, change, field):
         uploaded = client.post("/v1/checkpoints", files={"file": ("tiny.zip", zip_folder(checkpoint))})
         records = client.post("/v1/eval-sets", files={"file": ("set.jsonl", eval_set.read_bytes())})
         body = {"checkpoint_id": uploaded.json()["id"], "eval_set_id": records.json()["id"], "steps": 4}
+        body["metric"] = "exact_match"
         response = client.post("/v1/tune", json={**body, "gen_length": 4, **change})
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field, response.json()

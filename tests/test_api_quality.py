@@ -139,6 +139,7 @@ def test_infill_steps_beyond_the_largest_masked_count_are_refused_at_post(server
 def test_a_prompt_too_long_for_the_model_fails_the_job_once_at_the_worker_naming_the_line(server, uploaded):
     key, checkpoint_id, eval_set_id, _ = uploaded  # prompts "10+10=" .. "11+11=" (6 tokens) + 28 > 32
     body = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": 4, "gen_length": MAX_LEN - 4}
+    body["metric"] = "exact_match"
     with server.client(key) as client:
         created = client.post("/v1/tune", json=body)
         assert created.status_code == 202, created.text  # the API cannot know without tokenizing: the worker can
@@ -159,7 +160,7 @@ def test_the_api_never_reads_the_weights(server, uploaded, tmp_path):
         stored = server.settings.resolved_artifact_dir / "blobs" / checkpoint["sha256"]
         for weights in stored.rglob("model.safetensors"):
             weights.unlink()
-        body = {"checkpoint_id": checkpoint["id"], "eval_set_id": eval_set["id"], "steps": 1}
+        body = {"checkpoint_id": checkpoint["id"], "eval_set_id": eval_set["id"], "steps": 1, "metric": "exact_match"}
         created = client.post("/v1/tune", json=body)
         assert created.status_code == 202, created.text
         job = wait_for_status(client, created.json()["id"], FINAL, timeout=120)
