@@ -49,7 +49,7 @@ def free_port() -> int:
 
 
 def make_database(kind: str, folder: Path) -> str:
-    from mdmtune.migrations import upgrade
+    from mdmtune.service.migrations import upgrade
 
     if kind == "sqlite":
         url = f"sqlite:///{folder / 'mdmtune.db'}"
@@ -73,8 +73,8 @@ def drop_database(url: str) -> None:
 
 
 def new_key(url: str) -> str:
-    from mdmtune.db import make_engine, make_session_factory
-    from mdmtune.db.apikeys import create_api_key
+    from mdmtune.service.db import make_engine, make_session_factory
+    from mdmtune.service.db.apikeys import create_api_key
 
     engine = make_engine(url)
     with make_session_factory(engine)() as session:

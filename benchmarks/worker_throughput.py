@@ -75,10 +75,10 @@ def wait_until_idle_workers_listen(seconds: float) -> None:
 def run_queue(url: str, n_workers: int, jobs: int, trials: int, folder: Path, warmup_s: float) -> dict:
     from sqlalchemy import select
 
-    from mdmtune.db import Job, make_engine, make_session_factory, optuna_storage
-    from mdmtune.migrations import upgrade
+    from mdmtune.service.db import Job, make_engine, make_session_factory, optuna_storage
+    from mdmtune.service.migrations import upgrade
+    from mdmtune.service.workers.jobs import submit_job
     from mdmtune.tuning.spec import TuneSpec
-    from mdmtune.workers.jobs import submit_job
 
     upgrade(url)
     engine = make_engine(url)
@@ -122,12 +122,12 @@ def run_shared(url: str, n_workers: int, trials: int, folder: Path, warmup_s: fl
     import optuna
     from optuna.trial import TrialState
 
-    from mdmtune.db import make_engine, make_session_factory, optuna_storage
-    from mdmtune.migrations import upgrade
+    from mdmtune.service.db import make_engine, make_session_factory, optuna_storage
+    from mdmtune.service.migrations import upgrade
+    from mdmtune.service.workers import queue
+    from mdmtune.service.workers.jobs import submit_job
+    from mdmtune.service.workers.sharing import WORKER_ATTR
     from mdmtune.tuning.spec import TuneSpec
-    from mdmtune.workers import queue
-    from mdmtune.workers.jobs import submit_job
-    from mdmtune.workers.sharing import WORKER_ATTR
 
     upgrade(url)
     engine = make_engine(url)

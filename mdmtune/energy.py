@@ -1,4 +1,4 @@
-"""The energies a mask schedule pays (spec/MATH.md "Energies"; the paper's Definitions 2.1-2.3 and Appendix D.5).
+"""The energies a mask schedule pays (docs/math.md "Energies"; the paper's Definitions 2.1-2.3 and Appendix D.5).
 
 Single-token normalization, used everywhere in mdmtune:
     E(alpha; gamma_w) = integral_0^1 alpha'(t)^2 / (gamma_w'(t) alpha(t) (1 - alpha(t))) dt
@@ -197,7 +197,7 @@ def schedule_discrete_energy(schedule: Schedule, steps: int, weight_a: float = 1
 # (a [MASK] is replaced by a token drawn from the denoiser, here exactly q; a token is never re-masked).
 # Conditioned on the clean token x0 = v the path is p_t(.|v) = (1 - alpha) e_0 + alpha e_v, with rate alpha'/(1 - alpha)
 # from 0 to v only. Time is measured in the weight's clock gamma_w, hence the common factor 1 / gamma_w'(t).
-# The three energies, as implemented (the paper's Definitions 2.1-2.3 state them for n tokens; MATH.md fixes this
+# The three energies, as implemented (the paper's Definitions 2.1-2.3 state them for n tokens; docs/math.md fixes this
 # single-token normalization and forbids inventing the n-token constants):
 #   kinetic:             integral 1/gamma_w' * sum_{x != y} j_t(y, x)^2 / (p_t(x) p_t(y)) dt,
 #                        with the probability flux j(y, x) = R[y, x] p(x) (the Fisher-Rao-weighted kinetic

@@ -1,4 +1,4 @@
-"""Eval sets: JSON Lines, one record a line, UTF-8 (INTERFACES.md "Eval sets").
+"""Eval sets: JSON Lines, one record a line, UTF-8 (README.md "Eval sets").
 
 A completion record is {"prompt", "answer"}, an infill record {"masked", "answer"}, each with an optional "id"
 (default: the record's line number, so a set written by hand needs none); a chat completion record carries

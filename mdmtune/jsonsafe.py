@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from typing import Any
 
 import numpy as np
@@ -57,3 +59,31 @@ def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth) for child in children)
     return deepest
+
+
+def from_jsonable(kind: Any, value: Any, namespace: dict[str, Any] | None = None) -> Any:
+    """The inverse of to_jsonable for a type: nested dataclasses, lists, dicts, optionals, floats ("inf" included).
+
+    Why: a result stored as JSON (a job's row, result.json) is read back as the dataclass it was, so readers use
+    attributes, not string keys. `namespace` resolves type names that a module imports only for type checking.
+    """
+    if value is None:
+        return None
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        for option in options:
+            if dataclasses.is_dataclass(option) and isinstance(value, dict):
+                return from_jsonable(option, value, namespace)
+        return from_jsonable(options[0], value, namespace) if options else value
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        hints = typing.get_type_hints(kind, localns=namespace)
+        known = {f.name for f in dataclasses.fields(kind) if f.init}
+        return kind(**{k: from_jsonable(hints[k], v, namespace) for k, v in value.items() if k in known})
+    if origin is list:
+        return [from_jsonable(args[0] if args else Any, v, namespace) for v in value]
+    if origin is dict:
+        return {k: from_jsonable(args[1] if args else Any, v, namespace) for k, v in value.items()}
+    if kind is float:
+        return float(value)
+    return value

@@ -1,4 +1,4 @@
-"""Sampling plans: how a schedule on the N-step grid becomes per-step work for a sampler (spec/MATH.md).
+"""Sampling plans: how a schedule on the N-step grid becomes per-step work for a sampler (docs/math.md).
 
 - Count plan (LLaDA / MaskGIT samplers): K_k tokens committed at step k, the Hamilton (largest-remainder)
   apportionment of the M masked positions over the increments alpha(t_{k+1}) - alpha(t_k), ties to earlier steps.
@@ -16,7 +16,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.schedules import Schedule, check_steps
 
 TIE_TOLERANCE = 1e-9
-"""Fractional parts (and quotas vs integers) closer than this count as equal (MATH.md)."""
+"""Fractional parts (and quotas vs integers) closer than this count as equal (docs/math.md)."""
 
 Ints = NDArray[np.int64]
 

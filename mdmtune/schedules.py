@@ -1,6 +1,6 @@
 """Mask schedules in the paper's notation: time t in [0, 1], t = 0 all [MASK], t = 1 clean data.
 
-The Beta family (spec/MATH.md): gamma_{a,b}(t) = I_t(a, b), the Beta(a, b) CDF, and
+The Beta family (docs/math.md): gamma_{a,b}(t) = I_t(a, b), the Beta(a, b) CDF, and
 alpha_{a,b}(t) = sin^2(pi/2 * gamma_{a,b}(t)), the energy-optimal mask schedule for the weight gamma. Linear is
 (0.5, 0.5) and cos2 is (1, 1) exactly (Prop. 3.7); sine sits outside the family. Everything here is vectorized over
 many (a, b) at once because the tuner evaluates many schedules in one batch. Pure numpy/scipy: no web, no database.

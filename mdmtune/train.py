@@ -1,6 +1,6 @@
 """Training the reference MDM on a built-in testbed with the standard masked-diffusion loss.
 
-The loss is LLaDA's / MDLM's for the linear schedule (MATH.md: alpha(t) = t, so a target token is still masked with
+The loss is LLaDA's / MDLM's for the linear schedule (docs/math.md: alpha(t) = t, so a target token is still masked with
 probability p = 1 - alpha(t), uniform in [eps, 1]): per sequence draw p ~ U(eps, 1), mask each target token
 independently with probability p, and take the cross-entropy on the masked positions weighted 1/p, averaged over
 all target positions of the batch. Context positions (a completion's prompt) are never masked, so the model learns

@@ -19,11 +19,11 @@ import httpx
 import uvicorn
 from sqlalchemy import func, select, text
 
-from mdmtune.app.main import create_app
-from mdmtune.db import make_engine, make_session_factory
-from mdmtune.db.apikeys import create_api_key
-from mdmtune.db.models import Checkpoint, EvalSet, Job
-from mdmtune.settings import Settings
+from mdmtune.service.app.main import create_app
+from mdmtune.service.db import make_engine, make_session_factory
+from mdmtune.service.db.apikeys import create_api_key
+from mdmtune.service.db.models import Checkpoint, EvalSet, Job
+from mdmtune.service.settings import Settings
 
 START_TIMEOUT_S = 30.0
 TABLES = (Checkpoint, EvalSet, Job)
@@ -69,7 +69,7 @@ class Server:
 @contextmanager
 def database(kind: str, folder: Path) -> Iterator[str]:
     """A migrated database of `kind` ("sqlite" in `folder`, or a fresh Postgres database), dropped afterwards."""
-    from mdmtune.migrations import upgrade
+    from mdmtune.service.migrations import upgrade
 
     if kind == "sqlite":
         url = f"sqlite:///{folder / 'mdmtune.db'}"
@@ -92,7 +92,7 @@ def database(kind: str, folder: Path) -> Iterator[str]:
 
 
 def _start_workers(settings: Settings, count: int) -> tuple[threading.Event, list[threading.Thread]]:
-    from mdmtune.workers import run_worker
+    from mdmtune.service.workers import run_worker
 
     stop = threading.Event()
     threads = []

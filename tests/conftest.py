@@ -82,7 +82,7 @@ def postgres_db_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated_postgres_url(postgres_url: str) -> str:
-    from mdmtune.migrations import upgrade
+    from mdmtune.service.migrations import upgrade
 
     upgrade(postgres_url)
     return postgres_url
@@ -93,7 +93,7 @@ def module_postgres_url() -> Iterator[str]:
     reason = _postgres_available()
     if reason:
         pytest.skip(reason)
-    from mdmtune.migrations import upgrade
+    from mdmtune.service.migrations import upgrade
 
     url = create_pg_database()
     upgrade(url)
@@ -108,7 +108,7 @@ def sqlite_url(tmp_path) -> str:
 
 @pytest.fixture
 def migrated_sqlite_url(sqlite_url: str) -> str:
-    from mdmtune.migrations import upgrade
+    from mdmtune.service.migrations import upgrade
 
     upgrade(sqlite_url)
     return sqlite_url

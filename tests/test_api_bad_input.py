@@ -13,7 +13,7 @@ import torch
 from apiartifacts import hf_folder, native_folder, zip_folder, zipped
 from apiserver import Server, database, running_server
 
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 MAX_UPLOAD = 256 * 1024
 

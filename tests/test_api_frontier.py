@@ -11,7 +11,7 @@ from apiserver import Server, database, running_server, wait_for_status
 
 from mdmtune.cli.main import main
 from mdmtune.evalsets import dumps_eval_set
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 FINAL = {"succeeded", "failed", "cancelled"}
 RECORDS = [{"id": i, "prompt": f"{i}+{i}=", "answer": str(2 * i)} for i in range(12)]

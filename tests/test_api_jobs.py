@@ -13,7 +13,7 @@ from apiserver import Server, database, running_server, wait_for_status
 
 from mdmtune import plans, schedules
 from mdmtune.energy import discrete_energy_of_alpha
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 FINAL = {"succeeded", "failed", "cancelled"}
 JOB = {

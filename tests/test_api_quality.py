@@ -10,7 +10,7 @@ from apiserver import Server, database, running_server, wait_for_status
 
 from mdmtune import plans, schedules
 from mdmtune.evalsets import dumps_eval_set
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 FINAL = {"succeeded", "failed", "cancelled"}
 MAX_LEN = 32

@@ -14,7 +14,7 @@ from apiartifacts import hf_folder, native_folder, torchscript_file, zip_folder
 from apiserver import Server, database, running_server
 
 from mdmtune.evalsets import dumps_eval_set
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_staging_left_by_a_killed_api_is_swept_at_startup(tmp_path):
     import os
     import time
 
-    from mdmtune.app.main import create_app
+    from mdmtune.service.app.main import create_app
 
     settings = Settings(data_dir=tmp_path, lease_seconds=60, workers=0)
     staging = settings.resolved_artifact_dir / "staging"

@@ -17,7 +17,7 @@ from mdmtune.evalsets import load_eval_set
 from mdmtune.evaluation import encode_records, evaluate
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sudoku"
 FINAL = {"succeeded", "failed", "cancelled"}

@@ -1,4 +1,4 @@
-"""`mdmtune schedule` and `mdmtune energy` keep INTERFACES.md's contract: JSON fields, "inf", exit 2 on bad input."""
+"""`mdmtune schedule` and `mdmtune energy` keep README.md's contract: JSON fields, "inf", exit 2 on bad input."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mdmtune sample` keeps INTERFACES.md's contract: records (id, output, score), mean_score, nfe; bad input exits 2."""
+"""`mdmtune sample` keeps README.md's contract: records (id, output, score), mean_score, nfe; bad input exits 2."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`mdmtune toy` keeps INTERFACES.md's contract: JSON fields tv, kl, support_mass, distribution; exit 2 on bad input."""
+"""`mdmtune toy` keeps README.md's contract: JSON fields tv, kl, support_mass, distribution; exit 2 on bad input."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import pytest
 import typer
 import yaml
 
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "MDMTUNE_"

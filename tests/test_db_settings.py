@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from mdmtune.db import Job, make_engine, make_session_factory
-from mdmtune.db.apikeys import create_api_key, find_api_key, hash_secret
-from mdmtune.db.models import utcnow
-from mdmtune.db.session import normalize_url
-from mdmtune.settings import Settings, is_loopback
+from mdmtune.service.db import Job, make_engine, make_session_factory
+from mdmtune.service.db.apikeys import create_api_key, find_api_key, hash_secret
+from mdmtune.service.db.models import utcnow
+from mdmtune.service.db.session import normalize_url
+from mdmtune.service.settings import Settings, is_loopback
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Claims of spec/MATH.md "Energies", one test each.
+"""Claims of docs/math.md "Energies", one test each.
 
 Expected values are computed independently of mdmtune.energy: from the defining integral with mpmath's tanh-sinh
 quadrature, from Beta-function identities with scipy.special.beta, or from closed forms derived by hand in comments.
@@ -31,7 +31,7 @@ from mdmtune.energy import (
 from mdmtune.errors import InvalidInput
 from mdmtune.schedules import beta_alpha, beta_gamma, named, step_grid
 
-PI2 = math.pi**2  # MATH.md: the minimum over all schedules
+PI2 = math.pi**2  # docs/math.md: the minimum over all schedules
 WEIGHTS = [(1.0, 1.0), (2.0, 2.0), (0.8, 0.3), (0.5, 3.0), (3.5, 0.7)]
 shape = st.floats(min_value=0.05, max_value=5.0)
 MDM_KINDS = ("kinetic", "conditional_kinetic", "geodesic")
@@ -49,7 +49,7 @@ def split_integral(integrand, m: int) -> float:
 
 
 def energy_by_definition(a: float, b: float, weight_a: float, weight_b: float) -> float:
-    """integral alpha'^2 / (gamma_w' alpha (1 - alpha)) dt with mpmath, straight from MATH.md's first formula.
+    """integral alpha'^2 / (gamma_w' alpha (1 - alpha)) dt with mpmath, straight from docs/math.md's first formula.
 
     gamma = I_t(a, b) where t <= 1/2 and 1 - gamma = I_u(b, a) beyond, so that 1 - alpha keeps its digits.
     """

@@ -163,7 +163,7 @@ def test_an_http_job_on_the_zipped_folder_gives_the_librarys_result(tmp_path):
     from apiartifacts import zip_folder
     from apiserver import database, running_server, wait_for_status
 
-    from mdmtune.settings import Settings
+    from mdmtune.service.settings import Settings
     from mdmtune.tuning import TuneSpec, tune
 
     lines = EVAL_SET.read_text().splitlines()[:40]

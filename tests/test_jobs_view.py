@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from mdmtune.app.jobs_view import job_out
-from mdmtune.db.models import Job, utcnow
+from mdmtune.service.app.jobs_view import job_out
+from mdmtune.service.db.models import Job, utcnow
 
 
 def _job(status: str, trials_done: int, n_trials: int = 10) -> Job:

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from mdmtune import migrations
-from mdmtune.db.session import make_engine, optuna_storage
+from mdmtune.service import migrations
+from mdmtune.service.db.session import make_engine, optuna_storage
 
 PROJECT_TABLES = {"api_keys", "checkpoints", "eval_sets", "jobs", "job_helpers"}
 
@@ -107,8 +107,8 @@ def test_concurrent_upgrades_on_postgres_both_succeed(postgres_db_url):
 
 def test_a_worker_refuses_a_database_that_was_not_upgraded(sqlite_url):
     from mdmtune.errors import InvalidInput
-    from mdmtune.settings import Settings
-    from mdmtune.workers import Worker
+    from mdmtune.service.settings import Settings
+    from mdmtune.service.workers import Worker
 
     with pytest.raises(InvalidInput, match="run `mdmtune db upgrade`"):
         Worker(Settings(database_url=sqlite_url))

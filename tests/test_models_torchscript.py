@@ -14,7 +14,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.models.base import Denoiser
 from mdmtune.models.loading import detect_format, load_denoiser
 
-# TorchScript is deprecated upstream in favour of torch.export, but it is the format users hand in (INTERFACES.md).
+# TorchScript is deprecated upstream in favour of torch.export, but it is the format users hand in (README.md).
 # Tracing the reference model's Python length check is expected (the traced graph is used at one length here).
 pytestmark = [
     pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning"),

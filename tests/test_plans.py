@@ -1,4 +1,4 @@
-"""Claims of spec/MATH.md "Turning a schedule into a sampling plan", one test each."""
+"""Claims of docs/math.md "From a schedule to a sampling plan", one test each."""
 
 from __future__ import annotations
 

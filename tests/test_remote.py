@@ -16,7 +16,7 @@ from test_cli_tune import run_cli
 
 from mdmtune.client import Client
 from mdmtune.evalsets import write_eval_set
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Claims of spec/MATH.md "Time and schedules", one test each."""
+"""Claims of docs/math.md "Time and schedules", one test each."""
 
 from __future__ import annotations
 

@@ -15,14 +15,22 @@ def _loaded_after(imports: str) -> set[str]:
 
 def test_the_service_never_imports_the_cli():
     loaded = _loaded_after(
-        "import mdmtune.app.main, mdmtune.workers.runner, mdmtune.workers.jobs\nfrom mdmtune.app.main import create_app"
+        "import mdmtune.service.app.main, mdmtune.service.workers.runner, mdmtune.service.workers.jobs\n"
+        "from mdmtune.service.app.main import create_app"
     )
-    assert "mdmtune.workers.runner" in loaded
+    assert "mdmtune.service.workers.runner" in loaded
     assert not [name for name in loaded if name.startswith("mdmtune.cli")]
 
 
 def test_the_client_imports_no_service_code():
     loaded = _loaded_after("import mdmtune.client")
     assert "httpx" in loaded
-    banned = ("mdmtune.app", "mdmtune.workers", "mdmtune.db", "fastapi", "sqlalchemy", "torch")
+    banned = ("mdmtune.service.app", "mdmtune.service.workers", "mdmtune.service.db", "fastapi", "sqlalchemy", "torch")
     assert not [name for name in loaded if name.startswith(banned)]
+
+
+def test_an_api_node_imports_no_torch():
+    """An API node checks jobs against stored metadata and never loads a model, so it need not import torch."""
+    loaded = _loaded_after("from mdmtune.service.app.main import create_app\nimport mdmtune.service.workers.jobs")
+    assert "mdmtune.models.metadata" in loaded or "mdmtune.service.app.routes.artifacts" in loaded
+    assert "torch" not in loaded

@@ -14,7 +14,7 @@ from apiserver import database, running_server, wait_for_status
 
 from mdmtune.cli.main import main
 from mdmtune.evalsets import dumps_eval_set
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 MAX_LEN = 32
 ANSWERS = {

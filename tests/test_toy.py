@@ -1,4 +1,4 @@
-"""The exact toy (MATH.md "The exact toy"): the dynamic programme is a distribution, agrees with an independent
+"""The exact toy (docs/math.md "The exact toy"): the dynamic programme is a distribution, agrees with an independent
 simulation and with closed forms, and shows the paper's Fig. 4 point."""
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from mdmtune.tuning.search import _ask_within_budget, distributions
 
 
 def chord_energy(a: np.ndarray, b: np.ndarray, steps: int, wa: float, wb: float) -> np.ndarray:
-    """E_N written from MATH.md directly (theta_k = pi/2 I_{t_k}(a, b); the chord form), independent of mdmtune."""
+    """E_N written from docs/math.md directly (theta_k = pi/2 I_{t_k}(a, b); the chord form), independent of mdmtune."""
     t = np.arange(steps + 1) / steps
     theta = 0.5 * math.pi * betainc(a[:, None], b[:, None], t[None, :])
     gamma_w = betainc(wa, wb, t)
@@ -169,7 +169,7 @@ def test_two_workers_on_one_sqlite_study_stop_at_exactly_n_trials(tmp_path):
 
 @pytest.mark.postgres
 def test_two_workers_on_one_postgres_study_stop_at_exactly_n_trials(migrated_postgres_url):
-    from mdmtune.db.session import optuna_storage
+    from mdmtune.service.db.session import optuna_storage
 
     spec = energy_spec(n_trials=29, trials_per_batch=3)
     create_study(spec, optuna_storage(migrated_postgres_url), "two-workers")

@@ -123,6 +123,20 @@ def test_result_json_carries_groups_validation_and_warnings(tuned):
     assert all(isinstance(w, str) for w in document["warnings"]) and document["warnings"]
 
 
+def test_the_result_reads_back_typed_from_its_json(tuned):
+    """What a job's row or result.json holds comes back as the dataclasses it was written from."""
+    from mdmtune.tuning.groups import GroupBreakdown
+    from mdmtune.tuning.result import BaselineScore, TuneResult, Validation
+
+    result = tuned[3]
+    stored = json.loads(json.dumps(result.to_json()))
+    back = TuneResult.from_json(stored)
+    assert isinstance(back.groups, GroupBreakdown) and isinstance(back.validation, Validation)
+    assert all(isinstance(b, BaselineScore) for b in back.baselines.values())
+    assert (back.best.a, back.best.b, back.best.score) == (result.best.a, result.best.b, result.best.score)
+    assert back.to_json() == result.to_json()
+
+
 def test_a_second_set_the_metric_cannot_score_is_refused_before_the_search():
     bad = parse_eval_set(b'{"id": 1, "masked": "_____", "answer": "(unclosed"}\n')
     model = ToyPosterior("extremes")

@@ -13,14 +13,14 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import text
 
-from mdmtune.db import make_engine, make_session_factory
-from mdmtune.db.session import optuna_storage
-from mdmtune.settings import Settings
+from mdmtune.service.db import make_engine, make_session_factory
+from mdmtune.service.db.session import optuna_storage
+from mdmtune.service.settings import Settings
+from mdmtune.service.workers import queue
+from mdmtune.service.workers.faults import is_transient, retry_transient
+from mdmtune.service.workers.jobs import submit_job
+from mdmtune.service.workers.runner import Worker
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.workers import queue
-from mdmtune.workers.faults import is_transient, retry_transient
-from mdmtune.workers.jobs import submit_job
-from mdmtune.workers.runner import Worker
 
 FINAL = ("succeeded", "failed", "cancelled")
 

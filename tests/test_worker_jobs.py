@@ -11,15 +11,15 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import update
 
-from mdmtune.db import Job, make_engine, make_session_factory, optuna_storage
-from mdmtune.db.models import utcnow
-from mdmtune.settings import Settings
+from mdmtune.service.db import Job, make_engine, make_session_factory, optuna_storage
+from mdmtune.service.db.models import utcnow
+from mdmtune.service.settings import Settings
+from mdmtune.service.workers import Worker, queue
+from mdmtune.service.workers.jobs import list_trials, submit_job
+from mdmtune.service.workers.runner import Outcome
+from mdmtune.service.workers.sharing import TaggedStudy
 from mdmtune.tuning.search import distributions
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.workers import Worker, queue
-from mdmtune.workers.jobs import list_trials, submit_job
-from mdmtune.workers.runner import Outcome
-from mdmtune.workers.sharing import TaggedStudy
 
 
 @pytest.fixture
@@ -164,8 +164,8 @@ def _quality_rows(settings: Settings, sessions) -> tuple[str, str]:
     """A tiny real native checkpoint and an infill eval set in the artifact folder, with their rows."""
     from apiartifacts import native_folder
 
-    from mdmtune.db.models import Checkpoint, EvalSet
     from mdmtune.evalsets import write_eval_set
+    from mdmtune.service.db.models import Checkpoint, EvalSet
 
     root = settings.resolved_artifact_dir
     native_folder(root / "ckpt", max_len=16)
@@ -213,8 +213,8 @@ def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated
     once the job is confirming ends it cancelled, with no result, instead of running the confirm split out."""
     from apiartifacts import native_folder
 
-    from mdmtune.db.models import Checkpoint, EvalSet
     from mdmtune.evalsets import write_eval_set
+    from mdmtune.service.db.models import Checkpoint, EvalSet
 
     settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
     engine = make_engine(migrated_sqlite_url)
@@ -289,10 +289,10 @@ def test_a_helper_that_fails_on_a_job_does_not_rejoin_it(migrated_sqlite_url, tm
 
     from apiartifacts import native_folder
 
-    from mdmtune.db.models import Checkpoint, EvalSet
     from mdmtune.evalsets import write_eval_set
+    from mdmtune.service.db.models import Checkpoint, EvalSet
 
-    caplog.set_level(logging.INFO, logger="mdmtune.workers.runner")
+    caplog.set_level(logging.INFO, logger="mdmtune.service.workers.runner")
     settings = Settings(
         database_url=migrated_sqlite_url,
         data_dir=tmp_path,

@@ -21,12 +21,12 @@ import pytest
 from optuna.trial import TrialState
 from sqlalchemy import select
 
-from mdmtune.db import Job, make_engine, make_session_factory, optuna_storage
-from mdmtune.migrations import upgrade
+from mdmtune.service.db import Job, make_engine, make_session_factory, optuna_storage
+from mdmtune.service.migrations import upgrade
+from mdmtune.service.workers import queue
+from mdmtune.service.workers.jobs import submit_job
+from mdmtune.service.workers.sharing import WORKER_ATTR
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.workers import queue
-from mdmtune.workers.jobs import submit_job
-from mdmtune.workers.sharing import WORKER_ATTR
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]

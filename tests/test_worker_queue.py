@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from mdmtune.db import Job, make_engine, make_session_factory, optuna_storage
-from mdmtune.db.models import utcnow
+from mdmtune.service.db import Job, make_engine, make_session_factory, optuna_storage
+from mdmtune.service.db.models import utcnow
+from mdmtune.service.workers import queue
+from mdmtune.service.workers.jobs import submit_job
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.workers import queue
-from mdmtune.workers.jobs import submit_job
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -176,7 +176,7 @@ def test_helpers_join_only_running_jobs_with_work_left_up_to_the_limit(isolated,
 
 
 def test_a_helper_whose_registration_lapsed_is_not_live(isolated, db_url):
-    from mdmtune.db import JobHelper
+    from mdmtune.service.db import JobHelper
 
     job_id = _submit_big(isolated, db_url, 50)
     holder = queue.claim_next(isolated, "holder", 60)

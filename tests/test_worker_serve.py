@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from mdmtune import migrations
 from mdmtune.cli.main import main
-from mdmtune.db.session import make_engine
+from mdmtune.service import migrations
+from mdmtune.service.db.session import make_engine
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT_LIMIT_S = 120

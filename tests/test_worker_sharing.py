@@ -5,9 +5,9 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
+from mdmtune.service.workers.sharing import WORKER_ATTR, TaggedStudy, reap_stale_trials
 from mdmtune.tuning.search import BASELINE_ATTR, create_study, distributions
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.workers.sharing import WORKER_ATTR, TaggedStudy, reap_stale_trials
 
 SPEC = TuneSpec(objective="energy", steps=4, n_trials=10)
 

@@ -1,4 +1,4 @@
-"""`mdmtune schedule` and `mdmtune energy`: the core maths on the command line (INTERFACES.md).
+"""`mdmtune schedule` and `mdmtune energy`: the core maths on the command line (README.md).
 
 Thin: parse, call mdmtune.schedules / plans / energy, print. Bad input raises InvalidInput, which cli/main.py turns
 into exit 2 and one line on stderr.

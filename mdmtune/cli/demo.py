@@ -19,7 +19,7 @@ import httpx
 from mdmtune.cli.output import emit_json
 from mdmtune.client import Client, draw_figures
 from mdmtune.errors import InternalError, InvalidInput
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 DEMO_STEPS = 8
 DEMO_TRIALS = 24

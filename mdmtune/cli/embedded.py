@@ -15,7 +15,7 @@ import threading
 import time
 
 from mdmtune.errors import InternalError
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,8 @@ class EmbeddedServer:
     def __init__(self, settings: Settings) -> None:
         import uvicorn
 
-        from mdmtune import migrations
-        from mdmtune.app.main import create_app
+        from mdmtune.service import migrations
+        from mdmtune.service.app.main import create_app
 
         self.settings = settings
         migrations.upgrade(settings.resolved_database_url)
@@ -49,7 +49,7 @@ class EmbeddedServer:
         return f"http://{host}:{self.port}"
 
     def _worker_thread(self, index: int) -> threading.Thread:
-        from mdmtune.workers import Worker
+        from mdmtune.service.workers import Worker
 
         name = f"{self.settings.worker_id or socket.gethostname()}:{os.getpid()}:w{index}"
         worker = Worker(self.settings, stop_event=self.stop_event, worker_id=name)

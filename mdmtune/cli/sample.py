@@ -1,4 +1,4 @@
-"""`mdmtune sample`: one schedule applied to every record of an eval set (INTERFACES.md).
+"""`mdmtune sample`: one schedule applied to every record of an eval set (README.md).
 
 The way a user checks a schedule by hand, and the unit the tuner repeats: per-record output and score, the mean
 score and the NFEs actually spent. Thin: parse, call mdmtune.evaluation, print (one JSON document with --json).

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 
 from mdmtune.cli.output import emit_json
-from mdmtune.settings import Settings
+from mdmtune.service.settings import Settings
 
 db_app = typer.Typer(help="Database schema (Alembic migrations, Optuna's tables).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -68,7 +68,7 @@ def worker(
     worker_id: str = typer.Option(None, "--worker-id", help="Name in the jobs table (default host:pid)."),
 ) -> None:
     """Claim and run tuning jobs until SIGTERM (which stops at the next model batch and gives the job back)."""
-    from mdmtune.workers import run_worker
+    from mdmtune.service.workers import run_worker
 
     _logging()
     settings = make_settings(database_url=database_url, data_dir=data_dir, worker_id=worker_id)
@@ -86,7 +86,7 @@ def db_upgrade(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Migrate the project's tables to REVISION (default head) and create/upgrade Optuna's tables."""
-    from mdmtune import migrations
+    from mdmtune.service import migrations
 
     url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
     migrations.upgrade(url, revision)
@@ -101,7 +101,7 @@ def db_downgrade(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Take the project's tables back to REVISION (Optuna's tables are left alone)."""
-    from mdmtune import migrations
+    from mdmtune.service import migrations
 
     url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
     migrations.downgrade(url, revision)
@@ -122,7 +122,7 @@ def db_current(
 def _report(url: str, json_out: bool) -> None:
     from sqlalchemy.engine import make_url
 
-    from mdmtune import migrations
+    from mdmtune.service import migrations
 
     current, head = migrations.current_revision(url), migrations.head_revision()
     safe_url = make_url(url).render_as_string(hide_password=True)
@@ -140,9 +140,9 @@ def keys_create(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create an API key and print its secret once (only its hash is stored)."""
-    from mdmtune.db.apikeys import create_api_key
-    from mdmtune.db.session import make_engine, make_session_factory
-    from mdmtune.migrations import require_current_schema
+    from mdmtune.service.db.apikeys import create_api_key
+    from mdmtune.service.db.session import make_engine, make_session_factory
+    from mdmtune.service.migrations import require_current_schema
 
     url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
     require_current_schema(url)

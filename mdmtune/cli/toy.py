@@ -1,4 +1,4 @@
-"""`mdmtune toy`: the exact toy's generated distribution and its tv, kl, support_mass (INTERFACES.md).
+"""`mdmtune toy`: the exact toy's generated distribution and its tv, kl, support_mass (README.md).
 
 Thin: parse, call mdmtune.toy, print. Bad input raises InvalidInput, which cli/main.py turns into exit 2 and one line
 on stderr.

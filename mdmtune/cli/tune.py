@@ -1,4 +1,4 @@
-"""`mdmtune tune`: a whole tuning job in this process, no server (INTERFACES.md).
+"""`mdmtune tune`: a whole tuning job in this process, no server (README.md).
 
 Two forms: `--objective energy --steps N [--weight-a --weight-b]` (model-free) and the quality form
 `--checkpoint PATH --eval-set PATH --steps N|4,8,16 ...`. Thin: parses into a TuneSpec, calls mdmtune.tuning,

@@ -3,7 +3,7 @@
 The reference model reads one character per token, so a testbed's text maps to ids one to one and an infill mask
 symbol is exactly one token. The tokenizer is a real `tokenizers` WordLevel tokenizer saved as tokenizer.json, so
 any tool that reads the Hugging Face format (and `PreTrainedTokenizerFast`) opens it too. Special tokens:
-the mask `_` (INTERFACES.md), the end-of-text token, whose text is the testbed's padding character (so a target
+the mask `_` (README.md), the end-of-text token, whose text is the testbed's padding character (so a target
 written as "42~~~~" encodes its padding directly as end-of-text), and `<unk>`. Decoding joins characters without
 spaces and leaves the special tokens out. Must never import FastAPI or SQLAlchemy.
 """

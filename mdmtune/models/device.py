@@ -1,7 +1,7 @@
 """Where a model runs and in what precision, and a forward pass that survives running out of GPU memory.
 
 Every adapter uses the same three helpers so that "CUDA when present, bf16 where supported, float32 on CPU" and
-"halve the batch on out-of-memory" are decided once (ARCHITECTURE.md, Devices). Must never import FastAPI or
+"halve the batch on out-of-memory" are decided once. Must never import FastAPI or
 SQLAlchemy.
 """
 

@@ -3,7 +3,7 @@
 - A standard masked LM (e.g. BertForMaskedLM written by save_pretrained) loads with AutoModelForMaskedLM.
 - Custom-code MDMs (LLaDA, Dream: config.json has an `auto_map`) load with the class the auto_map names
   (AutoModelForMaskedLM if listed, else AutoModel), and only when the caller passes trust_remote_code=True: running a
-  stranger's Python is the operator's decision (INTERFACES.md), so the default is a clear InvalidInput.
+  stranger's Python is the operator's decision (README.md), so the default is a clear InvalidInput.
 - Weights must be safetensors. A folder with only pytorch_model.bin (a pickle) is refused before transformers sees
   it, and transformers is called with use_safetensors=True, so nothing is ever unpickled.
 - The model family is detected from config.json and the tokenizer (mdmtune.models.families), or given by the caller:

@@ -1,6 +1,6 @@
 """One entry point for every checkpoint a user can hand in: detect its format, then call that format's adapter.
 
-Formats (INTERFACES.md): "native" (the reference MDM: config.json with format mdmtune-native), "hf" (a
+Formats (README.md): "native" (the reference MDM: config.json with format mdmtune-native), "hf" (a
 save_pretrained folder), "torchscript" (a torch.jit.save file, alone or in a folder with tokenizer.json). Each may
 come as a folder or a .zip of it. Detection reads names and small JSON files only; it never unpickles, and pickles
 (torch.save files, pytorch_model.bin) are refused here with a message naming the file. Must never import FastAPI or

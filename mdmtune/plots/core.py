@@ -19,7 +19,7 @@ from mdmtune.schedules import Schedule, beta, named
 DPI = 110
 LANDSCAPE_WEIGHTS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (2.0, 2.0), (0.8, 0.3))
 SCHEDULE_POINTS: tuple[tuple[float, float], ...] = ((1.0, 0.2), (0.9, 0.3), (0.8, 0.8), (2.0, 2.0))
-"""Published task-winning Beta points (code / math; GSM8K) and a symmetric slow-start-slow-end one (MATH.md)."""
+"""Published task-winning Beta points (code / math; GSM8K) and a symmetric slow-start-slow-end one (docs/math.md)."""
 ARGMIN_STYLE = {"markersize": 15, "markerfacecolor": "none", "markeredgecolor": "white", "markeredgewidth": 2.0}
 INFINITE_COLOUR = "#d9d9d9"
 WEIGHT_STYLE = {"markersize": 11, "color": "#e31a1c", "markeredgecolor": "black", "markeredgewidth": 0.6}

@@ -1,4 +1,4 @@
-"""Batched samplers for masked diffusion models, driven by a plan per row (spec/MATH.md).
+"""Batched samplers for masked diffusion models, driven by a plan per row (docs/math.md).
 
 Public API:
 - `SamplerSettings(sampler="count", remasking="low_confidence", temperature=0.0, block_length=None)`

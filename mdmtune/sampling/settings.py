@@ -13,7 +13,15 @@ import numpy as np
 import torch
 
 from mdmtune.errors import InvalidInput
-from mdmtune.option_names import CONFIDENCE_DTYPES, MAX_CFG_SCALE, REMASKINGS, SAMPLERS
+from mdmtune.option_names import (
+    CONFIDENCE_DTYPES,
+    DECODERS,
+    MAX_CFG_SCALE,
+    MAX_DECODER_STEPS,
+    MAX_ENTROPY_BOUND,
+    REMASKINGS,
+    SAMPLERS,
+)
 
 __all__ = [
     "CONFIDENCE_DTYPES",
@@ -26,11 +34,6 @@ __all__ = [
     "SampleOutput",
     "SamplerSettings",
 ]
-
-DECODERS: tuple[str, ...] = ("schedule", "threshold", "entropy")
-MAX_ENTROPY_BOUND = 1000.0
-"""Nats; far above any useful bound (log of a 126k vocabulary is 11.7 per token), there only to bound requests."""
-MAX_DECODER_STEPS = 100_000
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The model-free objective: minimize the N-step discrete energy E_N(alpha_{a,b}; gamma_w) (spec/MATH.md).
+"""The model-free objective: minimize the N-step discrete energy E_N(alpha_{a,b}; gamma_w) (docs/math.md).
 
 Its minimizer sits at (a, b) ~= w (the paper's Fig. 2), which makes it the check that the search machinery lands on
 a known optimum, and a way to pick a schedule from a weight alone. A batch is one vectorized energy call.

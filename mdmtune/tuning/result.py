@@ -1,6 +1,6 @@
 """What a tuning job reports: `TuneResult` and its parts, plain dataclasses.
 
-`mdmtune.cli.output.to_jsonable(result)` turns one into INTERFACES.md's tune JSON: `best` (`a`, `b`, `score`, and
+`result.to_json()` (mdmtune.jsonsafe) turns one into the tune JSON of README.md: `best` (`a`, `b`, `score`, and
 for quality its `ci`), `baselines` (name -> `a`, `b`, `score`, `diff_ci`), `trials` (`a`, `b`, `value`, `state`),
 `nfe`, `objective`, `steps`; plus the wall time, the count plan of the best schedule and the confirm-split details.
 For the energy objective `score` is the N-step energy (lower is better) and there are no intervals (it is exact).
@@ -116,6 +116,21 @@ class TuneResult:
     """Figure kind -> path, filled in by whoever drew them (the CLI)."""
     model: dict[str, Any] | None = None
     """Quality: how the checkpoint was read (format, family, mask and end ids, shift) and the records' template."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON (non-finite floats as "inf", "-inf", "nan"): what result.json and a job's row hold."""
+        from mdmtune.jsonsafe import to_jsonable
+
+        return to_jsonable(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TuneResult:
+        """The typed result again, from to_json's output (fields added later default when absent)."""
+        from mdmtune.jsonsafe import from_jsonable
+        from mdmtune.tuning.groups import GroupBreakdown
+
+        return from_jsonable(cls, data, {"GroupBreakdown": GroupBreakdown, "Validation": Validation})
+
     groups: GroupBreakdown | None = None
     """Quality: the confirm split by strata of its records (group field, masked count or prompt length): each
     group's scores and the best's paired difference to each baseline; `losses` names where the best loses."""

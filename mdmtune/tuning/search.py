@@ -2,7 +2,7 @@
 
 - `create_study(spec, storage, study_name)` creates the study (or loads it) in any SQLAlchemy URL or optuna storage
   and enqueues the baselines linear (0.5, 0.5) and cos2 (1, 1) once, only when this call created the study, so two
-  workers never duplicate them (optuna's enqueue checks then writes: ARCHITECTURE.md's pitfall).
+  workers never duplicate them (optuna's enqueue checks then writes (a known Optuna pitfall)).
 - `run_search(spec, study, objective, ...)` asks `trials_per_batch` trials at once, evaluates them in one batch and
   tells the results, until the study holds `n_trials` finished (COMPLETE or PRUNED) trials, counting the ones
   already there: a resumed or shared study never goes past the request. Trials RUNNING in other workers reserve their

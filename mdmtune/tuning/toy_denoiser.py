@@ -1,6 +1,6 @@
 """The exact toy's posterior as a Denoiser: a model whose best schedule is known, for checking the tuner itself.
 
-For each masked position it gives P(a | the unmasked tokens) under a toy target (spec/MATH.md, the exact toy), so
+For each masked position it gives P(a | the unmasked tokens) under a toy target (docs/math.md, the exact toy), so
 with the count sampler, `random` remasking and temperature 1 the real sampling pipeline (mdmtune.sampling,
 mdmtune.evaluation) draws exactly the toy's count sampler, and the expected score of a schedule under the regex
 metric "the output is in the target's support" is the toy's exact `support_mass`. Tests and the search-efficiency

@@ -4,7 +4,7 @@ Shipped inside the package (env.py, script.py.mako, versions/) so that `pip inst
 
 `upgrade` also creates (or upgrades) Optuna's tables in the same database, once, here: Optuna creates its tables
 lazily from every `RDBStorage(...)`, and several workers doing that at the same time race. After this step workers
-open the storage with `skip_table_creation=True` (`mdmtune.db.session.optuna_storage`).
+open the storage with `skip_table_creation=True` (`mdmtune.service.db.session.optuna_storage`).
 
 On Postgres the whole step holds an advisory lock, so two `db upgrade` (say, the API and a migrate container) started
 together run one after the other instead of both creating the tables.
@@ -20,8 +20,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
-from mdmtune.db.session import engine_kwargs, is_sqlite, make_engine, normalize_url
 from mdmtune.errors import InvalidInput
+from mdmtune.service.db.session import engine_kwargs, is_sqlite, make_engine, normalize_url
 
 VERSION_TABLE = "mdmtune_alembic_version"
 ADVISORY_LOCK_KEY = 0x6D646D74756E65  # "mdmtune"

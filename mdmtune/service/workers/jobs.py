@@ -8,7 +8,7 @@ The checks read what was stored at upload (the checkpoint's declared conventions
 set's records) and never load a model: an API node with no worker must stay light. What only a loaded model can
 tell (how a prompt tokenizes, custom model code) is checked by the worker, and fails the job naming the field.
 
-Trials live only in Optuna's tables (no project `trials` table, see mdmtune.db.models): Optuna is the single
+Trials live only in Optuna's tables (no project `trials` table, see mdmtune.service.db.models): Optuna is the single
 source of truth, and optuna-dashboard shows the same rows.
 """
 
@@ -23,9 +23,9 @@ from optuna.trial import TrialState
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from mdmtune.db.models import LOCAL_OWNER, Checkpoint, EvalSet, Job, JobStatus, new_id, utcnow
 from mdmtune.errors import InvalidInput
 from mdmtune.jsonsafe import to_jsonable
+from mdmtune.service.db.models import LOCAL_OWNER, Checkpoint, EvalSet, Job, JobStatus, new_id, utcnow
 from mdmtune.tuning.spec import TuneSpec
 
 MODEL_OBJECTIVES = ("quality", "frontier")

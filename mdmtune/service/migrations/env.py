@@ -1,4 +1,4 @@
-"""Alembic environment of mdmtune, run by `mdmtune.migrations.upgrade` (not by the `alembic` command).
+"""Alembic environment of mdmtune, run by `mdmtune.service.migrations.upgrade` (not by the `alembic` command).
 
 Two rules keep the project and Optuna apart in one database:
 - the project's revision is kept in its OWN table, `mdmtune_alembic_version`, because Optuna stamps its own Alembic
@@ -12,8 +12,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from mdmtune.db.models import Base
-from mdmtune.db.session import make_engine
+from mdmtune.service.db.models import Base
+from mdmtune.service.db.session import make_engine
 
 VERSION_TABLE = "mdmtune_alembic_version"
 

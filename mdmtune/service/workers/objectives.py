@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.db.models import Checkpoint, EvalSet, Job
 from mdmtune.errors import InvalidInput
-from mdmtune.settings import Settings
+from mdmtune.service.db.models import Checkpoint, EvalSet, Job
+from mdmtune.service.settings import Settings
 
 
 class ObjectiveCache:

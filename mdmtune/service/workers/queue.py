@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.db.models import Job, JobHelper, JobStatus, utcnow
+from mdmtune.service.db.models import Job, JobHelper, JobStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def cancel_requested(sessions: sessionmaker[Session], job_id: str) -> bool:
         return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
-# Helpers: several workers on one running job (see mdmtune.db.models.JobHelper).
+# Helpers: several workers on one running job (see mdmtune.service.db.models.JobHelper).
 
 
 def trial_tag(token: str) -> str:

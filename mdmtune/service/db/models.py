@@ -1,9 +1,9 @@
 """SQLAlchemy 2 models of the service's own tables (checkpoints, eval_sets, jobs, api_keys).
 
 What is NOT here, on purpose: a `trials` table. Trials live only in Optuna's own tables (RDBStorage, same database),
-which are the single source of truth: the workers write them through ask/tell, optuna-dashboard reads them, and the API
-reads them with `mdmtune.workers.jobs.list_trials` (by the job's `study_name`). A copy here would be a second truth
-that could disagree after a crash.
+which are the single source of truth: the workers write them through ask/tell, optuna-dashboard reads them, and the
+API reads them with `mdmtune.service.workers.jobs.list_trials` (by the job's `study_name`). A copy here would be a
+second truth that could disagree after a crash.
 
 Conventions for every table:
 - ids are 32-char hex strings (uuid4), generated in Python, so both SQLite and Postgres behave the same.
@@ -68,7 +68,7 @@ class UtcDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; use mdmtune.db.models.utcnow()")
+            raise ValueError("naive datetime given to a UTC column; use mdmtune.service.db.models.utcnow()")
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 

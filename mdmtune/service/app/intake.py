@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from mdmtune.app.problems import Problem
-from mdmtune.app.store import Received, hash_path, safe_filename
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalSet, parse_eval_set
-from mdmtune.settings import Settings
+from mdmtune.service.app.problems import Problem
+from mdmtune.service.app.store import Received, hash_path, safe_filename
+from mdmtune.service.settings import Settings
 
 __all__ = ["Received", "allowed_path", "checkpoint_format", "hash_path", "parse_uploaded_eval_set", "unpack_checkpoint"]
 

@@ -13,14 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from mdmtune.app import intake
-from mdmtune.app.deps import Services, current_owner, get_services
-from mdmtune.app.problems import Problem, problem_responses
-from mdmtune.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
-from mdmtune.app.store import ArtifactStore
-from mdmtune.app.uploads import FilePart
-from mdmtune.db.models import Checkpoint, EvalSet
 from mdmtune.models.metadata import read_checkpoint_info
+from mdmtune.service.app import intake
+from mdmtune.service.app.deps import Services, current_owner, get_services
+from mdmtune.service.app.problems import Problem, problem_responses
+from mdmtune.service.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
+from mdmtune.service.app.store import ArtifactStore
+from mdmtune.service.app.uploads import FilePart
+from mdmtune.service.db.models import Checkpoint, EvalSet
 
 router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(400, 401, 403, 413, 415, 422))
 

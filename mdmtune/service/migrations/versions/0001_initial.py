@@ -1,7 +1,7 @@
 """Initial schema: checkpoints, eval_sets, jobs, api_keys (trials live in Optuna's tables).
 
 Self-contained on purpose: a migration must keep meaning the same thing when the models change later, so it names
-plain SQLAlchemy types instead of importing mdmtune.db.models.
+plain SQLAlchemy types instead of importing mdmtune.service.db.models.
 
 Revision ID: 0001
 Revises:

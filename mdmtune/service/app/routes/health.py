@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from sqlalchemy import text
 
-from mdmtune.app.deps import Services, get_services
-from mdmtune.app.problems import Problem
+from mdmtune.service.app.deps import Services, get_services
+from mdmtune.service.app.problems import Problem
 
 router = APIRouter(tags=["health"])
 

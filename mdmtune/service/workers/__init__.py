@@ -12,6 +12,6 @@ trials sampled in one model batch), and across jobs from more workers. A job who
 next worker on the same Optuna study. Never imports the HTTP layer.
 """
 
-from mdmtune.workers.runner import Worker, run_worker
+from mdmtune.service.workers.runner import Worker, run_worker
 
 __all__ = ["Worker", "run_worker"]

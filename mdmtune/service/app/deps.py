@@ -14,9 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.app.auth import KeyCache, owner_from_cache, owner_from_database
-from mdmtune.app.store import ArtifactStore
-from mdmtune.settings import Settings
+from mdmtune.service.app.auth import KeyCache, owner_from_cache, owner_from_database
+from mdmtune.service.app.store import ArtifactStore
+from mdmtune.service.settings import Settings
 
 
 @dataclass
@@ -34,14 +34,14 @@ class Services:
 
     @cached_property
     def optuna_storage(self):
-        from mdmtune.db.session import optuna_storage
+        from mdmtune.service.db.session import optuna_storage
 
         return optuna_storage(self.settings.resolved_database_url)
 
     @cached_property
     def eval_set_cache(self):
         """Parsed eval sets by sha256, for the checks at job submission (the API never loads a model)."""
-        from mdmtune.workers.objectives import ObjectiveCache
+        from mdmtune.service.workers.objectives import ObjectiveCache
 
         return ObjectiveCache(self.settings)
 

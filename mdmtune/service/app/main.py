@@ -14,12 +14,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import mdmtune
-from mdmtune.app.deps import Services
-from mdmtune.app.problems import install_problem_handlers
-from mdmtune.app.routes import artifacts, health, tune
-from mdmtune.app.store import ArtifactStore
-from mdmtune.db.session import make_engine, make_session_factory
-from mdmtune.settings import Settings
+from mdmtune.service.app.deps import Services
+from mdmtune.service.app.problems import install_problem_handlers
+from mdmtune.service.app.routes import artifacts, health, tune
+from mdmtune.service.app.store import ArtifactStore
+from mdmtune.service.db.session import make_engine, make_session_factory
+from mdmtune.service.settings import Settings
 
 log = logging.getLogger(__name__)
 GIL_SWITCH_WITH_WORKERS_S = 0.001

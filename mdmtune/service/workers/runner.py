@@ -30,15 +30,15 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.db.models import Job, JobStatus, utcnow
-from mdmtune.db.session import make_engine, make_session_factory, optuna_storage
 from mdmtune.errors import MdmtuneError
 from mdmtune.jsonsafe import to_jsonable
-from mdmtune.settings import Settings
-from mdmtune.workers import queue
-from mdmtune.workers.faults import backoff_delays, is_transient, retry_transient
-from mdmtune.workers.objectives import ObjectiveCache
-from mdmtune.workers.sharing import TaggedStudy, reap_stale_trials
+from mdmtune.service.db.models import Job, JobStatus, utcnow
+from mdmtune.service.db.session import make_engine, make_session_factory, optuna_storage
+from mdmtune.service.settings import Settings
+from mdmtune.service.workers import queue
+from mdmtune.service.workers.faults import backoff_delays, is_transient, retry_transient
+from mdmtune.service.workers.objectives import ObjectiveCache
+from mdmtune.service.workers.sharing import TaggedStudy, reap_stale_trials
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_S = 0.5
@@ -144,7 +144,7 @@ class Worker:
         stop_event: threading.Event | None = None,
         worker_id: str | None = None,
     ) -> None:
-        from mdmtune.migrations import require_current_schema
+        from mdmtune.service.migrations import require_current_schema
 
         self.settings = settings
         url = settings.resolved_database_url

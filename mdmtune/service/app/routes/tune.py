@@ -1,6 +1,6 @@
 """Tuning jobs: create (202 + Location, Idempotency-Key), read, best schedule, trials, cancel.
 
-Thin: submission, cancellation and trial listing are `mdmtune.workers.jobs`'s (the one module that owns them,
+Thin: submission, cancellation and trial listing are `mdmtune.service.workers.jobs`'s (the one module that owns them,
 also used by the tests and benchmarks); these routes add ownership, idempotency and the HTTP shapes.
 """
 
@@ -12,14 +12,14 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
-from mdmtune.app import idempotency
-from mdmtune.app.deps import Services, current_owner, get_services
-from mdmtune.app.jobs_view import best_out, job_out
-from mdmtune.app.problems import Problem, problem_responses
-from mdmtune.app.schemas import BestOut, JobOut, TrialOut, TrialsPage, TuneRequest
-from mdmtune.db.models import Job
+from mdmtune.service.app import idempotency
+from mdmtune.service.app.deps import Services, current_owner, get_services
+from mdmtune.service.app.jobs_view import best_out, job_out
+from mdmtune.service.app.problems import Problem, problem_responses
+from mdmtune.service.app.schemas import BestOut, JobOut, TrialOut, TrialsPage, TuneRequest
+from mdmtune.service.db.models import Job
+from mdmtune.service.workers import jobs
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.workers import jobs
 
 router = APIRouter(prefix="/v1/tune", tags=["tune"], responses=problem_responses(400, 401, 404, 409, 422))
 

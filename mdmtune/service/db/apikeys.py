@@ -13,7 +13,7 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mdmtune.db.models import ApiKey
+from mdmtune.service.db.models import ApiKey
 
 KEY_PREFIX = "mdmt_"
 

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from mdmtune import plans, schedules
-from mdmtune.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress
-from mdmtune.db.models import Job, utcnow
-from mdmtune.jsonsafe import finite_or_text
+from mdmtune.jsonsafe import finite_or_text, to_jsonable
+from mdmtune.service.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress
+from mdmtune.service.db.models import Job, utcnow
+from mdmtune.tuning.result import CountPlan, TuneResult
 
 GAMMA_FORMULA = "gamma(t) = I_t(a, b), the regularized incomplete Beta function (CDF of Beta(a, b)) at t"
 ALPHA_FORMULA = "alpha(t) = sin^2(pi/2 * I_t(a, b)); alpha(0) = 0, alpha(1) = 1"
@@ -83,27 +84,26 @@ def _finite(value: Any) -> Any:
     return finite_or_text(value) if isinstance(value, float) else value
 
 
-def _stored_plan(result: dict[str, Any]) -> list[BlockPlan] | None:
+def _stored_plan(plan: CountPlan | None) -> list[BlockPlan] | None:
     """Infill jobs have no gen_length: show the plan the tuning run computed for its masked count."""
-    plan = result.get("plan")
-    if not plan:
+    if plan is None:
         return None
-    rows = plan.get("block_counts") or ([plan["counts"]] if plan.get("counts") else [])
+    rows = plan.block_counts or ([plan.counts] if plan.counts else [])
     return [BlockPlan(block=i, masked=int(sum(row)), counts=list(row)) for i, row in enumerate(rows)] or None
 
 
 def best_out(job: Job) -> BestOut:
-    """The tuned schedule of a succeeded job, ready to paste into a sampler."""
-    result = job.result or {}
-    best = result.get("best") or {}
-    a = float(best.get("a", (job.best_params or {}).get("a")))
-    b = float(best.get("b", (job.best_params or {}).get("b")))
+    """The tuned schedule of a succeeded job, ready to paste into a sampler (read from the typed stored result)."""
+    result = TuneResult.from_json(job.result) if job.result else None
+    best = result.best if result is not None else None
+    a = float(best.a if best is not None and best.a is not None else (job.best_params or {}).get("a"))
+    b = float(best.b if best is not None and best.b is not None else (job.best_params or {}).get("b"))
     request = job.request
     steps = int(request["steps"])
     grid = schedules.step_grid(steps)
     quality = None
-    if job.objective == "quality":
-        quality = {k: best.get(k) for k in ("score", "ci") if k in best}
+    if job.objective == "quality" and best is not None:
+        quality = {"score": best.score, "ci": best.ci}
     return BestOut(
         job_id=job.id,
         objective=job.objective,
@@ -116,13 +116,14 @@ def best_out(job: Job) -> BestOut:
         block_length=request.get("block_length"),
         t=[float(x) for x in grid],
         alpha=[float(x) for x in schedules.beta_alpha(grid, a, b)],
-        plan=block_plans(a, b, steps, request.get("gen_length"), request.get("block_length")) or _stored_plan(result),
-        value=_finite(best.get("score", job.best_value)),
+        plan=block_plans(a, b, steps, request.get("gen_length"), request.get("block_length"))
+        or _stored_plan(result.plan if result is not None else None),
+        value=_finite(best.score if best is not None else job.best_value),
         quality=quality,
-        baselines=result.get("baselines") or {},
-        warnings=result.get("warnings") or [],
-        groups=result.get("groups"),
-        validation=result.get("validation"),
-        model=result.get("model"),
-        result=result or None,
+        baselines=to_jsonable(result.baselines) if result is not None else {},
+        warnings=list(result.warnings) if result is not None else [],
+        groups=to_jsonable(result.groups) if result is not None else None,
+        validation=to_jsonable(result.validation) if result is not None else None,
+        model=result.model if result is not None else None,
+        result=job.result or None,
     )

@@ -2,7 +2,7 @@
 
 Keys are required unless the operator switched them off or the embedded server only listens on loopback
 (`Settings.api_key_required`); then everything belongs to the local owner. Keys are created with
-`mdmtune keys create` (mdmtune.db.apikeys), which shows the secret once and stores only its hash.
+`mdmtune keys create` (mdmtune.service.db.apikeys), which shows the secret once and stores only its hash.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.app.problems import Problem
-from mdmtune.db.apikeys import find_api_key, hash_secret
-from mdmtune.db.models import LOCAL_OWNER
-from mdmtune.settings import Settings
+from mdmtune.service.app.problems import Problem
+from mdmtune.service.db.apikeys import find_api_key, hash_secret
+from mdmtune.service.db.models import LOCAL_OWNER
+from mdmtune.service.settings import Settings
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mdmtune"'}
 

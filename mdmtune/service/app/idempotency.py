@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mdmtune.app.deps import Services
-from mdmtune.app.problems import Problem
-from mdmtune.db.models import Job
+from mdmtune.service.app.deps import Services
+from mdmtune.service.app.problems import Problem
+from mdmtune.service.db.models import Job
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
