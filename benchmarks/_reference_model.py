@@ -19,7 +19,7 @@ from mdmtune.models.loading import load_denoiser
 from mdmtune.models.native import save_native
 from mdmtune.models.reference import ReferenceMDM
 from mdmtune.testbeds import get_testbed
-from mdmtune.train import TrainConfig, codec_for, model_config_for
+from mdmtune.training.loop import TrainConfig, codec_for, model_config_for
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:

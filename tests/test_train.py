@@ -14,7 +14,7 @@ from mdmtune.cli.main import main
 from mdmtune.errors import InvalidInput
 from mdmtune.models.loading import load_denoiser
 from mdmtune.testbeds import Testbed, get_testbed
-from mdmtune.train import TrainConfig, codec_for, encode_batch, mdm_loss, noise_levels, train_reference
+from mdmtune.training.loop import TrainConfig, codec_for, encode_batch, mdm_loss, noise_levels, train_reference
 
 TINY = dict(d_model=32, n_layers=2, n_heads=2, d_ff=64)
 

@@ -15,7 +15,7 @@ from mdmtune.evalsets import write_eval_set
 from mdmtune.models.native import save_native
 from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
 from mdmtune.testbeds import get_testbed
-from mdmtune.train import codec_for
+from mdmtune.training.loop import codec_for
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """`mdmtune train`: train the reference MDM on a built-in testbed and write a native checkpoint.
 
-Thin: parse, call mdmtune.train, print. Progress (a tqdm bar with the running loss) goes to stderr; stdout carries
-only the summary (one JSON document with --json).
+Thin: parse, call mdmtune.training.loop, print. Progress (a tqdm bar with the running loss) goes to stderr; stdout
+carries only the summary (one JSON document with --json).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from tqdm import tqdm
 from mdmtune.cli.output import emit_json
 from mdmtune.errors import InvalidInput
 from mdmtune.testbeds import TESTBED_NAMES, get_testbed
-from mdmtune.train_config import TrainConfig
+from mdmtune.training.config import TrainConfig
 
 if TYPE_CHECKING:
-    from mdmtune.train import TrainResult
+    from mdmtune.training.loop import TrainResult
 
 _DEFAULTS = TrainConfig()
 _WEIGHT_DTYPES = ("float16", "float32")
@@ -48,7 +48,7 @@ def train_command(
         raise InvalidInput("weights_dtype", f"{weights_dtype!r} is not one of {', '.join(_WEIGHT_DTYPES)}")
     import torch  # here, not at the top: other commands should not pay torch's import time
 
-    from mdmtune.train import train_reference, write_checkpoint
+    from mdmtune.training.loop import train_reference, write_checkpoint
 
     if threads is not None:
         if threads < 1:

@@ -1,5 +1,5 @@
 """The reference MDM's training budget and size: plain data, so the `mdmtune train` command can show its defaults
-without importing torch (mdmtune.train does the training and re-exports this)."""
+without importing torch (mdmtune.training.loop does the training and re-exports this)."""
 
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ from mdmtune.models.codec import CharCodec
 from mdmtune.models.device import resolve_device
 from mdmtune.models.native import save_native
 from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
-from mdmtune.train_config import TrainConfig
+from mdmtune.training.config import TrainConfig
 
 __all__ = ["TrainConfig", "TrainResult", "mdm_loss", "noise_levels", "train_reference", "write_checkpoint"]
 
