@@ -41,21 +41,27 @@ class BertDenoiser:
             return self.model(input_ids=ids, attention_mask=attention_mask).logits.float()
 
 
-@pytest.fixture(scope="module")
-def bert() -> BertForMaskedLM:
-    torch.manual_seed(1234)
-    config = BertConfig(
+def tiny_bert(seed: int, **config: float) -> BertForMaskedLM:
+    """A random 2-layer BertForMaskedLM that never prefers [MASK] (a trained MDM never does; LLaDA would write it)."""
+    torch.manual_seed(seed)
+    settings = BertConfig(
         vocab_size=VOCAB,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
+        **config,
     )
-    model = BertForMaskedLM(config).eval()
+    model = BertForMaskedLM(settings).eval()
     with torch.no_grad():
-        model.cls.predictions.bias[MASK_ID] = -1e4  # a trained MDM never predicts [MASK]; LLaDA would write it
+        model.cls.predictions.bias[MASK_ID] = -1e4
     return model
+
+
+@pytest.fixture(scope="module")
+def bert() -> BertForMaskedLM:
+    return tiny_bert(1234)
 
 
 def llada_num_transfer_tokens(block_masks: torch.Tensor, steps: int) -> torch.Tensor:
@@ -170,19 +176,8 @@ def test_confidence_in_the_models_dtype_is_llada_current_generate(
 @pytest.fixture(scope="module")
 def prompt_sensitive_bert() -> BertForMaskedLM:
     """Large initial weights, so that the prompt moves the logits and guidance has something to amplify."""
-    torch.manual_seed(99)
-    config = BertConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        initializer_range=1.0,
-    )
-    model = BertForMaskedLM(config).eval()
+    model = tiny_bert(99, initializer_range=1.0)
     with torch.no_grad():
-        model.cls.predictions.bias[MASK_ID] = -1e4
         model.bert.embeddings.word_embeddings.weight[MASK_ID] -= 50  # masked slots far from any token
     return model
 

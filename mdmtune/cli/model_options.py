@@ -1,4 +1,4 @@
-"""The options that say how a checkpoint is read and its records encoded, shared by `sample` and `tune`.
+"""The options that say how a checkpoint is read, its records encoded and sampled, shared by the model commands.
 
 Why one place: `sample` is how a user checks by hand what `tune` will search over, so both must read a model the same
 way, and both print what was detected (format, family, mask and end ids, shift, template) so a wrong guess is seen.
@@ -23,6 +23,14 @@ CFG_SCALE_OPTION = typer.Option(0.0, "--cfg-scale", help="LLaDA's classifier-fre
 CONFIDENCE_DTYPE_OPTION = typer.Option(
     "model", "--confidence-dtype", help="Remasking softmax precision: model (LLaDA today) | float64 (LLaDA < 2025-06)."
 )
+SAMPLER_OPTION = typer.Option("count", "--sampler", help="count | ancestral.")
+REMASKING_OPTION = typer.Option("low_confidence", "--remasking", help="low_confidence | random | margin | entropy.")
+TEMPERATURE_OPTION = typer.Option(0.0, "--temperature", help="Sampling temperature (0: argmax).")
+GEN_LENGTH_OPTION = typer.Option(None, "--gen-length", help="Completion: tokens generated after the prompt.")
+BLOCK_LENGTH_OPTION = typer.Option(None, "--block-length", help="Semi-autoregressive block length.")
+MASK_SYMBOL_OPTION = typer.Option(None, "--mask-symbol", help="Infill mask symbol (default: the tokenizer's).")
+BATCH_SIZE_OPTION = typer.Option(64, "--batch-size", help="Rows per model call.")
+TRUST_REMOTE_CODE_OPTION = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code.")
 FAMILY_OPTION = typer.Option(
     "auto", "--family", help="hf checkpoints: auto (detected) | masked_lm | llada | dream | mdlm."
 )
