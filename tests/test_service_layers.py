@@ -34,3 +34,15 @@ def test_an_api_node_imports_no_torch():
     loaded = _loaded_after("from mdmtune.service.app.main import create_app\nimport mdmtune.service.workers.jobs")
     assert "mdmtune.models.metadata" in loaded or "mdmtune.service.app.routes.artifacts" in loaded
     assert "torch" not in loaded
+
+
+def test_the_core_never_imports_the_service():
+    """A notebook user runs the whole quality search with no web framework or database library loaded."""
+    loaded = _loaded_after(
+        "import mdmtune.schedules, mdmtune.plans, mdmtune.energy, mdmtune.toy, mdmtune.evalsets, mdmtune.metrics\n"
+        "import mdmtune.evaluation, mdmtune.sampling, mdmtune.models.loading, mdmtune.tuning.api\n"
+        "import mdmtune.tuning.quality_objective, mdmtune.tuning.frontier, mdmtune.tuning.compare"
+    )
+    assert "mdmtune.tuning.quality_objective" in loaded
+    banned = ("mdmtune.service", "mdmtune.cli", "fastapi", "sqlalchemy", "uvicorn")
+    assert not [name for name in loaded if name.startswith(banned)]
