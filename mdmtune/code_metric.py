@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
+from mdmtune.evalsets import EvalRecord, where
 from mdmtune.sandbox import Limits, run_programs
 from mdmtune.task_metrics import cut_at_stops
 
@@ -23,20 +23,15 @@ HUMANEVAL_STOPS = ("\nclass", "\n#", "\nif", "\nprint", "\n```", "<|eot_id|>", "
 MBPP_STOPS = ("[DONE]",)
 
 
-def _where(record: EvalRecord) -> str:
-    return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
-
-
 def check_code(record: EvalRecord) -> None:
-    """A code record: completion kind, a non-empty `test`, an identifier as `entry_point` when there is one."""
-    if record.kind != "completion":
-        raise InvalidInput("metric", f'{_where(record)}: pass_at_1 scores completion records (a "prompt")')
+    """A code record: a non-empty `test`, an identifier as `entry_point` when there is one (the registry refuses
+    infill records before this runs)."""
     test = record.extra.get("test")
     if not isinstance(test, str) or not test.strip():
-        raise InvalidInput("test", f'{_where(record)}: pass_at_1 needs a "test" field of Python code')
+        raise InvalidInput("test", f'{where(record)}: pass_at_1 needs a "test" field of Python code')
     entry = record.extra.get("entry_point")
     if entry is not None and (not isinstance(entry, str) or not entry.isidentifier()):
-        raise InvalidInput("entry_point", f"{_where(record)}: must be a Python function name, got {entry!r}")
+        raise InvalidInput("entry_point", f"{where(record)}: must be a Python function name, got {entry!r}")
 
 
 def build_program(output: str, record: EvalRecord) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalSet, write_eval_set
+from mdmtune.evalsets import EvalSet, json_lines, write_eval_set
 
 Row = Mapping[str, Any]
 FORMATS: tuple[str, ...] = ("humaneval", "mbpp", "gsm8k", "math", "bbh")
@@ -40,16 +40,14 @@ def read_rows(path: str | os.PathLike[str], field: str = "input") -> list[dict[s
         raise InvalidInput(field, f"no such file: {file}")
     if file.suffix == ".parquet":
         return _read_parquet(file, field)
+
+    def fail(line: int, message: str) -> InvalidInput:
+        return InvalidInput(field, f"{file.name} line {line}: {message}")
+
     rows: list[dict[str, Any]] = []
-    for line, raw in enumerate(file.read_text(encoding="utf-8-sig").split("\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError as error:
-            raise InvalidInput(field, f"{file.name} line {line}: not valid JSON ({error.msg})") from None
+    for line, row in json_lines(file.read_bytes(), fail):
         if not isinstance(row, dict):
-            raise InvalidInput(field, f"{file.name} line {line}: a row must be a JSON object")
+            raise fail(line, "a row must be a JSON object")
         rows.append(row)
     return rows
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,29 +74,42 @@ class EvalSet:
         return len(self.records)
 
 
+def where(record: EvalRecord) -> str:
+    """How an error names a record: its id, and its line when it was read from a file."""
+    return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
+
+
 def _fail(line: int, message: str) -> InvalidInput:
     return InvalidInput("eval_set", f"line {line}: {message}")
 
 
-def _decode(data: bytes) -> str:
-    """UTF-8 text of `data` (a leading byte-order mark dropped); bad bytes are reported with their line."""
+def json_lines(data: bytes, fail: Callable[[int, str], InvalidInput]) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of every non-blank line of JSON Lines bytes; `fail(line, message)` makes the error.
+
+    The one reader of user JSON Lines (eval sets, outputs to score, benchmark files to convert): bad UTF-8, bad JSON
+    and hostile nesting are each reported with their line, never as a parser's own exception.
+    """
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data.count(b"\n", 0, error.start) + 1
-        raise _fail(line, f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
+        raise fail(line, f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
+    for line, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as error:
+            raise fail(line, f"not valid JSON ({error.msg} at column {error.colno})") from None
+        except RecursionError:  # the parser recurses per level: a hostile line can exhaust the stack
+            raise fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels")
+        yield line, value
 
 
-def _parse_record(raw: str, line: int) -> EvalRecord:
-    """One non-blank line -> EvalRecord, or InvalidInput naming the line and the field."""
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise _fail(line, f"not valid JSON ({error.msg} at column {error.colno})") from None
-    except RecursionError:  # the parser recurses per level: a hostile line can exhaust the stack
-        raise _fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-    if json_depth(obj) > MAX_JSON_DEPTH:
-        raise _fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels")
+def _parse_record(obj: Any, line: int) -> EvalRecord:
+    """One parsed line -> EvalRecord, or InvalidInput naming the line and the field."""
     if not isinstance(obj, dict):
         raise _fail(line, f"a record must be a JSON object, got {type(obj).__name__}")
     record_id = obj.get("id", line)
@@ -174,13 +187,10 @@ def parse_eval_set(data: bytes) -> EvalSet:
     Blank lines are skipped. All records must be of one kind. Ids must be unique; 1 and "1" count as the same id,
     because outputs are reported in JSON objects keyed by id. A record without an id gets its line number.
     """
-    text = _decode(data)
     records: list[EvalRecord] = []
     seen: dict[str, int] = {}
-    for line, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        record = _parse_record(raw, line)
+    for line, obj in json_lines(data, _fail):
+        record = _parse_record(obj, line)
         if records and record.kind != records[0].kind:
             first = records[0]
             raise _fail(line, f"a {record.kind} record in a set of {first.kind} records (line {first.line})")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, EvalSet
+from mdmtune.evalsets import EvalRecord, EvalSet, where
 from mdmtune.metrics import Metric, get_metric, score_outputs
 from mdmtune.models.base import Denoiser
 from mdmtune.models.template import NO_TEMPLATE, Template, learn_template
@@ -89,15 +89,11 @@ class Evaluation:
         return self.set_scores.mean(axis=1)
 
 
-def _where(record: EvalRecord) -> str:
-    return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
-
-
 def _encode_text(encode: Callable[[str], list[int]], text: str, record: EvalRecord) -> list[int]:
     try:
         return list(encode(text))
     except InvalidInput as error:
-        raise InvalidInput("eval_set", f"{_where(record)}: {error.message}") from None
+        raise InvalidInput("eval_set", f"{where(record)}: {error.message}") from None
 
 
 def record_text(denoiser: Denoiser, record: EvalRecord, mask_symbol: str | None = None, chat: bool = False) -> str:
@@ -118,47 +114,39 @@ def record_text(denoiser: Denoiser, record: EvalRecord, mask_symbol: str | None 
         try:
             return str(render(messages))
         except InvalidInput as error:
-            raise InvalidInput(error.field, f"{_where(record)}: {error.message}") from None
+            raise InvalidInput(error.field, f"{where(record)}: {error.message}") from None
     symbol = codec.mask_token if mask_symbol is None else mask_symbol
     if not codec.mask_token:
         raise InvalidInput("eval_set", "the model's mask id is no token of its tokenizer: infill texts cannot name it")
     text = record.masked or ""
     if symbol not in text:
-        raise InvalidInput("eval_set", f"{_where(record)}: no mask symbol {symbol!r} in the masked text")
+        raise InvalidInput("eval_set", f"{where(record)}: no mask symbol {symbol!r} in the masked text")
     if symbol != codec.mask_token and codec.mask_token in text:
-        raise InvalidInput("eval_set", f"{_where(record)}: the text holds the mask token besides {symbol!r}")
+        raise InvalidInput("eval_set", f"{where(record)}: the text holds the mask token besides {symbol!r}")
     return text.replace(symbol, codec.mask_token)
 
 
-def encode_record(
-    denoiser: Denoiser,
-    record: EvalRecord,
-    gen_length: int | None = None,
-    mask_symbol: str | None = None,
-    template: Template = NO_TEMPLATE,
-    chat: bool = False,
-) -> list[int]:
-    """Token ids of one record inside `template`, mask ids where the model generates; InvalidInput naming the record.
+def _content(denoiser: Denoiser, record: EvalRecord, text: str, mask_symbol: str | None) -> list[int]:
+    """The record's text tokens (no special tokens); InvalidInput naming the record where the mask tokens are off.
 
-    Completion: prefix + prompt + gen_length masks + suffix. Infill: prefix + text + suffix, where each mask symbol
-    must have become exactly one mask token.
+    Completion: the prompt must not hold the mask token. Infill: each mask symbol must have become exactly one mask
+    token.
     """
     mask_id = denoiser.mask_token_id
-    text = record_text(denoiser, record, mask_symbol, chat)
     content = _encode_text(denoiser.codec.encode, text, record)
     if record.kind == "completion":
         if mask_id in content:
-            raise InvalidInput("eval_set", f"{_where(record)}: the prompt contains the mask token")
-        return template.wrap(content + [mask_id] * int(gen_length))  # type: ignore[arg-type]
+            raise InvalidInput("eval_set", f"{where(record)}: the prompt contains the mask token")
+        return content
     symbol = denoiser.codec.mask_token if mask_symbol is None else mask_symbol
     expected = (record.masked or "").count(symbol)
     if content.count(mask_id) != expected:
         raise InvalidInput(
             "eval_set",
-            f"{_where(record)}: {expected} mask symbols became {content.count(mask_id)} mask tokens; the tokenizer "
+            f"{where(record)}: {expected} mask symbols became {content.count(mask_id)} mask tokens; the tokenizer "
             "merges the mask symbol with its neighbours",
         )
-    return template.wrap(content)
+    return content
 
 
 def encode_records(
@@ -190,31 +178,29 @@ def encode_records(
         raise InvalidInput("mask_symbol", "must be a non-empty text")
     if chat_template and kind != "completion":
         raise InvalidInput("chat_template", "applies to completion records only")
-    template = _template(denoiser, items, mask_symbol, add_special_tokens, chat_template)
-    encoded = [encode_record(denoiser, r, gen_length, mask_symbol, template, chat_template) for r in items]
+    texts = [record_text(denoiser, r, mask_symbol, chat_template) for r in items]
+    contents = [_content(denoiser, r, text, mask_symbol) for r, text in zip(items, texts, strict=True)]
+    template = _template(denoiser, items, texts, contents) if add_special_tokens else NO_TEMPLATE
+    generated = [denoiser.mask_token_id] * int(gen_length) if kind == "completion" else []  # type: ignore[arg-type]
+    encoded = [template.wrap(content + generated) for content in contents]
     limit = getattr(denoiser, "max_length", None)
     for record, ids in zip(items, encoded, strict=True):
         if limit is not None and len(ids) > limit:
-            raise InvalidInput("eval_set", f"{_where(record)} is {len(ids)} tokens, over the model's maximum {limit}")
+            raise InvalidInput("eval_set", f"{where(record)} is {len(ids)} tokens, over the model's maximum {limit}")
     padded = _pad(denoiser, items, kind, encoded, int(gen_length) if kind == "completion" else None)  # type: ignore[arg-type]
     return replace(padded, template=template, add_special_tokens=bool(add_special_tokens))
 
 
 def _template(
-    denoiser: Denoiser, items: tuple[EvalRecord, ...], mask_symbol: str | None, on: bool, chat: bool
+    denoiser: Denoiser, items: tuple[EvalRecord, ...], texts: list[str], contents: list[list[int]]
 ) -> Template:
-    """The tokenizer's template, learned from the records' own texts (NO_TEMPLATE when special tokens are off)."""
-    if not on:
-        return NO_TEMPLATE
-    codec = denoiser.codec
-    encode_default = getattr(codec, "encode_default", None)
+    """The tokenizer's template, learned from the records' own texts: completion = prefix + prompt + generated region
+    + suffix, infill = prefix + text + suffix (mdmtune.models.template)."""
+    encode_default = getattr(denoiser.codec, "encode_default", None)
     if encode_default is None:
         return NO_TEMPLATE
-    encodings = []
-    for record in items:
-        text = record_text(denoiser, record, mask_symbol, chat)
-        encodings.append((_encode_text(encode_default, text, record), _encode_text(codec.encode, text, record)))
-    return learn_template(encodings, encode_default(""))
+    fulls = [_encode_text(encode_default, text, record) for record, text in zip(items, texts, strict=True)]
+    return learn_template(list(zip(fulls, contents, strict=True)), encode_default(""))
 
 
 def _pad(

@@ -21,7 +21,7 @@ from mdmtune import code_metric as _code
 from mdmtune import task_metrics as _tasks
 from mdmtune import toy as _toy
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, EvalSet
+from mdmtune.evalsets import EvalRecord, EvalSet, where
 from mdmtune.testbeds import sudoku as _sudoku
 
 RecordScore = Callable[[str, EvalRecord], float]
@@ -86,10 +86,6 @@ def score_outputs(metric: Metric, outputs: Sequence[str], records: Sequence[Eval
     return scores, float(scores.mean())
 
 
-def _where(record: EvalRecord) -> str:
-    return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
-
-
 # exact_match ---------------------------------------------------------------------------------------------------
 
 
@@ -119,7 +115,7 @@ def final_number(text: str) -> Decimal | None:
 def _check_numeric(record: EvalRecord) -> None:
     if final_number(record.answer) is None:
         raise InvalidInput(
-            "answer", f"{_where(record)}: numeric_match needs a number in the answer, got {record.answer!r}"
+            "answer", f"{where(record)}: numeric_match needs a number in the answer, got {record.answer!r}"
         )
 
 
@@ -142,7 +138,7 @@ def compile_pattern(pattern: str, field: str) -> re.Pattern[str]:
 
 
 def _check_regex(record: EvalRecord) -> None:
-    compile_pattern(record.answer, f"answer of {_where(record)}")
+    compile_pattern(record.answer, f"answer of {where(record)}")
 
 
 def regex_match(output: str, record: EvalRecord, pattern: re.Pattern[str] | None = None) -> float:
@@ -151,7 +147,7 @@ def regex_match(output: str, record: EvalRecord, pattern: re.Pattern[str] | None
     fullmatch, not search: with search any output containing the answer ("4" in "14") would pass; a user who
     wants search semantics writes ".*4.*" and sees it in the pattern.
     """
-    compiled = pattern if pattern is not None else compile_pattern(record.answer, f"answer of {_where(record)}")
+    compiled = pattern if pattern is not None else compile_pattern(record.answer, f"answer of {where(record)}")
     return float(compiled.fullmatch(output.strip()) is not None)
 
 
@@ -177,11 +173,11 @@ def regex_metric(pattern: str | None = None) -> Metric:
 
 def _check_sudoku(record: EvalRecord) -> None:
     if record.kind != "infill":
-        raise InvalidInput("metric", f'{_where(record)}: sudoku scores infill records (a "masked" grid)')
+        raise InvalidInput("metric", f'{where(record)}: sudoku scores infill records (a "masked" grid)')
     try:
         _sudoku.givens(record.masked or "")
     except InvalidInput as error:
-        raise InvalidInput("masked", f"{_where(record)}: {error.message}") from None
+        raise InvalidInput("masked", f"{where(record)}: {error.message}") from None
 
 
 def sudoku(output: str, record: EvalRecord) -> float:
@@ -209,7 +205,7 @@ def _check_toy(record: EvalRecord) -> None:
     if record.answer.strip() not in _toy.TARGETS:
         raise InvalidInput(
             "answer",
-            f"{_where(record)}: toy_tv needs the toy target's name as the answer "
+            f"{where(record)}: toy_tv needs the toy target's name as the answer "
             f"({', '.join(_toy.TARGETS)}), got {record.answer!r}",
         )
 
@@ -240,7 +236,7 @@ def _completion_only(name: str, check: RecordCheck) -> RecordCheck:
 
     def checked(record: EvalRecord) -> None:
         if record.kind != "completion":
-            raise InvalidInput("metric", f'{_where(record)}: {name} scores completion records (a "prompt")')
+            raise InvalidInput("metric", f'{where(record)}: {name} scores completion records (a "prompt")')
         check(record)
 
     return checked
@@ -289,7 +285,7 @@ _METRICS: dict[str, Callable[[], Metric]] = {
         "pass_at_1",
         "prompt + completion + test run in the sandbox exits 0",
         _code.pass_at_1,
-        record_check=_code.check_code,
+        record_check=_completion_only("pass_at_1", _code.check_code),
         many_score=_code.pass_at_1_many,
     ),
     "toy_tv": lambda: Metric(

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalSet
+from mdmtune.evalsets import EvalSet, json_lines
 
 
 def _fail(line: int, message: str) -> InvalidInput:
@@ -25,33 +26,23 @@ def read_outputs(path: str | os.PathLike[str], eval_set: EvalSet) -> list[str]:
     file = Path(path)
     if not file.is_file():
         raise InvalidInput("outputs", f"no such file: {file}")
-    try:
-        text = file.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInput("outputs", f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
     wanted = {str(record.id): index for index, record in enumerate(eval_set.records)}
     found: dict[int, tuple[str, int]] = {}
-    for line, raw in enumerate(text.split("\n"), start=1):
-        if raw.strip():
-            index, output = _parse_line(raw, line, wanted)
-            if index in found:
-                raise _fail(
-                    line,
-                    f"a second output for id {json.dumps(eval_set.records[index].id)} "
-                    f"(first on line {found[index][1]})",
-                )
-            found[index] = (output, line)
+    for line, obj in json_lines(file.read_bytes(), _fail):
+        index, output = _parse_line(obj, line, wanted)
+        if index in found:
+            raise _fail(
+                line,
+                f"a second output for id {json.dumps(eval_set.records[index].id)} (first on line {found[index][1]})",
+            )
+        found[index] = (output, line)
     missing = [record.id for index, record in enumerate(eval_set.records) if index not in found]
     if missing:
         raise InvalidInput("outputs", f"no output for {len(missing)} record(s), first id {json.dumps(missing[0])}")
     return [found[index][0] for index in range(len(eval_set.records))]
 
 
-def _parse_line(raw: str, line: int, wanted: dict[str, int]) -> tuple[int, str]:
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise _fail(line, f"not valid JSON ({error.msg} at column {error.colno})") from None
+def _parse_line(obj: Any, line: int, wanted: dict[str, int]) -> tuple[int, str]:
     if not isinstance(obj, dict) or "id" not in obj or not isinstance(obj.get("output"), str):
         raise _fail(line, 'each line is an object with "id" and "output" (a string)')
     key = str(obj["id"])

@@ -188,7 +188,7 @@ def _run_in(work: Path, source: str, uid: int, limits: Limits) -> RunResult:
         report = report_pipe.read()
     timed_out = False
     try:
-        exit_code = process.wait(timeout=limits.wall_seconds)
+        process.wait(timeout=limits.wall_seconds)
     except subprocess.TimeoutExpired:
         timed_out = True
     with contextlib.suppress(ProcessLookupError, PermissionError):

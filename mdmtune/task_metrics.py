@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
+from mdmtune.evalsets import EvalRecord, where
 
 INVALID = "[invalid]"
 """What lm-eval's regex filter yields when it finds no answer (it never equals a reference)."""
@@ -34,10 +34,6 @@ _TRAILING_ZEROS = re.compile(r"^(-?\d+)\.0*$|^(-?\d+\.\d*?)0+$")
 
 BBH_STOPS = ("</s>", "Q", "\n\n")
 BBH_ANSWER = re.compile(r"(?<=the answer is )(.*)(?=.)")
-
-
-def _where(record: EvalRecord) -> str:
-    return f"record {record.id!r}" + (f" (line {record.line})" if record.line else "")
 
 
 def cut_at_stops(text: str, stops: tuple[str, ...]) -> str:
@@ -75,7 +71,7 @@ def gsm8k_normalize(text: str) -> str:
 
 def check_gsm8k(record: EvalRecord) -> None:
     if not re.search(r"\d", gsm8k_normalize(record.answer)):
-        raise InvalidInput("answer", f"{_where(record)}: gsm8k needs a number in the answer, got {record.answer!r}")
+        raise InvalidInput("answer", f"{where(record)}: gsm8k needs a number in the answer, got {record.answer!r}")
 
 
 def gsm8k_score(output: str, record: EvalRecord, extraction: str = "flexible") -> float:
@@ -127,8 +123,8 @@ def _math_verify() -> Any:
 
 def check_math(record: EvalRecord) -> None:
     _math_verify()
-    if math_final_answer(record.answer) is None and not record.answer.strip():
-        raise InvalidInput("answer", f"{_where(record)}: math needs a reference answer")
+    if not record.answer.strip():
+        raise InvalidInput("answer", f"{where(record)}: math needs a reference answer")
 
 
 def _reference(answer: str) -> str:
@@ -169,7 +165,7 @@ def bbh_extract(output: str) -> str:
 
 def check_bbh(record: EvalRecord) -> None:
     if not record.answer.strip():
-        raise InvalidInput("answer", f"{_where(record)}: bbh needs the target answer")
+        raise InvalidInput("answer", f"{where(record)}: bbh needs the target answer")
 
 
 def bbh_score(output: str, record: EvalRecord) -> float:

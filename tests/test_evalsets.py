@@ -163,3 +163,23 @@ def test_a_set_declares_its_metric_on_every_record():
     mixed = jsonl({"prompt": "a", "answer": "1", "metric": "gsm8k"}, {"prompt": "b", "answer": "2"})
     assert refused(mixed).startswith("line 2:") and '"metric"' in refused(mixed)
     assert '"metric" must be a metric name' in refused(jsonl({"prompt": "a", "answer": "1", "metric": 3}))
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [(b'{"id": 1, "output": "x"}\n\xff\xfe\n', "line 2: not valid UTF-8"), (b"[" * 100_000 + b"\n", "line 1: nested")],
+)
+def test_outputs_and_benchmark_files_report_bad_bytes_and_deep_nesting_by_line(tmp_path, data, fragment):
+    """The readers of outputs to score and of benchmark files to convert share the eval sets' guards."""
+    from mdmtune.evalset_convert import read_rows
+    from mdmtune.outputs import read_outputs
+
+    eval_set = parse_eval_set(b'{"id": 1, "prompt": "q", "answer": "a"}\n')
+    path = tmp_path / "file.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(InvalidInput) as scored:
+        read_outputs(path, eval_set)
+    with pytest.raises(InvalidInput) as converted:
+        read_rows(path)
+    assert fragment in scored.value.message and scored.value.field == "outputs"
+    assert fragment in converted.value.message and converted.value.field == "input"

@@ -196,3 +196,21 @@ def test_chat_records_and_chat_prompts_go_through_the_chat_template(tmp_path: Pa
     with pytest.raises(InvalidInput) as error:
         encode_records(load_denoiser(tmp_path / "plain"), [record], gen_length=2)
     assert error.value.field == "chat_template"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"eos": "</s>", "generation": {"eos_token_id": [7, 6]}}, {"mask": False, "extra_vocab": 1}],
+    ids=["bert", "end-id-list", "mdlm"],
+)
+def test_upload_metadata_applies_the_loaders_rules(tmp_path: Path, options: dict) -> None:
+    """What an API node stores at upload (JSON files only) is what the loader finds in the loaded tokenizer."""
+    from mdmtune.models.metadata import read_checkpoint_info
+
+    save_checkpoint(tmp_path / "ck", **options)
+    loaded = load_denoiser(tmp_path / "ck")
+    declared = read_checkpoint_info(tmp_path / "ck", "hf")
+    assert declared.mask_token_id == loaded.mask_token_id
+    assert tuple(declared.end_ids) == loaded.end_token_ids
+    assert (declared.mask_token or "") == loaded.codec.mask_token
+    assert declared.max_length == loaded.max_length

@@ -35,8 +35,7 @@ from mdmtune.cli.model_options import (
 from mdmtune.cli.output import emit_json, to_jsonable
 from mdmtune.cli.tune import parse_bounds
 from mdmtune.errors import InvalidInput
-
-MAX_BUDGETS = 8
+from mdmtune.tuning.limits import MAX_BUDGETS
 
 
 def parse_budgets(text: str) -> tuple[int, ...]:

@@ -37,18 +37,13 @@ FAMILY_OPTION = typer.Option(
 
 
 def load_for_cli(checkpoint: Any, family: str, trust_remote_code: bool) -> Any:
-    """load_denoiser with the family override where it applies (hf).
+    """load_denoiser with the family override (refused by name for a non-hf checkpoint).
 
     What was detected is printed only once the records are encoded too (print_model_line): bad input must still
     end in exactly one line on stderr."""
-    from mdmtune.errors import InvalidInput
-    from mdmtune.models.loading import detect_format, load_denoiser
+    from mdmtune.models.loading import load_denoiser
 
-    chosen = detect_format(checkpoint)
-    if family != "auto" and chosen != "hf":
-        raise InvalidInput("family", f"applies to hf checkpoints only, this one is {chosen}")
-    options = {"family": family} if chosen == "hf" else {}
-    return load_denoiser(checkpoint, trust_remote_code=trust_remote_code, **options)
+    return load_denoiser(checkpoint, trust_remote_code=trust_remote_code, family=family)
 
 
 def print_model_line(facts: dict[str, Any]) -> None:

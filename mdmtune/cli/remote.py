@@ -34,8 +34,14 @@ def _say(message: str) -> None:
 
 def status_line(job: dict[str, Any]) -> str:
     """phase, trials, NFEs, best so far, eta: what a person watching a job wants to see."""
+    p = job["progress"]
+    return f"{job.get('phase', job['status']):10s} trials {p['trials_done']}/{p['n_trials']}  {_details(job)}"
+
+
+def _details(job: dict[str, Any]) -> str:
+    """NFEs, best so far and eta: the part of the status line after the trial count."""
     p, best = job["progress"], job.get("best") or {}
-    line = f"{job.get('phase', job['status']):10s} trials {p['trials_done']}/{p['n_trials']}  NFE {p['nfe']}"
+    line = f"NFE {p['nfe']}"
     if best.get("value") is not None:
         line += f"  best {best['value']:.4g} at a={best['a']:.3g} b={best['b']:.3g}"
     if p.get("eta_seconds") is not None and job["status"] == "running":
@@ -44,11 +50,8 @@ def status_line(job: dict[str, Any]) -> str:
 
 
 @contextmanager
-def progress_display(enabled: bool):
+def progress_display():
     """A rich bar on a terminal, plain lines otherwise (a log file); yields the on_update callback of follow."""
-    if not enabled:
-        yield None
-        return
     if not sys.stderr.isatty():
         yield lambda job: _say(status_line(job))
         return
@@ -61,7 +64,7 @@ def progress_display(enabled: bool):
 
         def update(job: dict[str, Any]) -> None:
             p = job["progress"]
-            info = status_line(job).split(f"{p['n_trials']}", 1)[-1].strip()
+            info = _details(job)
             phase = job.get("phase", job["status"])
             bar.update(task, description=phase, completed=p["trials_done"], total=p["n_trials"], info=info)
 
@@ -155,7 +158,7 @@ def submit(
 @remote_app.command("follow")
 def follow(job_id: str, server: str = SERVER, api_key: str = API_KEY, json_out: bool = JSON) -> None:
     """Show a job's progress until it ends (exit 1 unless it succeeded)."""
-    with Client(server, api_key) as remote, progress_display(True) as update:
+    with Client(server, api_key) as remote, progress_display() as update:
         job = remote.follow(job_id, on_update=update)
     emit_json(job) if json_out else print(f"{job['status']}" + (f": {job['error']}" if job.get("error") else ""))
     if job["status"] != "succeeded":
@@ -210,7 +213,7 @@ def tune(
         job = remote.submit(**_request(options, set_))
         _say(f"job {job['id']} on {remote.base_url}")
         try:
-            with progress_display(True) as update:
+            with progress_display() as update:
                 job = remote.follow(job["id"], on_update=update)
         except KeyboardInterrupt:
             remote.cancel(job["id"])

@@ -22,7 +22,7 @@ from typing import Any
 
 from mdmtune.option_names import FAMILIES
 
-__all__ = ["FAMILIES", "detect_family", "end_token_ids", "mask_token_candidates"]
+__all__ = ["FAMILIES", "detect_family", "end_token_ids", "int_or_none", "listed_ids", "mask_token_candidates"]
 
 
 def detect_family(config: dict[str, Any], tokenizer: Any) -> str:
@@ -48,27 +48,32 @@ def mask_token_candidates(
 ) -> Iterator[int | None]:
     """Where the family keeps its mask id, in order of trust; the first that is an int wins."""
     from_tokenizer = getattr(tokenizer, "mask_token_id", None)
-    from_config = _int_or_none(config.get("mask_token_id"))
+    from_config = int_or_none(config.get("mask_token_id"))
     if family == "llada":
         yield from (from_config, from_tokenizer)
     elif family == "dream":
-        yield from (_int_or_none(generation.get("mask_token_id")), from_config, from_tokenizer)
+        yield from (int_or_none(generation.get("mask_token_id")), from_config, from_tokenizer)
     elif family == "mdlm":
         yield from (from_tokenizer, from_config, len(tokenizer) if _mask_appended(config, tokenizer) else None)
     else:
         yield from (from_tokenizer, from_config)
 
 
+def listed_ids(value: object) -> tuple[int, ...]:
+    """An `eos_token_id` field as ids: one id, a list of ids, or nothing (anything else is ignored)."""
+    values = value if isinstance(value, list) else [value]
+    return tuple(v for v in (int_or_none(v) for v in values) if v is not None)
+
+
 def end_token_ids(tokenizer: Any, config: dict[str, Any], generation: dict[str, Any]) -> tuple[int, ...]:
     """Every id that ends a completion, in a stable order (generation config first, then the tokenizer's eos)."""
     listed = generation.get("eos_token_id") if "eos_token_id" in generation else config.get("eos_token_id")
-    values = listed if isinstance(listed, list) else [listed]
-    ids = [v for v in (_int_or_none(v) for v in values) if v is not None]
-    eos = _int_or_none(getattr(tokenizer, "eos_token_id", None))
+    ids = list(listed_ids(listed))
+    eos = int_or_none(getattr(tokenizer, "eos_token_id", None))
     if eos is not None:
         ids.append(eos)
     return tuple(dict.fromkeys(ids))
 
 
-def _int_or_none(value: object) -> int | None:
+def int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mdmtune.models.families import detect_family, end_token_ids, int_or_none, listed_ids, mask_token_candidates
+
 _MAX_JSON_BYTES = 64 << 20
 """tokenizer.json of a 150k-token vocabulary is ~10 MB; anything far larger is not a tokenizer."""
 _LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "max_len")
-_MASK_NAMES = ("[MASK]", "<mask>", "<|mdm_mask|>")
 
 
 @dataclass(frozen=True)
@@ -60,29 +61,32 @@ def _token_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _ids(value: Any) -> list[int]:
-    values = value if isinstance(value, list) else [value]
-    return sorted({v for v in values if _int(v) is not None})
-
-
 def _tokenizer_tables(folder: Path) -> tuple[dict[str, int], list[str], int | None]:
-    """(token text -> id for the added tokens, special token texts, vocabulary size) from tokenizer.json."""
+    """(token text -> id over the whole vocabulary and the added tokens, special token texts, vocabulary size)."""
     data = _json(folder / "tokenizer.json")
     tokens = [t for t in data.get("added_tokens", []) if isinstance(t, dict) and isinstance(t.get("content"), str)]
-    added = {t["content"]: t["id"] for t in tokens if _int(t.get("id")) is not None}
+    added = {t["content"]: t["id"] for t in tokens if int_or_none(t.get("id")) is not None}
     special = [t["content"] for t in tokens if t.get("special")]
     vocab = (data.get("model") or {}).get("vocab")
-    if isinstance(vocab, dict):
-        added = {**{k: v for k, v in vocab.items() if k in _MASK_NAMES and _int(v) is not None}, **added}
-    size = None
-    if isinstance(vocab, (dict, list)) and vocab:
-        ids = list(vocab.values()) if isinstance(vocab, dict) else range(len(vocab))
-        size = max([*[i for i in ids if isinstance(i, int)], *added.values()], default=-1) + 1
-    return added, special, size
+    if isinstance(vocab, list):  # Unigram: [[piece, score], ...], ids by position
+        vocab = {entry[0]: i for i, entry in enumerate(vocab) if isinstance(entry, list) and entry}
+    table = {k: v for k, v in (vocab or {}).items() if int_or_none(v) is not None} if isinstance(vocab, dict) else {}
+    table.update(added)
+    size = max(table.values(), default=-1) + 1 if table else None
+    return table, special, size
+
+
+class _DeclaredTokenizer:
+    """What mdmtune.models.families reads from a tokenizer (mask and eos ids, length), taken from its JSON files, so
+    that upload applies the loader's own rules without loading the tokenizer."""
+
+    def __init__(self, table: dict[str, int], size: int | None, mask: str | None, eos: str | None) -> None:
+        self.mask_token_id = table.get(mask) if mask else None
+        self.eos_token_id = table.get(eos) if eos else None
+        self._size = size or 0
+
+    def __len__(self) -> int:
+        return self._size
 
 
 def _native(folder: Path) -> CheckpointInfo:
@@ -91,53 +95,65 @@ def _native(folder: Path) -> CheckpointInfo:
     _, special, _ = _tokenizer_tables(folder)
     return CheckpointInfo(
         format="native",
-        vocab_size=_int(model.get("vocab_size")),
-        mask_token_id=_int(model.get("mask_token_id")),
+        vocab_size=int_or_none(model.get("vocab_size")),
+        mask_token_id=int_or_none(model.get("mask_token_id")),
         mask_token=_token_text(tokenizer.get("mask_token")),
-        max_length=_int(model.get("max_len")),
+        max_length=int_or_none(model.get("max_len")),
         special_tokens=special,
-        end_ids=_ids(model.get("pad_token_id")),
+        end_ids=list(listed_ids(model.get("pad_token_id"))),
     )
 
 
 def _hf(folder: Path) -> CheckpointInfo:
+    """The hf loader's own rules (mdmtune.models.families: family, mask id, end ids) on the declared tables."""
     config = _json(folder / "config.json")
     tok_config = _json(folder / "tokenizer_config.json")
     special_map = _json(folder / "special_tokens_map.json")
     generation = _json(folder / "generation_config.json")
-    added, special, tok_size = _tokenizer_tables(folder)
-    mask = _token_text(tok_config.get("mask_token")) or _token_text(special_map.get("mask_token"))
-    if mask is None:
-        mask = next((name for name in _MASK_NAMES if name in added), None)
-    mask_id = added.get(mask) if mask is not None else None  # the tokenizer's, as the hf loader prefers
-    if mask_id is None:
-        mask_id = _int(config.get("mask_token_id"))
-    lengths = [_int(config.get(key)) for key in _LENGTH_KEYS]
-    model_max = _int(tok_config.get("model_max_length"))
+    table, special, tok_size = _tokenizer_tables(folder)
+
+    def named(key: str) -> str | None:
+        return _token_text(tok_config.get(key)) or _token_text(special_map.get(key))
+
+    tokenizer = _DeclaredTokenizer(table, tok_size, named("mask_token"), named("eos_token"))
+    family = detect_family(config, tokenizer)
+    mask_id = next((m for m in mask_token_candidates(family, tokenizer, config, generation) if m is not None), None)
+    lengths = [int_or_none(config.get(key)) for key in _LENGTH_KEYS]
+    model_max = int_or_none(tok_config.get("model_max_length"))
     length = next((n for n in lengths if n), None) or (model_max if model_max and model_max < 10**7 else None)
-    named = [_token_text(v) for v in special_map.values()]
+    texts = [_token_text(v) for v in special_map.values()]
     return CheckpointInfo(
         format="hf",
-        vocab_size=_int(config.get("vocab_size")) or tok_size,
+        vocab_size=int_or_none(config.get("vocab_size")) or tok_size,
         mask_token_id=mask_id,
-        mask_token=mask,
+        mask_token=_text_of(table, mask_id),
         max_length=length,
-        special_tokens=sorted({*special, *(n for n in named if n)}),
-        end_ids=_ids(generation.get("eos_token_id", config.get("eos_token_id"))),
+        special_tokens=sorted({*special, *(t for t in texts if t)}),
+        end_ids=list(end_token_ids(tokenizer, config, generation)),
     )
 
 
 def _torchscript(path: Path) -> CheckpointInfo:
+    """As the TorchScript loader reads it: ids and max_length from config.json, texts from tokenizer.json."""
     folder = path if path.is_dir() else path.parent
-    added, special, size = _tokenizer_tables(folder) if path.is_dir() else ({}, [], None)
-    mask = next((name for name in _MASK_NAMES if name in added), None)
+    config = _json(folder / "config.json")
+    table, special, size = _tokenizer_tables(folder)
+    mask_id = int_or_none(config.get("mask_token_id"))
+    pad = int_or_none(config.get("pad_token_id"))
     return CheckpointInfo(
         format="torchscript",
         vocab_size=size,
-        mask_token_id=added.get(mask) if mask else None,
-        mask_token=mask,
+        mask_token_id=mask_id,
+        mask_token=_text_of(table, mask_id),
+        max_length=int_or_none(config.get("max_length")),
         special_tokens=special,
+        end_ids=list(listed_ids(config.get("eos_token_id")) or ([] if pad is None else [pad])),
     )
+
+
+def _text_of(table: dict[str, int], token_id: int | None) -> str | None:
+    """The token text of an id (None for an id past the tokenizer, as MDLM's appended mask)."""
+    return next((text for text, i in table.items() if i == token_id), None) if token_id is not None else None
 
 
 def read_checkpoint_info(path: str | Path, format: str) -> CheckpointInfo:

@@ -33,6 +33,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.codec import TokenizerCodec, load_tokenizer_file
 from mdmtune.models.device import resolve_device, resolve_dtype
+from mdmtune.models.families import listed_ids
 
 MODEL_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 PICKLE_PROTOCOL_BYTE = 0x80
@@ -179,10 +180,7 @@ def _load(
 
 def _end_ids(config: dict[str, Any], pad: int) -> tuple[int, ...]:
     """config.json's eos_token_id (an id or a list); without one, the pad id ends a completion as before."""
-    value = config.get("eos_token_id")
-    values = value if isinstance(value, list) else [value]
-    ids = tuple(v for v in values if isinstance(v, int) and not isinstance(v, bool))
-    return ids or (pad,)
+    return listed_ids(config.get("eos_token_id")) or (pad,)
 
 
 def _probe_vocab_size(module: Any, model_file: Path, mask: int, device: torch.device) -> int:

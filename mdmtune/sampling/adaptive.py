@@ -29,7 +29,7 @@ import torch
 from mdmtune.errors import InternalError, InvalidInput
 from mdmtune.models.base import Denoiser
 from mdmtune.plans import check_blocks
-from mdmtune.sampling.choice import choose_tokens, confidence, top_k_per_row
+from mdmtune.sampling.choice import choose_tokens, confidence
 from mdmtune.sampling.layout import build_layout
 from mdmtune.sampling.sampler import _check_ids, _Run
 from mdmtune.sampling.seeds import check_seeds
@@ -174,17 +174,15 @@ class _AdaptiveRun(_Run):
         self.calls_in_block[rows] += 1
 
     def _confidence(self, picked: torch.Tensor, tokens: torch.Tensor | None, remasking: str) -> torch.Tensor:
-        """choice.confidence in the softmax dtype the count sampler chose, where it chooses one (float64 otherwise)."""
-        dtype = getattr(self, "confidence_dtype", None)
-        return confidence(picked, tokens, remasking) if dtype is None else confidence(picked, tokens, remasking, dtype)
+        """choice.confidence in the softmax dtype the settings chose (confidence_dtype), as the count sampler."""
+        return confidence(picked, tokens, remasking, self.confidence_dtype)
 
     def _threshold_rule(self, candidates, local, positions, picked, tokens, rows) -> torch.Tensor:
         """Fast-dLLM: confidence >= tau, and the most confident position of each row whatever its confidence."""
         scores = self._confidence(picked, tokens, "low_confidence")
         table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
         table[local, positions] = scores
-        one = torch.ones(candidates.shape[0], dtype=torch.long, device=self.device)
-        best = top_k_per_row(table, one)[local, positions]
+        best = positions == table.argmax(dim=1)[local]  # argmax takes the first of tied maxima, as the count sampler
         return best | (scores >= self.values[rows][local])
 
     def _entropy_rule(self, candidates, local, positions, picked, rows) -> torch.Tensor:

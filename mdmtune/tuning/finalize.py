@@ -173,12 +173,14 @@ def _top_candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
     return out
 
 
-def _rival_decoder(spec: TuneSpec, objective: object, win_scores: np.ndarray) -> tuple[BaselineScore, int]:
+def _rival_decoder(
+    spec: TuneSpec, objective: object, win_scores: np.ndarray, should_stop: Callable[[], bool] | None
+) -> tuple[BaselineScore, int]:
     """The job's adaptive decoder on the confirm split, paired with the winner like the baselines; and its NFEs."""
     from mdmtune.tuning.frontier import _AdaptiveSweep
 
     value = spec.threshold if spec.decoder == "threshold" else spec.entropy_bound
-    sweep = _AdaptiveSweep(objective, spec.decoder, None)  # type: ignore[arg-type]
+    sweep = _AdaptiveSweep(objective, spec.decoder, should_stop)  # type: ignore[arg-type]
     sweep.measure([float(value)], objective.confirm_indices)  # type: ignore[attr-defined]
     measured = sweep.on(float(value), objective.confirm_indices)  # type: ignore[attr-defined]
     rival = BaselineScore(
@@ -230,7 +232,7 @@ def _finalize_quality(
             ci=score_interval(row).as_list(),
         )
     if spec.decoder != "schedule":
-        baselines[spec.decoder], decoder_nfe = _rival_decoder(spec, objective, win_scores)
+        baselines[spec.decoder], decoder_nfe = _rival_decoder(spec, objective, win_scores, should_stop)
         nfe_confirm += decoder_nfe
     nfe_search = study_nfe(study)
     masked = spec.gen_length if spec.gen_length is not None else objective.typical_masked

@@ -138,14 +138,13 @@ class _AdaptiveSweep:
 
         spec = self.objective.spec
         parameter = {"threshold": value} if self.decoder == "threshold" else {"entropy_bound": value}
-        # the model-call settings a job carries where it carries them (guidance, softmax precision)
-        model = {name: getattr(spec, name) for name in ("cfg_scale", "confidence_dtype") if hasattr(spec, name)}
         return SamplerSettings(
             temperature=float(spec.temperature),
             block_length=spec.block_length,
+            cfg_scale=float(spec.cfg_scale),
+            confidence_dtype=spec.confidence_dtype,
             decoder=self.decoder,
             **parameter,
-            **model,
         )
 
     def measure(self, values: list[float], indices: np.ndarray) -> None:
@@ -265,7 +264,7 @@ def run_frontier(
         say(f"budget {budget}: tuning the Beta schedule at N = {budget} ({one.trials} trials)")
         if run_search(one, study, objective, should_stop=should_stop).stopped:
             raise EvaluationStopped(f"stopped while tuning the schedule at N = {budget}")
-        points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget)
+        points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget, should_stop)
         schedule_nfe["search"] += objective.nfe_spent - confirm_nfe
         schedule_nfe["confirm"] += confirm_nfe
         schedule_rows += objective.row_nfe_spent
@@ -354,13 +353,18 @@ def _finalists(sweep: _AdaptiveSweep, budgets: list[int], rung: np.ndarray) -> l
 
 
 def _budget_points(
-    spec: TuneSpec, study: Any, objective: QualityObjective, sweeps: dict[str, _AdaptiveSweep], budget: int
+    spec: TuneSpec,
+    study: Any,
+    objective: QualityObjective,
+    sweeps: dict[str, _AdaptiveSweep],
+    budget: int,
+    should_stop: Callable[[], bool] | None,
 ) -> tuple[list[FrontierPoint], int]:
     """Every policy's point at this budget on the confirm split; returns them and the schedule confirm NFEs."""
     from mdmtune.tuning.finalize import finalize
 
     before = objective.nfe_spent
-    tuned = finalize(spec, study, objective)
+    tuned = finalize(spec, study, objective, should_stop=should_stop)
     candidates = [
         ("tuned", schedules.beta(tuned.best.a, tuned.best.b)),
         ("linear", schedules.named("linear")),

@@ -110,7 +110,8 @@ def record_strata(encoded: Any, indices: Sequence[int] | np.ndarray) -> dict[str
     if encoded.gen_length is None:
         strata["masked"] = bin_labels(np.asarray(encoded.masked)[positions])
     else:
-        prompt = np.asarray(encoded.lengths)[positions] - int(encoded.gen_length)
+        wrapping = len(encoded.template.prefix) + len(encoded.template.suffix)  # special tokens are not the prompt
+        prompt = np.asarray(encoded.lengths)[positions] - int(encoded.gen_length) - wrapping
         strata["prompt_length"] = bin_labels(prompt)
     return {name: labels for name, labels in strata.items() if len(set(labels)) > 1}
 

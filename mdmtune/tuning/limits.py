@@ -28,3 +28,5 @@ MAX_REDUCTION_FACTOR = 100
 MAX_BOOTSTRAP_RESAMPLES = 1_000_000
 MAX_BATCH_SIZE = 65_536
 MAX_MASK_SYMBOL_CHARS = 64
+MAX_BUDGETS = 8
+"""Budgets of one frontier job (each is a whole Beta search and two decoder sweeps)."""

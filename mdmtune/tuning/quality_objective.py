@@ -339,11 +339,10 @@ def model_report(denoiser: Denoiser, encoded: Any) -> dict[str, Any]:
 def _denoiser(checkpoint: str | os.PathLike[str] | Denoiser, family: str = "auto") -> tuple[Denoiser, str]:
     """A loaded model and its identity: the checkpoint files' sha256 for a path, the parameters' for an object."""
     if isinstance(checkpoint, (str, os.PathLike)):
-        from mdmtune.models.loading import detect_format, load_denoiser
+        from mdmtune.models.loading import load_denoiser
         from mdmtune.tuning.cache import path_sha256
 
-        hf_only = {"family": family} if detect_format(checkpoint) == "hf" else {}
-        return load_denoiser(checkpoint, **hf_only), path_sha256(checkpoint)
+        return load_denoiser(checkpoint, family=family), path_sha256(checkpoint)
     if not isinstance(checkpoint, Denoiser):
         raise InvalidInput("checkpoint", f"must be a path or a loaded Denoiser, got {type(checkpoint).__name__}")
     return checkpoint, denoiser_fingerprint(checkpoint)

@@ -48,7 +48,14 @@ def prepare_validation(objective: Any, eval_set: Any) -> Any:
         records = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
         objective.metric_obj.check_records(records.records)
         spec = objective.spec
-        encoded = encode_records(objective.denoiser, records, gen_length=spec.gen_length, mask_symbol=spec.mask_symbol)
+        encoded = encode_records(
+            objective.denoiser,
+            records,
+            gen_length=spec.gen_length,
+            mask_symbol=spec.mask_symbol,
+            add_special_tokens=spec.add_special_tokens,
+            chat_template=spec.chat_template,
+        )
     except InvalidInput as error:
         raise InvalidInput("validate_eval_set", error.message) from None
     if encoded.kind != objective.encoded.kind:

@@ -6,10 +6,9 @@ Pure shaping of stored data (plus the core's schedules/plans), kept out of the r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from mdmtune import plans, schedules
-from mdmtune.jsonsafe import finite_or_text, to_jsonable
+from mdmtune.jsonsafe import to_jsonable
 from mdmtune.service.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress
 from mdmtune.service.db.models import Job, utcnow
 from mdmtune.tuning.result import CountPlan, TuneResult
@@ -80,10 +79,6 @@ def block_plans(a: float, b: float, steps: int, gen_length: int | None, block_le
     return [BlockPlan(block=i, masked=block, counts=[int(c) for c in row]) for i, row in enumerate(counts)]
 
 
-def _finite(value: Any) -> Any:
-    return finite_or_text(value) if isinstance(value, float) else value
-
-
 def _stored_plan(plan: CountPlan | None) -> list[BlockPlan] | None:
     """Infill jobs have no gen_length: show the plan the tuning run computed for its masked count."""
     if plan is None:
@@ -118,7 +113,7 @@ def best_out(job: Job) -> BestOut:
         alpha=[float(x) for x in schedules.beta_alpha(grid, a, b)],
         plan=block_plans(a, b, steps, request.get("gen_length"), request.get("block_length"))
         or _stored_plan(result.plan if result is not None else None),
-        value=_finite(best.score if best is not None else job.best_value),
+        value=to_jsonable(best.score if best is not None else job.best_value),
         quality=quality,
         baselines=to_jsonable(result.baselines) if result is not None else {},
         warnings=list(result.warnings) if result is not None else [],

@@ -1,8 +1,8 @@
 """Request and response bodies of the HTTP API (docs/api.md), with the defaults shown in the OpenAPI schema.
 
-The tuning defaults are read from `mdmtune.tuning.spec.TuneSpec` so that the API, the CLI and the library can never
-disagree about them; range checks that need no model (bounds > 0, steps <= gen_length, blocks dividing) are left to
-`TuneSpec.validate()`, the one place they live.
+The tuning defaults are read from `mdmtune.tuning.spec.TuneSpec` and the bounds from `mdmtune.tuning.limits` (shown
+as minimum and maximum here), so that the API, the CLI and the library can never disagree about them; checks across
+fields (steps <= gen_length, blocks dividing) are left to `TuneSpec.validate()`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mdmtune.errors import InvalidInput
-from mdmtune.option_names import MAX_CFG_SCALE
+from mdmtune.option_names import MAX_CFG_SCALE, MAX_ENTROPY_BOUND
 from mdmtune.tuning import limits as L
 from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
 
-MAX_BUDGET = 4096
 """The largest frontier budget (model calls per record) a request may name."""
 _SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
 
@@ -78,10 +77,10 @@ class TuneRequest(BaseModel):
         "model call: at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy "
         "decoders).",
     )
-    budgets: list[Annotated[int, Field(ge=1, le=MAX_BUDGET)]] | None = Field(
+    budgets: list[Annotated[int, Field(ge=1, le=L.MAX_STEPS)]] | None = Field(
         None,
         min_length=1,
-        max_length=8,
+        max_length=L.MAX_BUDGETS,
         description="objective=frontier: mean model calls per record to compare at, e.g. [4, 8, 16] (each >= 1, "
         "at most gen_length); None: [steps]. n_trials is then the Beta search's trials at each budget.",
     )
@@ -171,7 +170,7 @@ class TuneRequest(BaseModel):
     entropy_bound: float | None = Field(
         _default("entropy_bound"),
         ge=0,
-        le=1000,
+        le=MAX_ENTROPY_BOUND,
         description="decoder=entropy: commit the lowest-entropy positions while sum - max <= this (nats).",
     )
     timeout_seconds: float | None = Field(

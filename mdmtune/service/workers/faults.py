@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import sqlite3
-import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -72,14 +71,12 @@ def retry_transient(
     *,
     what: str,
     give_up_after_s: float,
-    stop: threading.Event | None = None,
-    delay: Callable[[int], float] | None = None,
 ) -> T:
     """Run `action`, retrying it with backoff while it fails with a transient error, for up to `give_up_after_s`;
     then (or on any other error) the error is raised."""
     import time
 
-    delay = delay or backoff_delays()
+    delay = backoff_delays()
     deadline = time.monotonic() + give_up_after_s
     attempt = 0
     while True:
@@ -91,7 +88,4 @@ def retry_transient(
             wait = min(delay(attempt), max(0.0, deadline - time.monotonic()))
             log.warning("%s: transient database error, retrying in %.1f s: %s", what, wait, error)
             attempt += 1
-            if stop is not None and stop.wait(wait):
-                raise
-            if stop is None:
-                time.sleep(wait)
+            time.sleep(wait)

@@ -96,7 +96,7 @@ class ObjectiveCache:
             format=row.format,
             device=device,
             trust_remote_code=self.settings.trust_remote_code,
-            **({"family": family} if row.format == "hf" else {}),
+            family=family,
         )
         with self._lock:
             self._models[key] = model
