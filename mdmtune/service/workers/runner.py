@@ -357,10 +357,13 @@ class Worker:
         from mdmtune.tuning.frontier import run_frontier
         from mdmtune.tuning.objective import EvaluationStopped
 
-        checkpoint, eval_set = self.objectives._rows(job, self.sessions)
+        checkpoint, eval_set = self.retrying(lambda: self.objectives._rows(job, self.sessions), "read artifacts")
 
         def on_budget(done: int, nfe: int) -> None:
-            if not queue.fenced_update(self.sessions, lease, trials_done=done * spec.trials, nfe=nfe):
+            def update() -> bool:
+                return queue.fenced_update(self.sessions, lease, trials_done=done * spec.trials, nfe=nfe)
+
+            if not self.retrying(update, "progress"):
                 stop.heartbeat.lost.set()
 
         try:
@@ -375,15 +378,18 @@ class Worker:
         except EvaluationStopped:
             return self._stopped(job, lease, stop.reason, trials_done=job.trials_done)
         largest = result.frontier[-1].winner
-        written = queue.finish(
-            self.sessions,
-            lease,
-            JobStatus.succeeded,
-            result=to_jsonable(result),
-            trials_done=job.n_trials,
-            nfe=result.nfe,
-            best_value=_finite_or_none(largest.score),
-            best_params={"a": largest.a, "b": largest.b} if largest.a is not None else None,
+        written = self.retrying(
+            lambda: queue.finish(
+                self.sessions,
+                lease,
+                JobStatus.succeeded,
+                result=to_jsonable(result),
+                trials_done=job.n_trials,
+                nfe=result.nfe,
+                best_value=_finite_or_none(largest.score),
+                best_params={"a": largest.a, "b": largest.b} if largest.a is not None else None,
+            ),
+            "finish job",
         )
         return Outcome.succeeded if written else Outcome.lost
 
