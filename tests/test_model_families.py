@@ -214,3 +214,15 @@ def test_upload_metadata_applies_the_loaders_rules(tmp_path: Path, options: dict
     assert tuple(declared.end_ids) == loaded.end_token_ids
     assert (declared.mask_token or "") == loaded.codec.mask_token
     assert declared.max_length == loaded.max_length
+
+
+def test_prompt_length_groups_count_the_prompt_not_the_template(tmp_path: Path) -> None:
+    """Completion records are grouped by prompt length: the [CLS]/[SEP] the template adds are not the prompt's."""
+    from mdmtune.tuning.groups import record_strata
+
+    _, tokenizer = save_checkpoint(tmp_path / "ck")
+    denoiser = load_denoiser(tmp_path / "ck")
+    prompts = ["the cat", "the cat sat", "a dog ran to it"]
+    encoded = encode_records(denoiser, [completion(i, p) for i, p in enumerate(prompts)], gen_length=2)
+    expected = [str(len(tokenizer(p, add_special_tokens=False)["input_ids"])) for p in prompts]
+    assert record_strata(encoded, range(3))["prompt_length"] == expected
