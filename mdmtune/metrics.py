@@ -26,6 +26,7 @@ from mdmtune.testbeds import sudoku as _sudoku
 
 RecordScore = Callable[[str, EvalRecord], float]
 ManyScore = Callable[[Sequence[str], Sequence[EvalRecord]], list[float]]
+ManyReasons = Callable[[Sequence[str], Sequence[EvalRecord]], list[str]]
 SetScore = Callable[[Sequence[str], Sequence[EvalRecord]], float]
 RecordCheck = Callable[[EvalRecord], None]
 
@@ -41,6 +42,8 @@ class Metric:
     record_check: RecordCheck | None = None
     many_score: ManyScore | None = None
     """Per-record scores of many outputs at once (pass_at_1 runs its programs in parallel); else a loop of score."""
+    many_reasons: ManyReasons | None = None
+    """Why each output scored what it did (pass_at_1: the sandbox's verdict); None for metrics without reasons."""
 
     @property
     def per_record(self) -> bool:
@@ -58,6 +61,13 @@ class Metric:
         if self.many_score is not None and self.record_score is not None:
             return [float(v) for v in self.many_score(outputs, records)]
         return [self.score(o, r) for o, r in zip(outputs, records, strict=True)]
+
+    def reasons(self, outputs: Sequence[str], records: Sequence[EvalRecord]) -> list[str] | None:
+        """Each output's reason ("passed", "failed: AssertionError", "timed out", ...), or None when the metric
+        gives none. Asked after scoring, it costs nothing more (pass_at_1 remembers its verdicts)."""
+        if self.many_reasons is None:
+            return None
+        return list(self.many_reasons(outputs, records))
 
     def aggregate(self, outputs: Sequence[str], records: Sequence[EvalRecord]) -> float:
         """The score of a whole set: the mean of per-record scores, or the set-level value."""
@@ -283,10 +293,11 @@ _METRICS: dict[str, Callable[[], Metric]] = {
     ),
     "pass_at_1": lambda: Metric(
         "pass_at_1",
-        "prompt + completion + test run in the sandbox exits 0",
+        "prompt + completion + test run in the sandbox; passes when its last statement returns normally",
         _code.pass_at_1,
         record_check=_completion_only("pass_at_1", _code.check_code),
         many_score=_code.pass_at_1_many,
+        many_reasons=_code.verdicts,
     ),
     "toy_tv": lambda: Metric(
         "toy_tv",

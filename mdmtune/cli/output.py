@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from mdmtune.jsonsafe import to_jsonable
 
-__all__ = ["emit_json", "fail", "to_jsonable"]
+__all__ = ["add_reasons", "emit_json", "fail", "to_jsonable"]
 
 
 def emit_json(document: Any) -> None:
@@ -25,3 +26,11 @@ def fail(reason: str, code: int = 2) -> NoReturn:
     """Exit with `code` after one line on stderr (bad input is exit 2 with a one-line reason, as every command does)."""
     sys.stderr.write(f"mdmtune: error: {reason}\n")
     raise SystemExit(code)
+
+
+def add_reasons(rows: list[dict[str, Any]], metric: Any, records: Sequence[Any]) -> None:
+    """Give each record row its `reason` (pass_at_1: the sandbox's verdict) when the metric has reasons."""
+    reasons = metric.reasons([row["output"] for row in rows], records)
+    if reasons is not None:
+        for row, reason in zip(rows, reasons, strict=True):
+            row["reason"] = reason

@@ -32,7 +32,7 @@ from mdmtune.cli.model_options import (
     load_for_cli,
     print_model_line,
 )
-from mdmtune.cli.output import emit_json
+from mdmtune.cli.output import add_reasons, emit_json
 from mdmtune.errors import InvalidInput
 
 
@@ -130,6 +130,7 @@ def sample_command(
         "nfe": result.nfe,
         "nfe_per_record": float(result.row_nfe.mean()),
     }
+    add_reasons(report["records"], scorer, records.records)
     print_model_line(model)
     if json_output:
         emit_json(report)
@@ -156,10 +157,12 @@ def _score(value: float) -> float | None:
 
 def _print(report: dict[str, Any]) -> None:
     table = Table(title=f"{_title(report)}, metric {report['metric']}")
-    for column in ("id", "output", "score"):
+    reasons = any("reason" in row for row in report["records"])
+    columns = ("id", "output", "score", "reason") if reasons else ("id", "output", "score")
+    for column in columns:
         table.add_column(column)
     for row in report["records"]:
-        table.add_row(str(row["id"]), row["output"], "-" if row["score"] is None else f"{row['score']:g}")
+        table.add_row(str(row["id"]), row["output"], _score_cell(row), *([row["reason"]] * reasons))
     console = Console()
     console.print(table)
     console.print(
@@ -178,3 +181,7 @@ def _title(report: dict[str, Any]) -> str:
 def register(app: typer.Typer) -> None:
     """Add `sample` to the `mdmtune` command."""
     app.command("sample")(sample_command)
+
+
+def _score_cell(row: dict[str, Any]) -> str:
+    return "-" if row["score"] is None else f"{row['score']:g}"

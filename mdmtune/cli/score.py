@@ -2,7 +2,7 @@
 
 A user checks mdmtune's metric against the harness they trust before trusting a tuned schedule: same outputs, same
 scores. The scoring path is `mdmtune.metrics.score_outputs`, the function the tuner's evaluation calls. The JSON has
-the `records` ({id, output, score}) and `mean_score` of `mdmtune sample --json`.
+the `records` ({id, output, score}, and `reason` for metrics that give one) and `mean_score` of `mdmtune sample --json`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mdmtune.cli.core import JSON_OPTION
-from mdmtune.cli.output import emit_json
+from mdmtune.cli.output import add_reasons, emit_json
 
 
 def score_command(
@@ -45,6 +45,7 @@ def score_command(
         ],
         "mean_score": mean,
     }
+    add_reasons(report["records"], scorer, records.records)
     if json_output:
         emit_json(report)
     else:
@@ -53,11 +54,13 @@ def score_command(
 
 def _print(report: dict[str, Any]) -> None:
     table = Table(title=f"metric {report['metric']}: {report['metric_description']}")
-    for column in ("id", "output", "score"):
+    reasons = any("reason" in row for row in report["records"])
+    columns = ("id", "output", "score", "reason") if reasons else ("id", "output", "score")
+    for column in columns:
         table.add_column(column)
     for row in report["records"]:
         output = row["output"] if len(row["output"]) <= 60 else row["output"][:57] + "..."
-        table.add_row(str(row["id"]), output, "-" if row["score"] is None else f"{row['score']:g}")
+        table.add_row(str(row["id"]), output, _score_cell(row), *([row["reason"]] * reasons))
     console = Console()
     console.print(table)
     console.print(f"mean score {report['mean_score']:.4f} over {len(report['records'])} records")
@@ -66,3 +69,7 @@ def _print(report: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     """Add `score` to the `mdmtune` command."""
     app.command("score")(score_command)
+
+
+def _score_cell(row: dict[str, Any]) -> str:
+    return "-" if row["score"] is None else f"{row['score']:g}"
