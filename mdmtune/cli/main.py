@@ -40,9 +40,22 @@ def _register_commands() -> None:
     global _registered
     if _registered:
         return
-    from mdmtune.cli import compare, core, evalset, frontier, remote, sample, score, service, toy, train, tune
+    from mdmtune.cli import (
+        compare,
+        core,
+        evalset,
+        frontier,
+        remote,
+        sample,
+        sandbox,
+        score,
+        service,
+        toy,
+        train,
+        tune,
+    )
 
-    for module in (core, toy, sample, score, compare, tune, frontier, evalset, service, remote, train):
+    for module in (core, toy, sample, score, compare, tune, frontier, evalset, service, remote, train, sandbox):
         module.register(app)
     _registered = True
 

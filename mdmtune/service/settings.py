@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = Field(6 * 3600.0, gt=0, description="A job running longer than this fails.")
     device: str = Field("auto", description="Torch device for quality jobs: auto (CUDA if present), cpu, cuda, cuda:N.")
     model_cache_size: int = Field(2, ge=1, description="Loaded checkpoints kept in memory per worker (by sha256).")
+    allow_weak_sandbox: bool = Field(
+        False,
+        description="Run pass_at_1 programs in the weak sandbox (no namespaces) where bubblewrap cannot start. Off: "
+        "such a worker fails pass_at_1 jobs with the reason. Check with `mdmtune sandbox check`.",
+    )
 
     @field_validator("allowed_uri_roots", mode="before")
     @classmethod

@@ -147,6 +147,10 @@ class Worker:
         from mdmtune.service.migrations import require_current_schema
 
         self.settings = settings
+        if settings.allow_weak_sandbox:  # the sandbox reads the operator's choice from the environment
+            from mdmtune.sandbox import ALLOW_WEAK_ENV
+
+            os.environ[ALLOW_WEAK_ENV] = "1"
         url = settings.resolved_database_url
         require_current_schema(url)
         self.engine = engine if engine is not None else make_engine(url)
@@ -289,6 +293,7 @@ class Worker:
         from mdmtune.tuning.spec import TuneSpec
 
         spec = TuneSpec.from_mapping(job.request).validate()
+        self._refuse_without_sandbox(spec, job)
         if spec.objective == "frontier":
             return self._frontier_and_finish(job, lease, stop, spec)
         create_study(spec, self.storage, job.study_name)  # loads it; creates it (with baselines) only if missing
@@ -341,6 +346,18 @@ class Worker:
             "finish job",
         )
         return Outcome.succeeded if written else Outcome.lost
+
+    def _refuse_without_sandbox(self, spec: Any, job: Job) -> None:
+        """pass_at_1 runs the tenant's and the model's code: without the strong sandbox (or the operator's explicit
+        allow_weak_sandbox) the job fails here, once, with the reason, before any model is loaded."""
+        from mdmtune.sandbox import require_sandbox
+
+        metric = spec.metric
+        if metric is None and spec.objective != "energy":
+            _checkpoint, row = self.retrying(lambda: self.objectives._rows(job, self.sessions), "read artifacts")
+            metric = self.objectives.eval_set(row).declared_metric
+        if metric == "pass_at_1":
+            require_sandbox(self.settings.allow_weak_sandbox)
 
     def _prepare_validation(self, job: Job, objective: Any) -> Any:
         """The second eval set encoded for the job's model, before the search: a misfit fails the job at once."""
