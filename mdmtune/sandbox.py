@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import os
 import secrets
 import select
@@ -203,11 +204,13 @@ def _run(secret: bytes, source: str, limits: Limits, *, strong: bool) -> RunResu
         os.lseek(payload, 0, os.SEEK_SET)
         verdict_read, verdict_write = os.pipe()
         cleanup.callback(os.close, verdict_read)
+        info_read, info_write = os.pipe()  # bwrap reports the pid of the namespace's init here
+        cleanup.callback(os.close, info_read)
         harness_args = [str(payload), str(verdict_write), str(uid), str(limits.cpu_seconds)]
         harness_args += [str(limits.memory_bytes), str(limits.file_bytes), str(limits.open_files)]
         python = _interpreter()
         if strong:
-            argv = [*_bwrap_argv(limits), python, "-I", _HARNESS_INSIDE, *harness_args]
+            argv = [*_bwrap_argv(limits, info_write), python, "-I", _HARNESS_INSIDE, *harness_args]
             cwd = "/"
         else:
             cwd = tempfile.mkdtemp(prefix="mdmtune-sandbox-")
@@ -223,12 +226,13 @@ def _run(secret: bytes, source: str, limits: Limits, *, strong: bool) -> RunResu
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                pass_fds=(payload, verdict_write),
+                pass_fds=(payload, verdict_write, info_write),
                 start_new_session=True,
             )
         finally:
             os.close(verdict_write)
-        outcome = _watch(process, limits)
+            os.close(info_write)
+        outcome = _watch(process, limits, info_read)
         if uid >= 0:
             _kill_uid(uid)
         lines = _read_verdicts(verdict_read)
@@ -244,8 +248,9 @@ class _Outcome:
     tail: str
 
 
-def _watch(process: subprocess.Popen[bytes], limits: Limits) -> _Outcome:
-    """Drain the output (keeping its tail) until the program ends, overruns the wall clock or the output cap."""
+def _watch(process: subprocess.Popen[bytes], limits: Limits, info: int) -> _Outcome:
+    """Drain the output (keeping its tail) until the program ends, overruns the wall clock or the output cap; then
+    end everything it started before returning."""
     assert process.stdout is not None
     deadline = time.monotonic() + limits.wall_seconds
     tail, total, timed_out, over = b"", 0, False, False
@@ -269,12 +274,34 @@ def _watch(process: subprocess.Popen[bytes], limits: Limits) -> _Outcome:
         if total > limits.file_bytes:
             over = True
             break
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)  # bwrap (and, dying with it, everything in its namespaces)
+    _end(process, info)
     exit_code = process.wait()
     process.stdout.close()
     text = tail[-limits.output_tail_bytes :].decode("utf-8", "replace") if limits.output_tail_bytes else ""
     return _Outcome(exit_code, timed_out, over, text)
+
+
+def _end(process: subprocess.Popen[bytes], info: int) -> None:
+    """SIGKILL the namespace's init while bwrap still waits for it (so its pid cannot be anyone else's): the kernel
+    then kills every process of the pid namespace, and bwrap reaps it and exits. Then bwrap's process group, in case."""
+    init = _init_pid(info) if process.poll() is None else None
+    if init is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(init, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)  # bwrap reaps its init and exits: no zombie left for the host's init
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _init_pid(info: int) -> int | None:
+    """bwrap's --info-fd report: {"child-pid": N, ...} (None in the weak mode, or when bwrap did not get that far)."""
+    os.set_blocking(info, False)
+    with contextlib.suppress(BlockingIOError, OSError, ValueError):
+        report = json.loads(os.read(info, 1 << 16) or b"{}")
+        pid = report.get("child-pid")
+        return pid if isinstance(pid, int) and pid > 1 else None
+    return None
 
 
 def _read_verdicts(fd: int) -> list[bytes]:
@@ -288,11 +315,13 @@ def _read_verdicts(fd: int) -> list[bytes]:
 
 
 def _verdict(secret: bytes, lines: list[bytes], outcome: _Outcome) -> str:
-    """The harness's verdict (the line carrying the secret), else what the exit status says."""
+    """The harness's verdict (the line carrying the secret), else what the exit status says. A program stopped for
+    its output fails for that, whatever it wrote as it was being stopped (a broken pipe, say)."""
     for line in lines:
         head, _space, verdict = line.partition(b" ")
         if secrets.compare_digest(head, secret):
-            return verdict.decode("ascii", "replace")
+            text = verdict.decode("ascii", "replace")
+            return "killed by limit: output" if outcome.output_over and text != "passed" else text
     if outcome.timed_out:
         return "timed out"
     if outcome.output_over:
@@ -305,13 +334,13 @@ def _verdict(secret: bytes, lines: list[bytes], outcome: _Outcome) -> str:
 # bubblewrap ----------------------------------------------------------------------------------------------------
 
 
-def _bwrap_argv(limits: Limits) -> list[str]:
+def _bwrap_argv(limits: Limits, info_fd: int) -> list[str]:
     """The bubblewrap command line: namespaces, the read-only runtime, the private tmpfs directories."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap (bwrap) is not installed")
     argv = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-    argv += ["--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox"]
+    argv += ["--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox", "--info-fd", str(info_fd)]
     if os.getuid() == 0:  # the harness switches to the pool uid, which needs these two (dropped with the switch)
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
