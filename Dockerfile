@@ -25,6 +25,10 @@ COPY mdmtune ./mdmtune
 COPY examples ./examples
 RUN pip install ".[hf,math]"
 
+# bubblewrap confines the code pass_at_1 runs (a model's completions, an eval set's tests): its namespaces need
+# docker-compose.yml's security_opt on the worker. `mdmtune sandbox check` in the container says what is in force.
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --create-home --uid 10001 mdmtune && mkdir -p /data /artifacts && chown mdmtune /data /artifacts
 USER mdmtune
 

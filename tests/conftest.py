@@ -10,6 +10,7 @@ Databases (real ones, no mocks):
   may reason about every row in it, e.g. "the oldest queued job").
 - `sqlite_url` (function scope): a SQLite file URL in tmp_path, empty.
 - `migrated_sqlite_url` (function scope): `sqlite_url` after the upgrade.
+- `no_bubblewrap` (function scope): the code sandbox as on a machine without bubblewrap.
 - `db_url` (function scope, parametrized "sqlite" | "postgres"): a migrated database of each kind; tests using it
   run twice. On Postgres the session's database is shared, so such tests must not assume an empty jobs table
   (filter by the ids they created).
@@ -119,3 +120,16 @@ def db_url(request) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("migrated_sqlite_url")
     return request.getfixturevalue("migrated_postgres_url")
+
+
+@pytest.fixture()
+def no_bubblewrap(monkeypatch) -> Iterator[None]:
+    """This machine as one without bubblewrap (not on PATH), the weak sandbox not allowed by the environment; the
+    sandbox's check is made again, and forgotten afterwards."""
+    from mdmtune import sandbox
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv(sandbox.ALLOW_WEAK_ENV, raising=False)
+    sandbox.strong_sandbox_problem.cache_clear()
+    yield
+    sandbox.strong_sandbox_problem.cache_clear()

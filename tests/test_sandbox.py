@@ -241,16 +241,6 @@ def test_limits_are_bounded():
         assert caught.value.field == field
 
 
-@pytest.fixture()
-def no_bubblewrap(monkeypatch):
-    """This machine as one without bubblewrap: not on PATH (the check is made again, then forgotten)."""
-    monkeypatch.setenv("PATH", "/nonexistent")
-    monkeypatch.delenv(sandbox.ALLOW_WEAK_ENV, raising=False)
-    sandbox.strong_sandbox_problem.cache_clear()
-    yield
-    sandbox.strong_sandbox_problem.cache_clear()
-
-
 def test_without_bubblewrap_code_is_refused_unless_the_weak_sandbox_is_allowed(no_bubblewrap, monkeypatch):
     with pytest.raises(SandboxUnavailable) as refused:
         run_program("pass")

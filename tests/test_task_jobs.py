@@ -152,3 +152,18 @@ def test_http_job_without_a_usable_metric_is_422_naming_metric(server, uploaded,
         response = client.post("/v1/tune", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "metric" and says in response.json()["detail"]
+
+
+def test_http_code_job_fails_once_with_the_reason_without_the_sandbox(server, uploaded, no_bubblewrap):
+    """A worker that cannot start bubblewrap fails pass_at_1 jobs (allow_weak_sandbox is off) and only those."""
+    key, checkpoint_id, ids = uploaded
+    with server.client(key) as client:
+        code = client.post("/v1/tune", json=_body(checkpoint_id, ids["code"], metric="pass_at_1"))
+        plain = client.post("/v1/tune", json=_body(checkpoint_id, ids["plain"], metric="gsm8k"))
+        assert code.status_code == plain.status_code == 202, (code.text, plain.text)
+        done = {"succeeded", "failed", "cancelled"}
+        failed = wait_for_status(client, code.json()["id"], done, timeout=300)
+        other = wait_for_status(client, plain.json()["id"], done, timeout=300)
+    assert failed["status"] == "failed" and "bubblewrap" in failed["error"], failed
+    assert "MDMTUNE_ALLOW_WEAK_SANDBOX" in failed["error"], failed
+    assert other["status"] == "succeeded", other["error"]
