@@ -47,6 +47,8 @@ COMPLETIONS = [
     ),
     ("HumanEval/1", "    open('/tmp/mdmtune-score-leak', 'w').write('x')\n    return 2 * x\n", True),
     ("HumanEval/0", "    import sys\n    while True:\n        sys.stdout.write('x' * 65536)\n", False),
+    ("HumanEval/0", "    return a - b\n\nimport sys\nsys.exit(0)\n", False),
+    ("HumanEval/1", "    return 2 * x\n\nimport os\nos._exit(0)\n", False),
 ]
 
 
@@ -90,6 +92,11 @@ def test_score_gives_pass_fail_on_correct_wrong_and_hostile_completions(capsys, 
     assert [r["score"] for r in report["records"]] == [float(ok) for _, _, ok in COMPLETIONS]
     assert report["mean_score"] == pytest.approx(sum(ok for _, _, ok in COMPLETIONS) / len(COMPLETIONS))
     assert not Path("/tmp/mdmtune-score-leak").exists()
+    reasons = [r["reason"] for r in report["records"]]
+    assert [reason == "passed" for reason in reasons] == [ok for _, _, ok in COMPLETIONS], reasons
+    assert reasons[2] == reasons[3] == "failed: AssertionError"
+    assert reasons[6] == "killed by limit: memory" and reasons[10] == "killed by limit: output"
+    assert reasons[11] == "failed: SystemExit" and reasons[12] == "exited early"
 
 
 def test_score_is_the_tuners_scoring(capsys, tmp_path):

@@ -62,6 +62,16 @@ def test_cli_quality_job_runs_with_each_task_metric(capsys, tmp_path, model, met
     doc = json.loads(out)
     assert doc["objective"] == "quality" and 0.0 <= doc["best"]["score"] <= 1.0
     assert json.loads((tmp_path / "run" / "result.json").read_text())["metric"] == metric
+    if metric == "pass_at_1":  # the confirm outputs of the best schedule, counted by the sandbox's verdicts
+        _check_reasons(doc)
+    else:
+        assert doc["best"]["reasons"] is None
+
+
+def _check_reasons(result: dict) -> None:
+    reasons = result["best"]["reasons"]
+    assert sum(reasons.values()) == result["confirm_records"], reasons
+    assert reasons.get("passed", 0) / result["confirm_records"] == pytest.approx(result["best"]["score"])
 
 
 def test_cli_quality_job_without_a_metric_is_refused_unless_the_set_declares_one(capsys, tmp_path, model):
@@ -139,6 +149,8 @@ def test_http_quality_job_runs_with_a_task_metric(server, uploaded, eval_set, me
         assert job["status"] == "succeeded", job["error"]
         best = client.get(f"/v1/tune/{job['id']}/best").json()
     assert best["result"]["metric"] == job["request"]["metric"] == (metric or "gsm8k")
+    if metric == "pass_at_1":
+        _check_reasons(best["result"])
 
 
 @pytest.mark.parametrize(

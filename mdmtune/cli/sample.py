@@ -162,7 +162,7 @@ def _print(report: dict[str, Any]) -> None:
     for column in columns:
         table.add_column(column)
     for row in report["records"]:
-        table.add_row(str(row["id"]), row["output"], _score_cell(row), *([row["reason"]] * reasons))
+        table.add_row(str(row["id"]), row["output"], _score_cell(row), *([row["reason"]] if reasons else []))
     console = Console()
     console.print(table)
     console.print(

@@ -60,7 +60,7 @@ def _print(report: dict[str, Any]) -> None:
         table.add_column(column)
     for row in report["records"]:
         output = row["output"] if len(row["output"]) <= 60 else row["output"][:57] + "..."
-        table.add_row(str(row["id"]), output, _score_cell(row), *([row["reason"]] * reasons))
+        table.add_row(str(row["id"]), output, _score_cell(row), *([row["reason"]] if reasons else []))
     console = Console()
     console.print(table)
     console.print(f"mean score {report['mean_score']:.4f} over {len(report['records'])} records")

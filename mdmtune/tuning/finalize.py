@@ -173,6 +173,12 @@ def _top_candidates(study: optuna.Study, k: int) -> list[FrozenTrial]:
     return out
 
 
+def _confirm_reasons(objective: object, schedule: Schedule) -> dict[str, int] | None:
+    """The best schedule's confirm outputs counted by reason, where the objective keeps them."""
+    counts = getattr(objective, "confirm_reasons", None)
+    return counts(schedule) if counts is not None else None
+
+
 def _rival_decoder(
     spec: TuneSpec, objective: object, win_scores: np.ndarray, should_stop: Callable[[], bool] | None
 ) -> tuple[BaselineScore, int]:
@@ -217,6 +223,7 @@ def _finalize_quality(
         score=float(means[winner]),
         ci=score_interval(win_scores).as_list(),
         name=tuned[winner].name,
+        reasons=_confirm_reasons(objective, tuned[winner]),
         search_value=float(top.value),
         trial_number=top.number,
     )

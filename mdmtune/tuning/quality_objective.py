@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -85,6 +86,8 @@ class QualityObjective:
     row_nfe_spent: int = 0
     """Forward passes counted per row (what each sampled row would cost alone): a batch-size-free cost measure."""
     _pruner: optuna.pruners.BasePruner | None = field(default=None, repr=False)
+    _reasons: dict[tuple[str, int], Counter[str]] = field(default_factory=dict, repr=False)
+    """(schedule identity, record index) -> how its replicates' outputs scored (pass_at_1: the sandbox's verdicts)."""
 
     @classmethod
     def build(
@@ -276,6 +279,7 @@ class QualityObjective:
             )
             for key, scores in zip(todo, result.scores, strict=True):
                 self.cache.put(context, key, needed, scores)
+            self._keep_reasons(list(todo), needed, result.outputs)
             nfe = int(result.nfe)
             self.row_nfe_spent += int(np.asarray(result.row_nfe).sum())
         self.nfe_spent += nfe
@@ -308,6 +312,31 @@ class QualityObjective:
             if not alive:
                 break
         return BatchValues(values=values, pruned=pruned, nfe=nfe)
+
+    def _keep_reasons(self, keys: list[str], indices: list[int], outputs: list[list[list[str]]]) -> None:
+        """Remember each (schedule, record)'s reasons, for metrics that give them (asked after scoring: no cost)."""
+        if self.metric_obj.many_reasons is None:
+            return
+        rows = [
+            (k, r, text)
+            for k, per_record in zip(keys, outputs, strict=True)
+            for r, texts in zip(indices, per_record, strict=True)
+            for text in texts
+        ]
+        records = [self.encoded.records[r] for _, r, _ in rows]
+        reasons = self.metric_obj.reasons([text for _, _, text in rows], records) or []
+        for (key, record, _), reason in zip(rows, reasons, strict=True):
+            self._reasons.setdefault((key, int(record)), Counter())[reason] += 1
+
+    def confirm_reasons(self, schedule: Schedule) -> dict[str, int] | None:
+        """How `schedule`'s outputs on the confirm split scored, counted by reason (None: the metric gives none)."""
+        if self.metric_obj.many_reasons is None:
+            return None
+        key = self.schedule_identity(schedule)
+        total: Counter[str] = Counter()
+        for record in self.confirm_indices:
+            total.update(self._reasons.get((key, int(record)), Counter()))
+        return dict(sorted(total.items()))
 
     def confirm_scores(
         self, schedule_list: list[Schedule], should_stop: Callable[[], bool] | None = None

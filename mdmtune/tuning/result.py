@@ -24,6 +24,9 @@ class BestSchedule:
     ci: list[float] | None = None
     """Quality: Wilson 95% interval of the confirm score."""
     name: str = ""
+    reasons: dict[str, int] | None = None
+    """Quality with a metric that gives reasons (pass_at_1): the confirm outputs counted by reason
+    ("passed", "failed: AssertionError", "timed out", ...)."""
     search_value: float | None = None
     """The trial's value in the search (quality: mean on the search split; pruned never wins)."""
     trial_number: int | None = None
