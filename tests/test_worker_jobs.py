@@ -337,3 +337,51 @@ def test_a_helper_that_fails_on_a_job_does_not_rejoin_it(migrated_sqlite_url, tm
     assert job.id in helper._cannot_help
     assert queue.load_job(sessions, job.id).status == "cancelled"
     engine.dispose()
+
+
+def test_a_hostile_code_job_cannot_wedge_the_worker_and_a_cancel_lands(migrated_sqlite_url, tmp_path):
+    """Every record's `test` (the tenant's code) plants a FIFO and a symlink where the old sandbox kept its output,
+    tries kill(-1) and then sleeps: the worker stays responsive, the cancel lands, nothing is left behind."""
+    from apiartifacts import native_folder
+
+    from mdmtune.evalsets import write_eval_set
+    from mdmtune.service.db.models import Checkpoint, EvalSet
+
+    settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
+    engine = make_engine(migrated_sqlite_url)
+    sessions, storage = make_session_factory(engine), optuna_storage(migrated_sqlite_url)
+    root = settings.resolved_artifact_dir
+    native_folder(root / "ckpt", max_len=16)
+    hostile = (
+        "import os, time\nos.mkfifo('output.log')\nos.symlink('/etc/shadow', 'stdout.log')\n"
+        "try:\n    os.kill(-1, 9)\nexcept OSError:\n    pass\ntime.sleep(3600)\n"
+    )
+    records = [{"id": i, "prompt": f"{i}+{i}=", "answer": str(2 * i), "test": hostile} for i in range(6)]
+    written = write_eval_set(records, root / "evals" / "hostile.jsonl")
+    with sessions() as session:
+        checkpoint = Checkpoint(sha256="e" * 64, format="native", size=1, path="ckpt")
+        eval_set = EvalSet(
+            sha256=written.sha256, record_count=len(records), kind="completion", path="evals/hostile.jsonl"
+        )
+        session.add_all([checkpoint, eval_set])
+        session.commit()
+        ids = (checkpoint.id, eval_set.id)
+    spec = TuneSpec(objective="quality", steps=2, n_trials=50, metric="pass_at_1", gen_length=4, trials_per_batch=2)
+    with sessions() as session:
+        job = submit_job(session, storage, spec, checkpoint_id=ids[0], eval_set_id=ids[1], artifact_dir=root)
+
+    def cancel_once_running() -> None:
+        while queue.load_job(sessions, job.id).status != "running":
+            time.sleep(0.05)
+        with sessions() as session:
+            session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+            session.commit()
+
+    canceller = threading.Thread(target=cancel_once_running)
+    canceller.start()
+    outcome = _run_job(settings, job.id)
+    canceller.join()
+    done = queue.load_job(sessions, job.id)
+    assert (outcome, done.status) == (Outcome.cancelled, "cancelled"), done.error
+    assert done.trials_done < spec.trials
+    engine.dispose()
