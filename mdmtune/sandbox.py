@@ -36,6 +36,7 @@ import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -401,8 +402,7 @@ def _sandbox_uid(limits: Limits) -> Iterator[int]:
         yield -1
         return
     base = limits.uid_base if limits.uid_base is not None else _uid_base()
-    lock_dir = Path(tempfile.gettempdir()) / "mdmtune-sandbox-uids"
-    lock_dir.mkdir(mode=0o700, exist_ok=True)
+    lock_dir = _lock_dir()
     for uid in range(base, base + UID_POOL):
         handle = os.open(lock_dir / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
@@ -417,6 +417,17 @@ def _sandbox_uid(limits: Limits) -> Iterator[int]:
             os.close(handle)
         return
     raise InternalError(f"all {UID_POOL} sandbox uids from {base} are in use")
+
+
+def _lock_dir() -> Path:
+    """The folder of the uid locks: made by root, 0700, a real folder (a link planted there by anyone is refused)."""
+    folder = Path(tempfile.gettempdir()) / "mdmtune-sandbox-uids"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o077:
+        raise InternalError(f"{folder} is not a folder that only root can write: remove it")
+    return folder
 
 
 def _kill_uid(uid: int) -> None:

@@ -269,3 +269,18 @@ def test_sandbox_check_says_what_is_in_force(no_bubblewrap, capsys):
         main(["sandbox", "check", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert done.value.code == 0 and report["mode"] == "strong" and report["protections"]["pid_namespace"]
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the uid pool is root's")
+def test_a_planted_link_in_place_of_the_uid_locks_is_refused(tmp_path, monkeypatch):
+    import tempfile
+
+    from mdmtune.errors import InternalError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "elsewhere").mkdir(mode=0o700)
+    (tmp_path / "mdmtune-sandbox-uids").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(InternalError) as refused:
+        run_program("pass")
+    assert "mdmtune-sandbox-uids" in str(refused.value)
+    assert list((tmp_path / "elsewhere").iterdir()) == []
