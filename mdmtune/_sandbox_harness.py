@@ -26,7 +26,6 @@ import linecache
 import os
 import resource
 import sys
-import traceback
 import types
 
 REFUSED_EVENTS = frozenset(
@@ -111,6 +110,8 @@ def _failure(error: BaseException) -> str:
 def _describe(error: BaseException) -> None:
     """The program's traceback on its stderr (after the verdict, so the program's own __str__ cannot change it)."""
     _ARMED[0] = False
+    import traceback  # only now: every run pays for what the harness imports up front
+
     with contextlib.suppress(BaseException):  # the program's own __str__, or a stream it broke
         traceback.print_exception(error, limit=20)
 
