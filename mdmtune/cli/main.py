@@ -44,6 +44,7 @@ def _register_commands() -> None:
         compare,
         core,
         evalset,
+        export,
         frontier,
         remote,
         sample,
@@ -55,7 +56,7 @@ def _register_commands() -> None:
         tune,
     )
 
-    for module in (core, toy, sample, score, compare, tune, frontier, evalset, service, remote, train, sandbox):
+    for module in (core, toy, sample, score, compare, tune, frontier, export, evalset, service, remote, train, sandbox):
         module.register(app)
     _registered = True
 
