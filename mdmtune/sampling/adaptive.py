@@ -15,8 +15,8 @@ commits whatever is left in it. A row whose generated positions are all filled l
 Noise: the same counter-based streams as the count sampler (seeds.py), addressed by (row seed, the row's own call
 index, stream, slot), so a row's draws never depend on its batch-mates; at temperature 0 nothing is drawn.
 NFE: `nfe` counts model calls, `row_nfe[r]` the calls row r took part in (its cost sampled alone).
-The model call itself is the count sampler's (`_Run._forward`), so whatever that applies (guidance, dtype) applies
-here too. Never imports FastAPI or SQLAlchemy.
+The model call itself is the count sampler's (`SamplingRun._forward`), so whatever that applies (guidance,
+dtype) applies here too. Never imports FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from mdmtune.models.base import Denoiser
 from mdmtune.plans import check_blocks
 from mdmtune.sampling.choice import choose_tokens, confidence
 from mdmtune.sampling.layout import build_layout
-from mdmtune.sampling.sampler import _check_ids, _Run
+from mdmtune.sampling.loop import SamplingRun, check_ids
 from mdmtune.sampling.seeds import check_seeds
 from mdmtune.sampling.settings import SampleOutput, SamplerSettings
 
@@ -57,7 +57,7 @@ def sample_adaptive(
     """
     if settings.decoder not in ("threshold", "entropy"):
         raise InvalidInput("decoder", f"sample_adaptive runs threshold or entropy, not {settings.decoder!r}")
-    ids = _check_ids(ids, denoiser)
+    ids = check_ids(ids, denoiser)
     rows = ids.shape[0]
     row_seeds = check_seeds(seeds, rows)
     values = _row_parameters(settings, parameters, rows)
@@ -105,7 +105,7 @@ def _calls_per_block(
     return settings.max_steps // n_blocks
 
 
-class _AdaptiveRun(_Run):
+class _AdaptiveRun(SamplingRun):
     """The count sampler's state (model call, noise, layout) driven by an adaptive rule instead of a plan.
 
     The base class is built with a placeholder schedule so that every attribute its model call relies on exists;

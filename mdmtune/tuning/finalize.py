@@ -183,10 +183,10 @@ def _rival_decoder(
     spec: TuneSpec, objective: object, win_scores: np.ndarray, should_stop: Callable[[], bool] | None
 ) -> tuple[BaselineScore, int]:
     """The job's adaptive decoder on the confirm split, paired with the winner like the baselines; and its NFEs."""
-    from mdmtune.tuning.frontier import _AdaptiveSweep
+    from mdmtune.tuning.adaptive_sweep import AdaptiveSweep
 
     value = spec.threshold if spec.decoder == "threshold" else spec.entropy_bound
-    sweep = _AdaptiveSweep(objective, spec.decoder, should_stop)  # type: ignore[arg-type]
+    sweep = AdaptiveSweep(objective, spec.decoder, should_stop)  # type: ignore[arg-type]
     sweep.measure([float(value)], objective.confirm_indices)  # type: ignore[attr-defined]
     measured = sweep.on(float(value), objective.confirm_indices)  # type: ignore[attr-defined]
     rival = BaselineScore(

@@ -35,8 +35,9 @@ from mdmtune import schedules
 from mdmtune.errors import InvalidInput
 from mdmtune.plans import count_plan
 from mdmtune.schedules import Schedule
+from mdmtune.tuning.adaptive_sweep import AdaptiveSweep
 from mdmtune.tuning.objective import EvaluationStopped
-from mdmtune.tuning.quality_objective import QualityObjective, _stop_hook
+from mdmtune.tuning.quality_objective import QualityObjective
 from mdmtune.tuning.spec import TuneSpec
 from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
 
@@ -116,114 +117,6 @@ class FrontierResult:
     """How the checkpoint was read and the records wrapped (QualityObjective.model_report)."""
 
 
-@dataclass
-class _Measured:
-    """Per-record scores (replicates averaged) and calls of one adaptive parameter on some records."""
-
-    scores: np.ndarray
-    calls: np.ndarray
-
-
-class _AdaptiveSweep:
-    """Evaluations of one adaptive decoder: per parameter value, per record (score, calls), never sampled twice."""
-
-    def __init__(self, objective: QualityObjective, decoder: str, should_stop: Callable[[], bool] | None) -> None:
-        self.objective, self.decoder, self.should_stop = objective, decoder, should_stop
-        self.known: dict[float, dict[int, tuple[float, float]]] = {}
-        self.nfe = 0
-        self.row_nfe = 0
-
-    def settings(self, value: float) -> Any:
-        from mdmtune.sampling import SamplerSettings
-
-        spec = self.objective.spec
-        parameter = {"threshold": value} if self.decoder == "threshold" else {"entropy_bound": value}
-        return SamplerSettings(
-            temperature=float(spec.temperature),
-            block_length=spec.block_length,
-            cfg_scale=float(spec.cfg_scale),
-            confidence_dtype=spec.confidence_dtype,
-            decoder=self.decoder,
-            **parameter,
-        )
-
-    def measure(self, values: list[float], indices: np.ndarray) -> None:
-        """Sample what is missing of every value on `indices`; values missing the same records share one evaluation
-        (one row per value and record, so many values share each model batch)."""
-        groups: dict[tuple[int, ...], list[float]] = {}
-        for value in sorted({float(v) for v in values}):
-            seen = self.known.setdefault(value, {})
-            missing = tuple(int(i) for i in indices if int(i) not in seen)
-            if missing:
-                groups.setdefault(missing, []).append(value)
-        for missing, todo in groups.items():
-            self._evaluate(todo, np.array(missing))
-
-    def _evaluate(self, values: list[float], indices: np.ndarray) -> None:
-        from mdmtune.evaluation import evaluate_decoder
-
-        objective, spec = self.objective, self.objective.spec
-        result = evaluate_decoder(
-            objective.denoiser,
-            objective.encoded,
-            values,
-            self.settings(values[0]),
-            objective.metric_obj,
-            record_indices=indices,
-            replicates=spec.replicates,
-            seed=spec.seed,
-            batch_size=spec.batch_size,
-            on_batch=None if self.should_stop is None else _stop_hook(self.should_stop),
-        )
-        self.nfe += int(result.nfe)
-        self.row_nfe += int(result.row_nfe.sum())
-        for row, value in enumerate(values):
-            scores, calls = result.scores[row].mean(axis=1), result.row_nfe[row].mean(axis=1)
-            for i, record in enumerate(indices):
-                self.known[value][int(record)] = (float(scores[i]), float(calls[i]))
-
-    def on(self, value: float, indices: np.ndarray) -> _Measured:
-        rows = [self.known[float(value)][int(i)] for i in indices]
-        return _Measured(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
-
-    def table(self, indices: np.ndarray) -> list[tuple[float, float, float]]:
-        """(parameter, mean calls, mean score) of every value measured on all of `indices`, fewest calls first."""
-        rows = []
-        for value, seen in self.known.items():
-            if all(int(i) in seen for i in indices):
-                measured = self.on(value, indices)
-                rows.append((value, float(measured.calls.mean()), float(measured.scores.mean())))
-        return sorted(rows, key=lambda r: (r[1], self._care(r[0])))
-
-    def _care(self, value: float) -> float:
-        """Larger for the value that commits less per call (a higher tau, a lower gamma)."""
-        return value if self.decoder == "threshold" else -value
-
-    def choose(self, budget: int, indices: np.ndarray) -> float | None:
-        """The best mean score among the values whose mean calls per record are within the budget."""
-        feasible = [row for row in self.table(indices) if row[1] <= budget + 1e-9]
-        if not feasible:
-            return None
-        return max(feasible, key=lambda r: (r[2], -r[1]))[0]
-
-    def bracket(self, budget: int, indices: np.ndarray) -> tuple[float | None, float | None]:
-        """(the most careful value within the budget, the least careful one more careful than it and over it)."""
-        table = self.table(indices)
-        inside = [r[0] for r in table if r[1] <= budget + 1e-9]
-        low = max(inside, key=self._care, default=None)
-        over = [r[0] for r in table if r[1] > budget + 1e-9 and low is not None and self._care(r[0]) > self._care(low)]
-        return low, min(over, key=self._care, default=None)
-
-    def bracket_midpoint(self, budget: int, indices: np.ndarray) -> float | None:
-        """Bisection between the bracket's ends (arithmetic for tau, geometric for gamma); None when it is closed."""
-        low, high = self.bracket(budget, indices)
-        if low is None or high is None or abs(high - low) <= 1e-4 * max(abs(low), abs(high)):
-            return None
-        if self.decoder == "threshold":
-            return (low + high) / 2
-        return math.sqrt(low * high) if high > 0 else low / 10
-
-
 def run_frontier(
     spec: TuneSpec,
     *,
@@ -254,7 +147,7 @@ def run_frontier(
         cache=cache,
         checkpoint_sha=checkpoint_sha,
     )
-    sweeps = {d: _AdaptiveSweep(base, d, should_stop) for d in ("threshold", "entropy")}
+    sweeps = {d: AdaptiveSweep(base, d, should_stop) for d in ("threshold", "entropy")}
     _sweep_adaptive(sweeps, budgets, say)
     budget_results, schedule_nfe, schedule_rows = [], {"search": 0, "confirm": 0}, 0
     for budget in budgets:
@@ -306,7 +199,7 @@ def run_frontier(
     )
 
 
-def _sweep_adaptive(sweeps: dict[str, _AdaptiveSweep], budgets: list[int], say: Callable[[str], None]) -> None:
+def _sweep_adaptive(sweeps: dict[str, AdaptiveSweep], budgets: list[int], say: Callable[[str], None]) -> None:
     """Successive halving over parameter values, as the Beta search does over (a, b):
     1. on a first rung of the search split (a 1/reduction_factor share), the ladder from the fewest calls up, stopped
        once a value needs more than RUNG_MARGIN x the largest budget; then REFINE_ROUNDS bisections between the
@@ -331,7 +224,7 @@ def _sweep_adaptive(sweeps: dict[str, _AdaptiveSweep], budgets: list[int], say: 
         sweep.measure(chosen, objective.confirm_indices)  # every budget's pick on the confirm split, one evaluation
 
 
-def _climb(sweep: _AdaptiveSweep, ladder: tuple[float, ...], rung: np.ndarray, most: float) -> None:
+def _climb(sweep: AdaptiveSweep, ladder: tuple[float, ...], rung: np.ndarray, most: float) -> None:
     """The ladder in two halves, the careful half only when the cheap half stayed within `most` calls: each
     evaluation pays for its slowest row, so few large evaluations cost fewer calls than many small ones."""
     half = (len(ladder) + 1) // 2
@@ -341,7 +234,7 @@ def _climb(sweep: _AdaptiveSweep, ladder: tuple[float, ...], rung: np.ndarray, m
             return
 
 
-def _finalists(sweep: _AdaptiveSweep, budgets: list[int], rung: np.ndarray) -> list[float]:
+def _finalists(sweep: AdaptiveSweep, budgets: list[int], rung: np.ndarray) -> list[float]:
     """Per budget: the two best rung scores within RUNG_MARGIN x budget calls, and both ends of its bracket."""
     table = sweep.table(rung)
     out: set[float] = set()
@@ -356,7 +249,7 @@ def _budget_points(
     spec: TuneSpec,
     study: Any,
     objective: QualityObjective,
-    sweeps: dict[str, _AdaptiveSweep],
+    sweeps: dict[str, AdaptiveSweep],
     budget: int,
     should_stop: Callable[[], bool] | None,
 ) -> tuple[list[FrontierPoint], int]:
