@@ -7,10 +7,21 @@ cd "$(dirname "$0")/.."
 out="${OUT:-gpu-suite}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
-python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'" || exit 1
-step() {  # name, command...: run with a time limit, keep its JSON and its log
+# A lent machine's image has torch but not the service's packages: carry them as wheels in .whl (made here by
+# `bash benchmarks/gpu_wheels.sh`); they are installed into /tmp/site, and `mdmtune` runs from this checkout.
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+fi
+command -v mdmtune >/dev/null || mdmtune() { python3 -c 'from mdmtune.cli.main import main; main()' "$@"; }
+command -v python >/dev/null || python() { python3 "$@"; }
+echo "$(date +%T) checking CUDA" >&2
+timeout 120 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__)" \
+  || { echo '{"step": "cuda_check", "exit": 1}'; exit 1; }
+step() {  # name, command...: run with a time limit, keep its JSON and its log; say when it starts
   local name="$1"; shift
-  timeout 150 "$@" > "$out/$name.json" 2> "$out/$name.log"
+  echo "$(date +%T) $name" >&2
+  timeout 90 "$@" > "$out/$name.json" 2> "$out/$name.log"
   echo "{\"step\": \"$name\", \"exit\": $?}"
 }
 step sampler_overhead python benchmarks/sampler_overhead.py --device cuda --dtype bfloat16 --batch 256 --steps 16
