@@ -13,8 +13,14 @@ if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
-command -v mdmtune >/dev/null || mdmtune() { python3 -c 'from mdmtune.cli.main import main; main()' "$@"; }
-command -v python >/dev/null || python() { python3 "$@"; }
+if ! command -v mdmtune >/dev/null || ! command -v python >/dev/null; then  # commands, since `timeout` runs them
+  py="$(command -v python3)"
+  mkdir -p /tmp/mdmtune-bin
+  printf '#!/bin/sh\nexec %s "$@"\n' "$py" > /tmp/mdmtune-bin/python
+  printf '#!/bin/sh\nexec %s -c "from mdmtune.cli.main import main; main()" "$@"\n' "$py" > /tmp/mdmtune-bin/mdmtune
+  chmod +x /tmp/mdmtune-bin/python /tmp/mdmtune-bin/mdmtune
+  export PATH="/tmp/mdmtune-bin:$PATH"
+fi
 echo "$(date +%T) checking CUDA" >&2
 timeout 120 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.__version__)" \
   || { echo '{"step": "cuda_check", "exit": 1}'; exit 1; }
