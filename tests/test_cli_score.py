@@ -157,7 +157,7 @@ def test_score_prints_a_table_without_json(capsys, tmp_path):
     code, out, _ = run_cli(
         capsys, "score", "--eval-set", str(eval_set), "--outputs", str(outs), "--metric", "exact_match"
     )
-    assert code == 0 and "mean score 0.0000" in out
+    assert code == 0 and "mean score 0.000 " in out
 
 
 # evalset convert -----------------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from typing import Any, NoReturn
 
 from mdmtune.jsonsafe import to_jsonable
 
-__all__ = ["emit_json", "fail", "to_jsonable"]
+__all__ = ["emit_json", "fail", "table_console", "to_jsonable"]
+
+PIPE_WIDTH = 150
 
 
 def emit_json(document: Any) -> None:
@@ -25,3 +27,14 @@ def fail(reason: str, code: int = 2) -> NoReturn:
     """Exit with `code` after one line on stderr (bad input is exit 2 with a one-line reason, as every command does)."""
     sys.stderr.write(f"mdmtune: error: {reason}\n")
     raise SystemExit(code)
+
+
+def table_console() -> Any:
+    """A rich Console for stdout; writing to a log file or a pipe it is PIPE_WIDTH wide, so that a table's rows and
+    intervals stay on one line each (rich would wrap them at 80 columns)."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console

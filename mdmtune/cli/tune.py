@@ -34,7 +34,7 @@ from mdmtune.cli.model_options import (
     TEMPERATURE_OPTION,
     TRUST_REMOTE_CODE_OPTION,
 )
-from mdmtune.cli.output import emit_json, to_jsonable
+from mdmtune.cli.output import emit_json, table_console, to_jsonable
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.result import SweepResult, TuneResult
 from mdmtune.tuning.spec import DEFAULT_BOUNDS, TuneSpec
@@ -295,7 +295,7 @@ def _diff(value: float | None, ci: list[float] | None) -> str:
 
 
 def _print(result: TuneResult | SweepResult, folder: Path | None) -> None:
-    console = Console()
+    console = table_console()
     if isinstance(result, SweepResult):
         for one in result.results:
             _print_one(console, one)
