@@ -151,45 +151,79 @@ def zip_folder(folder: Path, target: Path) -> Path:
 
 def draw_figures(best: dict[str, Any], trials: list[dict[str, Any]], out: Path) -> dict[str, str]:
     """Two figures from what the server returned: alpha(t) of the tuned schedule beside every baseline of the
-    table (linear, cos2, sine), and the (a, b) plane with every trial, each baseline and the tuned point marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from mdmtune import schedules
+    table (linear, cos2, sine), and the (a, b) plane with every trial, each baseline and the tuned point marked.
+    Styled as every figure of a run (mdmtune.plots.style): a fixed colour per name, N, metric and records in the
+    title, the legend outside the axes."""
+    from mdmtune.plots.core import save
 
     out.mkdir(parents=True, exist_ok=True)
-    baselines = best.get("baselines") or {}
-    names = list(baselines) or ["linear", "cos2"]
+    schedule_path = save(schedule_figure(best), out / "schedule.png")
+    trials_path = save(trials_figure(best, trials), out / "trials.png")
+    return {"schedule": str(schedule_path), "trials": str(trials_path)}
+
+
+def _baseline_names(best: dict[str, Any]) -> list[str]:
+    from mdmtune import schedules
+
+    return [name for name in (list(best.get("baselines") or {}) or ["linear", "cos2"]) if name in schedules.NAMES]
+
+
+def _title(best: dict[str, Any], what: str, extra: str | None = None) -> str:
+    """N, and the metric and confirm records of the stored result when the server sent it."""
+    from mdmtune.plots import style
+
+    result = best.get("result") or {}
+    metric, records = result.get("metric"), result.get("confirm_records")
+    return style.title(what, steps=best["steps"], metric=metric, records=records, extra=extra)
+
+
+def schedule_figure(best: dict[str, Any]) -> Any:
+    """alpha(t) of the tuned schedule and of each baseline (a matplotlib Figure)."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from mdmtune import schedules
+    from mdmtune.plots import style
+
     t = np.linspace(0.0, 1.0, 201)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(t, schedules.beta_alpha(t, best["a"], best["b"]), label=f"tuned ({best['a']:.2f}, {best['b']:.2f})", lw=2)
-    for name in names:
-        ax.plot(t, schedules.named(name).alpha(t), "--", label=name)
+    figure = Figure(figsize=(7.2, 4.2), layout="constrained")
+    ax = figure.add_subplot()
+    for name in _baseline_names(best):
+        look = style.style(name)
+        ax.plot(t, schedules.named(name).alpha(t), look["linestyle"], color=look["color"], label=name)
+    tuned = f"tuned ({best['a']:.3g}, {best['b']:.3g})"
+    ax.plot(t, schedules.beta_alpha(t, best["a"], best["b"]), color=style.TUNED_COLOUR, lw=2, label=tuned)
     ax.set_xlabel("t (0 = all masked)")
     ax.set_ylabel("alpha(t): share unmasked")
-    ax.legend()
-    schedule_path = out / "schedule.png"
-    fig.savefig(schedule_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    ax.set_title(_title(best, "tuned schedule"), fontsize=9)
+    style.legend_outside(ax)
+    return figure
 
+
+def trials_figure(best: dict[str, Any], trials: list[dict[str, Any]]) -> Any:
+    """Every trial over (a, b) coloured by its search score, the baselines and the tuned point (a Figure)."""
+    from matplotlib.figure import Figure
+
+    from mdmtune.plots import style
+
+    baselines = best.get("baselines") or {}
     done = [tr for tr in trials if tr["a"] is not None and isinstance(tr["value"], (int, float))]
-    fig, ax = plt.subplots(figsize=(5, 4))
-    points = ax.scatter([tr["a"] for tr in done], [tr["b"] for tr in done], c=[tr["value"] for tr in done])
-    for marker, name in zip("sD^v", names, strict=False):
+    figure = Figure(figsize=(7.6, 4.6), layout="constrained")
+    ax = figure.add_subplot()
+    points = ax.scatter([tr["a"] for tr in done], [tr["b"] for tr in done], c=[tr["value"] for tr in done], s=22)
+    for name in _baseline_names(best):
         base = baselines.get(name) or {}
         if base.get("a") is not None and base.get("b") is not None:
-            ax.plot([base["a"]], [base["b"]], marker, mfc="none", mec="k", markersize=10, label=name)
-    ax.plot([best["a"]], [best["b"]], "r*", markersize=14, label="tuned")
+            look = style.style(name)
+            ax.plot([base["a"]], [base["b"]], look["marker"], color=look["color"], mec="white", ms=10, label=name)
+    tuned = f"tuned ({best['a']:.3g}, {best['b']:.3g})"
+    ax.plot([best["a"]], [best["b"]], "*", color=style.TUNED_COLOUR, mec="black", markersize=16, label=tuned)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("a")
     ax.set_ylabel("b")
-    fig.colorbar(points, label="search score")
-    ax.legend(fontsize="small")
-    trials_path = out / "trials.png"
-    fig.savefig(trials_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return {"schedule": str(schedule_path), "trials": str(trials_path)}
+    ax.set_title(_title(best, "trials over (a, b)", f"{len(done)} trials"), fontsize=9)
+    if done:
+        figure.colorbar(points, ax=ax, label="search score", pad=0.02)
+    style.legend_outside(ax)
+    return figure

@@ -122,6 +122,8 @@ def _parse_record(obj: Any, line: int) -> EvalRecord:
         which = "both" if present else "neither"
         raise _fail(line, f'a record has exactly one of "prompt" (completion) or "masked" (infill); this has {which}')
     kind = present[0]
+    if "answer" not in obj and _answer_optional(obj):
+        obj = {**obj, "answer": ""}
     for name in (_TEXT_FIELD[kind], "answer"):
         if name not in obj:
             raise _fail(line, f'missing field "{name}"')
@@ -139,6 +141,12 @@ def _parse_record(obj: Any, line: int) -> EvalRecord:
     )
 
 
+def _answer_optional(obj: dict[str, Any]) -> bool:
+    """A code record (a `test`, or the declared metric pass_at_1) needs no answer: pass_at_1 runs the test, never
+    reads the reference; a missing answer reads as ""."""
+    return "test" in obj or obj.get("metric") == "pass_at_1"
+
+
 def _chat_record(obj: dict[str, Any], record_id: str | int, line: int) -> EvalRecord:
     """A completion record whose prompt is a chat: `messages`, a non-empty list of {"role", "content"} strings."""
     messages = obj["messages"]
@@ -151,6 +159,8 @@ def _chat_record(obj: dict[str, Any], record_id: str | int, line: int) -> EvalRe
             or not isinstance(message.get("content"), str)
         ):
             raise _fail(line, f'"messages"[{index}] must be an object with string "role" and "content"')
+    if "answer" not in obj and _answer_optional(obj):
+        obj = {**obj, "answer": ""}
     if not isinstance(obj.get("answer"), str):
         raise _fail(line, '"answer" must be a string' if "answer" in obj else 'missing field "answer"')
     extra = {key: value for key, value in obj.items() if key not in ("id", "messages", "answer")}

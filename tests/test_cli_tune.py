@@ -193,3 +193,50 @@ def test_quality_steps_sweep_reports_quality_vs_steps(arithmetic_job, capsys, tm
     doc = json.loads((tmp_path / "result.json").read_text())
     assert [p["steps"] for p in doc["points"]] == [2, 4] and doc["linear_steps"] == 4
     assert [r["steps"] for r in doc["results"]] == [2, 4]
+
+
+def hamilton(a: float, b: float, steps: int, masked: int) -> list[int]:
+    """K_k written out here: the largest-remainder apportionment of `masked` over alpha's increments."""
+    t = np.arange(steps + 1) / steps
+    quotas = masked * np.diff(np.sin(0.5 * math.pi * betainc(a, b, t)) ** 2)
+    counts = np.floor(quotas).astype(int)
+    for k in sorted(range(steps), key=lambda k: (-(quotas[k] - counts[k]), k))[: masked - counts.sum()]:
+        counts[k] += 1
+    return counts.tolist()
+
+
+ENERGY_PLAN_ARGS = ["tune", "--objective", "energy", "--steps", "8", "--weight-a", "2", "--weight-b", "0.5"]
+
+
+def test_tune_prints_the_per_step_plan_of_the_best(capsys):
+    code, out, _ = run_cli([*ENERGY_PLAN_ARGS, "--trials", "40", "--gen-length", "45", "--json"], capsys)
+    assert code == 0
+    best = json.loads(out)["best"]
+    expected = hamilton(best["a"], best["b"], 8, 45)
+    code, out, _ = run_cli([*ENERGY_PLAN_ARGS, "--trials", "40", "--gen-length", "45"], capsys)
+    assert code == 0
+    plan = [line for line in out.splitlines() if line.startswith("per-step plan")]
+    assert plan == [f"per-step plan: tokens unmasked at each of 8 steps (45 masked): {' '.join(map(str, expected))}"]
+
+
+def test_tune_prints_one_plan_line_per_block(capsys):
+    args = [*ENERGY_PLAN_ARGS, "--trials", "20", "--gen-length", "32", "--block-length", "8"]
+    code, out, _ = run_cli([*args, "--json"], capsys)
+    assert code == 0
+    best = json.loads(out)["best"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0
+    blocks = [line.split(":", 1)[1].split() for line in out.splitlines() if line.strip().startswith("block ")]
+    assert len(blocks) == 4 and all([int(c) for c in block] == hamilton(best["a"], best["b"], 2, 8) for block in blocks)
+    assert "4 blocks of 2 steps" in out
+
+
+def test_print_result_shows_the_best_rounded_and_its_plan():
+    from mdmtune.tuning import TuneSpec, tune
+
+    result = tune(TuneSpec(objective="energy", steps=8, weight_a=2.0, weight_b=0.5, n_trials=30, gen_length=45))
+    text = str(result)
+    expected = " ".join(map(str, hamilton(result.best.a, result.best.b, 8, 45)))
+    assert f"per-step plan: tokens unmasked at each of 8 steps (45 masked): {expected}" in text.splitlines()
+    assert f"a={result.best.a:.4g} b={result.best.b:.4g}, E_N {result.best.score:.4f}" in text
+    assert repr(result.best.score) not in text  # rounded, not every digit

@@ -153,7 +153,22 @@ def test_dockerfile_env_and_command_match_the_code():
     _assert_real_command(yaml.safe_load(cmd.group(1)))
     assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in text
     pinned = re.search(r"^ARG TORCH_VERSION=(\S+)$", text, re.M).group(1)
-    assert f"torch=={pinned}" in (REPO / "README.md").read_text()  # the version the quick start installs
+    assert f"pip install -q torch=={pinned} &&" in (REPO / ".ci" / "run").read_text()  # the version CI tests
+
+
+def test_readme_installs_the_cpu_build_and_tests_as_ci_does():
+    """The quick start takes torch from PyTorch's CPU index (a plain `pip install torch` is the CUDA build on Linux);
+    the README's test command is what .ci/run runs once torch is installed."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)\n```", readme, re.S)
+    demo = next(block for block in blocks if block.endswith("mdmtune demo"))
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install -e . &&" in demo
+    ci_line = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if "python -m pytest" in line]
+    assert len(ci_line) == 1
+    ci_steps = [step.strip().replace(" -q", "") for step in ci_line[0].split("&&")]
+    assert ci_steps[0].startswith("pip install torch==")  # the pinned CPU wheel, from no other index
+    tests = next(block for block in blocks if block.endswith("python -m pytest"))
+    assert [step.strip() for step in tests.split("&&")][1:] == ci_steps[1:]
 
 
 def test_containers_without_the_api_do_not_run_the_images_http_healthcheck(compose):

@@ -183,3 +183,30 @@ def test_outputs_and_benchmark_files_report_bad_bytes_and_deep_nesting_by_line(t
         read_rows(path)
     assert fragment in scored.value.message and scored.value.field == "outputs"
     assert fragment in converted.value.message and converted.value.field == "input"
+
+
+ADD_TEST = "def check(candidate):\n    assert candidate(2, 3) == 5\n"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": "t", "prompt": "def add(a, b):\n", "test": ADD_TEST, "entry_point": "add"},
+        {"id": "t", "prompt": "def add(a, b):\n", "test": ADD_TEST, "entry_point": "add", "metric": "pass_at_1"},
+        {"id": "t", "messages": [{"role": "user", "content": "def add(a, b):\n"}], "test": ADD_TEST},
+    ],
+)
+def test_a_code_record_needs_no_answer_and_pass_at_1_scores_it(record):
+    from mdmtune.metrics import resolve_metric
+
+    eval_set = parse_eval_set(jsonl(record))
+    loaded = eval_set.records[0]
+    assert loaded.answer == "" and loaded.extra["test"] == ADD_TEST
+    metric = resolve_metric("pass_at_1", eval_set)  # checks every record before scoring
+    if loaded.messages is None:
+        assert metric.score("    return a + b\n", loaded) == 1.0
+        assert metric.score("    return a - b\n", loaded) == 0.0
+
+
+def test_a_record_that_is_no_code_record_still_needs_its_answer():
+    assert 'line 1: missing field "answer"' in refused(jsonl({"prompt": "2+2=", "metric": "exact_match"}))

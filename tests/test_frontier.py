@@ -168,3 +168,18 @@ def _search_ids(frontier, document) -> list:
     search, _ = split_records(len(ids), 0.3, 0)
     assert document["search_records"] == len(search)
     return [ids[i] for i in search]
+
+
+def test_the_table_rounds_scores_and_intervals_to_three_decimals(document, capsys, tmp_path):
+    from mdmtune.cli.frontier import _print
+    from mdmtune.jsonsafe import from_jsonable
+    from mdmtune.tuning.frontier import FrontierResult
+
+    _print(from_jsonable(FrontierResult, document), tmp_path)
+    table = capsys.readouterr().out
+    for budget in document["frontier"]:
+        for point in budget["points"]:
+            for value in (point["score"], *point["ci"]):
+                assert f"{value:.3f}" in table
+                if round(value, 3) != value:  # never with more decimals
+                    assert f"{value:.4f}"[:-1] + str(int(f"{value:.4f}"[-1])) not in table

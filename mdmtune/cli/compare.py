@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mdmtune import display
 from mdmtune.cli.core import JSON_OPTION
 from mdmtune.cli.model_options import (
     ADD_SPECIAL_TOKENS_OPTION,
@@ -32,7 +33,7 @@ from mdmtune.cli.model_options import (
     load_for_cli,
     print_model_line,
 )
-from mdmtune.cli.output import emit_json, to_jsonable
+from mdmtune.cli.output import emit_json, table_console, to_jsonable
 from mdmtune.errors import InvalidInput
 
 BOOTSTRAP_LIMIT = 100_000
@@ -117,29 +118,30 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _interval(ci: list[float] | None) -> str:
-    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+def _diff(value: float, ci: list[float] | None) -> str:
+    return f"{display.diff(value)} {display.interval(ci, signed=True)}".rstrip()
 
 
 def _print(report: dict[str, Any]) -> None:
-    console = Console()
+    console = table_console()
     title = f"mdmtune compare: N = {report['steps']}, metric {report['metric']}, {report['records']} records"
     table = Table(title=title)
     for column in ("schedule", "a", "b", "score", "95% CI", f"- {report['baseline']} [95% CI]", "NFE"):
         table.add_column(column)
     for row in report["schedules"]:
-        diff = "baseline" if row["name"] == report["baseline"] else f"{row['diff_vs_baseline']:+.3f} "
-        diff += "" if row["name"] == report["baseline"] else _interval(row["diff_ci"])
-        a = "-" if row["a"] is None else f"{row['a']:g}"
-        b = "-" if row["b"] is None else f"{row['b']:g}"
-        table.add_row(row["name"], a, b, f"{row['score']:.3f}", _interval(row["ci"]), diff, str(row["nfe"]))
+        baseline = row["name"] == report["baseline"]
+        diff = "baseline" if baseline else _diff(row["diff_vs_baseline"], row["diff_ci"])
+        a, b = display.parameter(row["a"]), display.parameter(row["b"])
+        table.add_row(
+            row["name"], a, b, display.score(row["score"]), display.interval(row["ci"]), diff, str(row["nfe"])
+        )
     console.print(table)
     print_groups(console, report["groups"], f"records; difference to {report['baseline']}")
     for loss in report["losses"]:
         console.print(
             f"[yellow]{loss['schedule']} loses to {loss['reference']} on {loss['stratum']} = {loss['group']} "
-            f"({loss['records']} records): {loss['diff']:+.3f}, {100 * loss['confidence']:.2f}% CI "
-            f"{_interval(loss['diff_ci'])}[/yellow]"
+            f"({loss['records']} records): {display.diff(loss['diff'])}, {100 * loss['confidence']:.2f}% CI "
+            f"{display.interval(loss['diff_ci'], signed=True)}[/yellow]"
         )
 
 
@@ -162,9 +164,9 @@ def _print_stratum(console: Console, stratum: str, groups: list[dict[str, Any]],
         diffs = {d[diff_column]: d for d in group["diffs"]}
         cells = []
         for name in names:
-            cell = f"{group['scores'][name]:.3f}"
+            cell = display.score(group["scores"][name])
             if name in diffs:
-                cell += f" ({diffs[name]['diff']:+.3f} {_interval(diffs[name]['diff_ci'])})"
+                cell += f" ({_diff(diffs[name]['diff'], diffs[name]['diff_ci'])})"
             cells.append(cell)
         table.add_row(group["label"], str(group["records"]), *cells)
     console.print(table)

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from mdmtune import display
 from mdmtune.cli.output import emit_json
 from mdmtune.client import Client, draw_figures
 from mdmtune.errors import InternalError, InvalidInput
@@ -90,17 +91,18 @@ def report(best: dict[str, Any], figures: dict[str, str]) -> None:
     """The tuned schedule against the baselines, as a newcomer reads it."""
     quality = best.get("quality") or {}
     ci = quality.get("ci")
-    ci_text = f" (95% CI {ci[0]:.3f}..{ci[1]:.3f})" if ci else ""
-    print(f"Tuned schedule at {best['steps']} steps: Beta a={best['a']:.4f}, b={best['b']:.4f}")
+    ci_text = f" (95% CI {display.interval(ci)})" if ci else ""
+    a, b = display.parameter(best["a"]), display.parameter(best["b"])
+    print(f"Tuned schedule at {best['steps']} steps: Beta a={a}, b={b}")
     print(f"  {best['alpha_formula']}")
     score = quality.get("score", best.get("value"))
-    score_text = f"{score:.3f}" if isinstance(score, (int, float)) else str(score)
+    score_text = display.score(score) if isinstance(score, (int, float)) else str(score)
     print(f"  quality {score_text}{ci_text}")
     for name, base in (best.get("baselines") or {}).items():
         diff_ci = base.get("diff_ci")
-        diff = f"  tuned - {name} = {base['diff']:+.3f}" if base.get("diff") is not None else ""
-        diff += f" (95% CI {diff_ci[0]:+.3f}..{diff_ci[1]:+.3f})" if diff_ci else ""
-        print(f"  baseline {name:7s} quality {base['score']:.3f}{diff}")
+        diff = f"  tuned - {name} = {display.diff(base['diff'])}" if base.get("diff") is not None else ""
+        diff += f" (95% CI {display.interval(diff_ci, signed=True)})" if diff_ci else ""
+        print(f"  baseline {name:7s} quality {display.score(base['score'])}{diff}")
     plan = best.get("plan") or []
     if plan:
         print(f"  count plan (tokens unmasked per step): {[row['counts'] for row in plan]}")

@@ -6,6 +6,7 @@ and in docs/evalsets.md.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -20,11 +21,13 @@ evalset_app = typer.Typer(
 
 @evalset_app.command("convert")
 def convert_command(
-    source: Path = typer.Argument(..., help="The benchmark file: JSON Lines, or .parquet."),
+    source: Path = typer.Argument(..., help="The benchmark file: JSON Lines or Parquet, gzip-compressed or not."),
     target: Path = typer.Argument(..., help="The eval set to write (JSON Lines)."),
     fmt: str = typer.Option(..., "--format", help="humaneval | mbpp | gsm8k | math | bbh."),
     fewshot: Path | None = typer.Option(
-        None, "--fewshot-from", help="A file of the same format whose first --shots rows prefix every prompt."
+        None,
+        "--fewshot-from",
+        help="A file of the same format whose first --shots rows prefix every prompt (never a record's own row).",
     ),
     shots: int = typer.Option(0, "--shots", help="Few-shot examples (LLaDA: gsm8k 4, math 4, mbpp 3, bbh 3)."),
     json_output: bool = JSON_OPTION,
@@ -32,13 +35,18 @@ def convert_command(
     """Convert a benchmark file into an eval set whose records declare their metric."""
     from mdmtune.evalset_convert import convert_file
 
-    written = convert_file(fmt, source, target, fewshot=fewshot, shots=shots)
+    written = convert_file(fmt, source, target, fewshot=fewshot, shots=shots, warn=_warn)
     metric = written.declared_metric
     report = {"path": str(target), "records": len(written), "format": fmt, "shots": shots, "metric": metric}
     if json_output:
         emit_json(report)
     else:
         typer.echo(f"wrote {len(written)} {fmt} records to {target} (metric {metric}, {shots} shots)")
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"mdmtune: warning: {message}\n")
+    sys.stderr.flush()
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mdmtune import display
 from mdmtune.cli.model_options import (
     ADD_SPECIAL_TOKENS_OPTION,
     BATCH_SIZE_OPTION,
@@ -145,10 +146,10 @@ def _run(spec: Any, checkpoint: Path, eval_set: Path, trust_remote_code: bool) -
 
 def _parameters(point: Any) -> str:
     if point.decoder == "schedule":
-        return f"a={point.a:.3g} b={point.b:.3g} N={point.steps}"
+        return f"a={display.parameter(point.a)} b={display.parameter(point.b)} N={point.steps}"
     if point.decoder == "threshold":
-        return f"tau={point.threshold:.4g}"
-    return f"gamma={point.entropy_bound:.4g}"
+        return f"tau={display.parameter(point.threshold)}"
+    return f"gamma={display.parameter(point.entropy_bound)}"
 
 
 def _print(result: Any, folder: Path) -> None:
@@ -167,9 +168,9 @@ def _print(result: Any, folder: Path) -> None:
                 point.name,
                 _parameters(point),
                 f"{point.nfe_per_record:.2f}",
-                f"{point.score:.3f}",
-                f"[{point.ci[0]:.3f}, {point.ci[1]:.3f}]",
-                f"{point.diff_vs_linear:+.3f} [{point.diff_vs_linear_ci[0]:+.3f}, {point.diff_vs_linear_ci[1]:+.3f}]",
+                display.score(point.score),
+                display.interval(point.ci),
+                f"{display.diff(point.diff_vs_linear)} {display.interval(point.diff_vs_linear_ci, signed=True)}",
                 mark,
             )
     console.print(table)

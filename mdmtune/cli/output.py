@@ -13,7 +13,9 @@ from typing import Any, NoReturn
 
 from mdmtune.jsonsafe import to_jsonable
 
-__all__ = ["add_reasons", "emit_json", "fail", "to_jsonable"]
+__all__ = ["add_reasons", "emit_json", "fail", "table_console", "to_jsonable"]
+
+PIPE_WIDTH = 150
 
 
 def emit_json(document: Any) -> None:
@@ -34,3 +36,14 @@ def add_reasons(rows: list[dict[str, Any]], metric: Any, records: Sequence[Any])
     if reasons is not None:
         for row, reason in zip(rows, reasons, strict=True):
             row["reason"] = reason
+
+
+def table_console() -> Any:
+    """A rich Console for stdout; writing to a log file or a pipe it is PIPE_WIDTH wide, so that a table's rows and
+    intervals stay on one line each (rich would wrap them at 80 columns)."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from mdmtune import display
 from mdmtune.cli.output import emit_json
 from mdmtune.client import Client, draw_figures
 
@@ -75,21 +76,27 @@ def _show_best(best: dict[str, Any], figures: dict[str, str]) -> None:
     quality = best.get("quality") or {}
     score = quality.get("score", best.get("value"))
     ci = quality.get("ci")
-    print(f"tuned schedule at {best['steps']} steps: Beta a={best['a']:.4f}, b={best['b']:.4f}")
+    a, b = display.parameter(best["a"]), display.parameter(best["b"])
+    print(f"tuned schedule at {best['steps']} steps: Beta a={a}, b={b}")
     print(f"  {best['alpha_formula']}")
-    print(f"  score {score}" + (f"  95% CI {ci[0]:.3f}..{ci[1]:.3f}" if ci else ""))
+    print(f"  score {_number(score)}" + (f"  95% CI {display.interval(ci)}" if ci else ""))
     for name, base in (best.get("baselines") or {}).items():
         diff_ci = base.get("diff_ci")
-        text = f"  baseline {name:7s} score {base.get('score')}"
+        text = f"  baseline {name:7s} score {_number(base.get('score'))}"
         if base.get("diff") is not None:
-            text += f"  tuned - {name} = {base['diff']:+.3f}"
+            text += f"  tuned - {name} = {display.diff(base['diff'])}"
         if diff_ci:
-            text += f" (95% CI {diff_ci[0]:+.3f}..{diff_ci[1]:+.3f})"
+            text += f" (95% CI {display.interval(diff_ci, signed=True)})"
         print(text)
     for row in best.get("plan") or []:
         print(f"  block {row['block']}: {row['counts']}")
     for kind, path in figures.items():
         print(f"  figure {kind}: {path}")
+
+
+def _number(value: Any) -> str:
+    """A score (3 decimals) or, when it is no number (an energy job's "inf"), the text the server sent."""
+    return display.score(value) if isinstance(value, (int, float)) else str(value)
 
 
 def _fetch_best(remote: Client, job_id: str, out: Path | None) -> tuple[dict[str, Any], dict[str, str]]:

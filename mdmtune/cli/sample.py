@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mdmtune import display
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
 from mdmtune.cli.model_options import (
     ADD_SPECIAL_TOKENS_OPTION,
@@ -32,7 +32,7 @@ from mdmtune.cli.model_options import (
     load_for_cli,
     print_model_line,
 )
-from mdmtune.cli.output import add_reasons, emit_json
+from mdmtune.cli.output import add_reasons, emit_json, table_console
 from mdmtune.errors import InvalidInput
 
 
@@ -162,11 +162,12 @@ def _print(report: dict[str, Any]) -> None:
     for column in columns:
         table.add_column(column)
     for row in report["records"]:
-        table.add_row(str(row["id"]), row["output"], _score_cell(row), *([row["reason"]] if reasons else []))
-    console = Console()
+        table.add_row(str(row["id"]), row["output"], display.score(row["score"]), *([row["reason"]] if reasons else []))
+    console = table_console()
     console.print(table)
     console.print(
-        f"mean score {report['mean_score']:.4f}   nfe {report['nfe']} (per record {report['nfe_per_record']:g})"
+        f"mean score {display.score(report['mean_score'])}   nfe {report['nfe']} "
+        f"(per record {report['nfe_per_record']:.2f})"
     )
 
 
@@ -174,14 +175,10 @@ def _title(report: dict[str, Any]) -> str:
     if report["schedule"] is not None:
         return f"{report['schedule']['name']}, N = {report['steps']}"
     if report["decoder"] == "threshold":
-        return f"threshold decoder, tau = {report['threshold']:g}"
-    return f"entropy decoder, gamma = {report['entropy_bound']:g}"
+        return f"threshold decoder, tau = {display.parameter(report['threshold'])}"
+    return f"entropy decoder, gamma = {display.parameter(report['entropy_bound'])}"
 
 
 def register(app: typer.Typer) -> None:
     """Add `sample` to the `mdmtune` command."""
     app.command("sample")(sample_command)
-
-
-def _score_cell(row: dict[str, Any]) -> str:
-    return "-" if row["score"] is None else f"{row['score']:g}"

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mdmtune import display
 from mdmtune.cli.core import JSON_OPTION
-from mdmtune.cli.output import add_reasons, emit_json
+from mdmtune.cli.output import add_reasons, emit_json, table_console
 
 
 def score_command(
@@ -60,16 +60,12 @@ def _print(report: dict[str, Any]) -> None:
         table.add_column(column)
     for row in report["records"]:
         output = row["output"] if len(row["output"]) <= 60 else row["output"][:57] + "..."
-        table.add_row(str(row["id"]), output, _score_cell(row), *([row["reason"]] if reasons else []))
-    console = Console()
+        table.add_row(str(row["id"]), output, display.score(row["score"]), *([row["reason"]] if reasons else []))
+    console = table_console()
     console.print(table)
-    console.print(f"mean score {report['mean_score']:.4f} over {len(report['records'])} records")
+    console.print(f"mean score {display.score(report['mean_score'])} over {len(report['records'])} records")
 
 
 def register(app: typer.Typer) -> None:
     """Add `score` to the `mdmtune` command."""
     app.command("score")(score_command)
-
-
-def _score_cell(row: dict[str, Any]) -> str:
-    return "-" if row["score"] is None else f"{row['score']:g}"

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mdmtune import display
 from mdmtune.cli.model_options import (
     ADD_SPECIAL_TOKENS_OPTION,
     BATCH_SIZE_OPTION,
@@ -33,7 +34,7 @@ from mdmtune.cli.model_options import (
     TEMPERATURE_OPTION,
     TRUST_REMOTE_CODE_OPTION,
 )
-from mdmtune.cli.output import emit_json, to_jsonable
+from mdmtune.cli.output import emit_json, table_console, to_jsonable
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.result import SweepResult, TuneResult
 from mdmtune.tuning.spec import DEFAULT_BOUNDS, TuneSpec
@@ -289,18 +290,12 @@ def _draw(result: TuneResult | SweepResult, folder: Path, spec: TuneSpec) -> dic
     return draw_result_figures(result, folder, spec)
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}g}"
-
-
-def _interval(ci: list[float] | None) -> str:
-    return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+def _diff(value: float | None, ci: list[float] | None) -> str:
+    return f"{display.diff(value)} {display.interval(ci, signed=True)}".rstrip()
 
 
 def _print(result: TuneResult | SweepResult, folder: Path | None) -> None:
-    console = Console()
+    console = table_console()
     if isinstance(result, SweepResult):
         for one in result.results:
             _print_one(console, one)
@@ -326,15 +321,21 @@ def _print_one(console: Console, result: TuneResult) -> None:
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
+    value = display.energy if energy else display.score
     best = result.best
-    cells = ["best", _fmt(best.a), _fmt(best.b), _fmt(best.score, 6)]
-    table.add_row(*(cells if energy else [*cells, _interval(best.ci), ""]))
+    cells = ["best", display.parameter(best.a), display.parameter(best.b), value(best.score)]
+    table.add_row(*(cells if energy else [*cells, display.interval(best.ci), ""]))
     for name, base in result.baselines.items():
-        cells = [name, _fmt(base.a), _fmt(base.b), _fmt(base.score, 6)]
+        cells = [name, display.parameter(base.a), display.parameter(base.b), value(base.score)]
         if not energy:
-            cells += [_interval(base.ci), f"{_fmt(base.diff, 3)} {_interval(base.diff_ci)}"]
+            cells += [display.interval(base.ci), _diff(base.diff, base.diff_ci)]
         table.add_row(*cells)
     console.print(table)
+    if result.plan is not None:
+        for line in result.plan.lines():
+            console.print(line, highlight=False, soft_wrap=True)
+    else:
+        console.print("per-step plan: none (the energy objective needs --gen-length for one)", soft_wrap=True)
     spent = f"trials {len(result.trials)}, NFEs {result.nfe}"
     if not energy:
         spent += f" (search {result.nfe_search}, confirm {result.nfe_confirm})"
@@ -353,9 +354,9 @@ def _print_shift(console: Console, result: TuneResult) -> None:
         table = Table(title=f"second eval set: {validation.records} records (sha256 {validation.eval_set_sha256[:12]})")
         for column in ("schedule", "score", "95% CI", "best - this [95% CI]"):
             table.add_column(column)
-        table.add_row("best", _fmt(validation.best.score), _interval(validation.best.ci), "")
+        table.add_row("best", display.score(validation.best.score), display.interval(validation.best.ci), "")
         for name, base in validation.baselines.items():
-            table.add_row(name, _fmt(base.score), _interval(base.ci), f"{_fmt(base.diff, 3)} {_interval(base.diff_ci)}")
+            table.add_row(name, display.score(base.score), display.interval(base.ci), _diff(base.diff, base.diff_ci))
         console.print(table)
     if result.groups is not None:
         print_groups(console, to_jsonable(result.groups.strata), "confirm split; best - this", "reference")
@@ -369,7 +370,10 @@ def _print_sweep(console: Console, sweep: SweepResult) -> None:
     for column in ("N", "tuned", "95% CI", *names):
         table.add_column(column)
     for p in sweep.points:
-        table.add_row(str(p.steps), _fmt(p.tuned), _interval(p.tuned_ci), *(_fmt(p.baselines.get(n)) for n in names))
+        value = display.score if sweep.objective == "quality" else display.energy
+        table.add_row(
+            str(p.steps), value(p.tuned), display.interval(p.tuned_ci), *(value(p.baselines.get(n)) for n in names)
+        )
     console.print(table)
     if sweep.tuned_steps is None:
         console.print(f"the tuned schedule does not match linear at N = {sweep.linear_steps} at any smaller N tried")

@@ -12,29 +12,32 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from mdmtune.plots import style
 from mdmtune.plots.core import save
 from mdmtune.tuning.frontier import FrontierResult, pareto_front
 
-STYLES = {
-    "tuned": ("o", "#e31a1c"),
-    "linear": ("s", "#1f78b4"),
-    "cos2": ("D", "#33a02c"),
-    "threshold": ("^", "#ff7f00"),
-    "entropy": ("v", "#6a3d9a"),
-}
+POLICIES = ("tuned", "linear", "cos2", "threshold", "entropy")
 
 
 def plot_frontier(result: FrontierResult, path: str | Path) -> Path:
     """Quality vs mean NFE per record; a line per policy, the front marked."""
-    figure = Figure(figsize=(6.6, 4.6))
+    return save(frontier_figure(result), path)
+
+
+def frontier_figure(result: FrontierResult) -> Figure:
+    """The figure of plot_frontier."""
+    figure = Figure(figsize=(8.4, 4.8), layout="constrained")
     ax = figure.add_subplot()
     for sweep_decoder in ("threshold", "entropy"):
         rows = sorted((s.nfe_per_record, s.score) for s in result.sweeps if s.decoder == sweep_decoder)
         if rows:
             x, y = np.array(rows).T
-            ax.plot(x, y, ":", color=STYLES[sweep_decoder][1], alpha=0.35, linewidth=1)
+            ax.plot(x, y, ":", color=style.colour(sweep_decoder), alpha=0.35, linewidth=1)
     everything = []
-    for name, (marker, colour) in STYLES.items():
+    names = [*POLICIES, *sorted({p.name for b in result.frontier for p in b.points} - set(POLICIES))]
+    for name in names:
+        look = style.style(name)
+        marker, colour = look["marker"], look["color"]
         points = [p for b in result.frontier for p in b.points if p.name == name]
         if not points:
             continue
@@ -56,6 +59,15 @@ def plot_frontier(result: FrontierResult, path: str | Path) -> Path:
     ax.set_xticks(result.budgets, [str(b) for b in result.budgets])
     ax.set_xlabel("mean model calls per record (dashed: the budgets)")
     ax.set_ylabel(f"confirm-split score ({result.metric})")
-    ax.set_title(f"quality per NFE: {result.confirm_records} confirm records, 95% Wilson intervals", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
-    return save(figure, path)
+    ax.set_title(
+        style.title(
+            "quality per model call",
+            steps=list(result.budgets),
+            metric=result.metric,
+            records=result.confirm_records,
+            extra="95% Wilson intervals",
+        ),
+        fontsize=9,
+    )
+    style.legend_outside(ax)
+    return figure

@@ -13,21 +13,34 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from matplotlib.tri import Triangulation
 
 from mdmtune.energy import discrete_energy
+from mdmtune.plots import style
 from mdmtune.plots.core import save
-from mdmtune.schedules import beta, named
+from mdmtune.schedules import NAMES, beta, named
 from mdmtune.tuning.result import SweepResult, TuneResult
 from mdmtune.tuning.spec import TuneSpec
 
-BASELINE_MARKERS = {"linear": ("s", "#1f78b4"), "cos2": ("D", "#33a02c")}
+
+def _title(result: TuneResult, what: str, extra: str | None = None) -> str:
+    """What the figure shows, with N, the metric and the confirm records (energy: the weight)."""
+    if result.objective == "energy" and result.weight is not None:
+        weight = f"weight Beta({result.weight[0]:g}, {result.weight[1]:g})"
+        return style.title(what, steps=result.steps, extra=", ".join(p for p in (weight, extra) if p))
+    return style.title(what, steps=result.steps, metric=result.metric, records=result.confirm_records, extra=extra)
 
 
 def plot_landscape(result: TuneResult, path: str | Path, bounds: tuple[tuple[float, float], ...] | None = None) -> Path:
     """Trials over (log a, log b), coloured by value; baselines and the best marked."""
+    return save(landscape_figure(result, bounds), path)
+
+
+def landscape_figure(result: TuneResult, bounds: tuple[tuple[float, float], ...] | None = None) -> Figure:
+    """The figure of plot_landscape."""
     a_bounds, b_bounds = bounds or ((0.05, 5.0), (0.05, 5.0))
-    figure = Figure(figsize=(6.4, 5.2))
+    figure = Figure(figsize=(8.2, 5.2), layout="constrained")
     ax = figure.add_subplot()
     energy = result.objective == "energy"
     cmap = colormaps["viridis_r" if energy else "viridis"]
@@ -65,37 +78,37 @@ def plot_landscape(result: TuneResult, path: str | Path, bounds: tuple[tuple[flo
             linewidths=0.4,
             label="pruned (value on fewer records)",
         )
-    for name, (marker, colour) in BASELINE_MARKERS.items():
-        base = result.baselines.get(name)
-        if base is not None and base.a is not None:
+    for name, base in result.baselines.items():
+        if base.a is not None and base.b is not None:
+            look = style.style(name)
             ax.plot(
                 np.log10(base.a),
                 np.log10(base.b),
-                marker,
-                color=colour,
+                look["marker"],
+                color=look["color"],
                 markersize=10,
                 markeredgecolor="white",
-                label=name,
+                label=f"{name} ({base.a:g}, {base.b:g})",
             )
     ax.plot(
         np.log10(result.best.a),
         np.log10(result.best.b),
         "*",
-        color="#e31a1c",
+        color=style.TUNED_COLOUR,
         markersize=18,
         markeredgecolor="black",
         label=f"best ({result.best.a:.3g}, {result.best.b:.3g})",
     )
     mappable = background if background is not None else (points if complete.any() else None)
     if mappable is not None:
-        figure.colorbar(mappable, ax=ax, label="energy E_N" if energy else "mean score (search split)")
+        figure.colorbar(mappable, ax=ax, label="energy E_N" if energy else "mean score (search split)", pad=0.02)
     ax.set_xlim(np.log10(a_bounds[0]), np.log10(a_bounds[1]))
     ax.set_ylim(np.log10(b_bounds[0]), np.log10(b_bounds[1]))
     ax.set_xlabel("log10 a")
     ax.set_ylabel("log10 b")
-    ax.set_title(f"{result.objective} search, N = {result.steps}, {len(trials)} trials")
-    ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
-    return save(figure, path)
+    ax.set_title(_title(result, f"{result.objective} search", f"{len(trials)} trials"), fontsize=9)
+    style.legend_outside(ax, fontsize=7)
+    return figure
 
 
 def _background(ax, result: TuneResult, trials, bounds, cmap, norm):
@@ -120,30 +133,38 @@ def _background(ax, result: TuneResult, trials, bounds, cmap, norm):
 def plot_schedule(result: TuneResult, path: str | Path) -> Path:
     """alpha of the chosen schedule beside every baseline of the result's table (linear, cos2, and sine for
     quality), and its per-step counts K_k."""
-    figure = Figure(figsize=(9.6, 3.8))
-    left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    return save(schedule_figure(result), path)
+
+
+def schedule_figure(result: TuneResult) -> Figure:
+    """The figure of plot_schedule."""
+    figure = Figure(figsize=(11.0, 4.2), layout="constrained")
+    left, right = figure.subplots(1, 2)
     t = np.linspace(0, 1, 401)
     chosen = beta(result.best.a, result.best.b)
-    references = [named(name) for name in (result.baselines or ("linear", "cos2"))]
-    for schedule, style in (*zip(references, (":", "--", "-."), strict=False), (chosen, "-")):
-        left.plot(t, schedule.alpha(t), style, label=schedule.name)
+    names = [name for name in (result.baselines or ("linear", "cos2")) if name in NAMES]
+    for name in names:
+        look = style.style(name)
+        left.plot(t, named(name).alpha(t), look["linestyle"], color=look["color"], label=name)
+    left.plot(t, chosen.alpha(t), "-", color=style.TUNED_COLOUR, linewidth=2, label=f"best {chosen.name}")
     grid = np.arange(result.steps + 1) / result.steps
     left.plot(grid, chosen.alpha(grid), "o", color="black", markersize=4, label=f"N = {result.steps} grid")
     left.set_xlabel("t (0: all masked, 1: clean)")
     left.set_ylabel("alpha(t)")
-    left.legend(fontsize=8)
+    style.legend_outside(left)
     counts = _counts(result)
     if counts is not None:
-        right.bar(np.arange(1, len(counts) + 1), counts, color="#6a3d9a")
+        right.bar(np.arange(1, len(counts) + 1), counts, color=style.TUNED_COLOUR)
         right.set_title(f"tokens committed per step (M = {result.plan.masked})", fontsize=9)
+        right.set_ylabel("tokens")
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         increments = np.diff(chosen.alpha(grid))
-        right.bar(np.arange(1, len(increments) + 1), increments, color="#6a3d9a")
+        right.bar(np.arange(1, len(increments) + 1), increments, color=style.TUNED_COLOUR)
         right.set_title("alpha increment per step", fontsize=9)
     right.set_xlabel("step k")
-    figure.suptitle(f"chosen schedule {chosen.name}")
-    figure.tight_layout()
-    return save(figure, path)
+    figure.suptitle(_title(result, f"chosen schedule {chosen.name}"), fontsize=10)
+    return figure
 
 
 def _counts(result: TuneResult) -> list[int] | None:
@@ -158,26 +179,42 @@ def _counts(result: TuneResult) -> list[int] | None:
 
 def plot_quality_vs_steps(sweep: SweepResult, path: str | Path) -> Path:
     """Tuned score (with its 95% CI) and the baselines' scores at every N of the sweep."""
-    figure = Figure(figsize=(6.0, 4.2))
+    return save(quality_vs_steps_figure(sweep), path)
+
+
+def quality_vs_steps_figure(sweep: SweepResult) -> Figure:
+    """The figure of plot_quality_vs_steps."""
+    figure = Figure(figsize=(7.6, 4.4), layout="constrained")
     ax = figure.add_subplot()
     steps = np.array([p.steps for p in sweep.points])
     tuned = np.array([p.tuned for p in sweep.points])
+    colour = style.TUNED_COLOUR
     if all(p.tuned_ci for p in sweep.points):
         low = tuned - np.array([p.tuned_ci[0] for p in sweep.points])
         high = np.array([p.tuned_ci[1] for p in sweep.points]) - tuned
-        ax.errorbar(steps, tuned, yerr=[low, high], fmt="o-", color="#e31a1c", capsize=3, label="tuned (95% CI)")
+        ax.errorbar(steps, tuned, yerr=[low, high], fmt="o-", color=colour, capsize=3, label="tuned (95% CI)")
     else:
-        ax.plot(steps, tuned, "o-", color="#e31a1c", label="tuned")
+        ax.plot(steps, tuned, "o-", color=colour, label="tuned")
     for name in sorted({n for p in sweep.points for n in p.baselines}):
-        ax.plot(steps, [p.baselines.get(name, np.nan) for p in sweep.points], "s--", label=name, alpha=0.8)
+        look = style.style(name)
+        values = [p.baselines.get(name, np.nan) for p in sweep.points]
+        ax.plot(steps, values, marker=look["marker"], linestyle="--", color=look["color"], label=name, alpha=0.9)
     ax.set_xscale("log", base=2)
     ax.set_xticks(steps, [str(s) for s in steps])
     ax.set_xlabel("steps N")
     ax.set_ylabel("confirm-split score" if sweep.objective == "quality" else "energy E_N")
+    first = sweep.results[0] if sweep.results else None
+    heading = style.title(
+        f"{sweep.objective} vs steps",
+        steps=[int(s) for s in steps],
+        metric=first.metric if first is not None else None,
+        records=first.confirm_records if first is not None else None,
+    )
     if sweep.tuned_steps is not None:
-        ax.set_title(f"tuned at N = {sweep.tuned_steps} matches linear at N = {sweep.linear_steps}", fontsize=9)
-    ax.legend(fontsize=8)
-    return save(figure, path)
+        heading += f"\ntuned at N = {sweep.tuned_steps} matches linear at N = {sweep.linear_steps}"
+    ax.set_title(heading, fontsize=9)
+    style.legend_outside(ax)
+    return figure
 
 
 def draw_result_figures(result: TuneResult | SweepResult, folder: str | Path, spec: TuneSpec) -> dict[str, str]:

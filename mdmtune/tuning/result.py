@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mdmtune import display
+
 if TYPE_CHECKING:  # groups pulls in scipy; the CLI imports these types at start-up
     from mdmtune.tuning.groups import GroupBreakdown
 
@@ -30,6 +32,13 @@ class BestSchedule:
     search_value: float | None = None
     """The trial's value in the search (quality: mean on the search split; pruned never wins)."""
     trial_number: int | None = None
+
+    def __str__(self) -> str:
+        """'a=0.3475 b=0.7776, score 0.783 (95% CI [0.612, 0.893])' (an energy best has no interval: its E_N)."""
+        where = f"a={display.parameter(self.a)} b={display.parameter(self.b)}" if self.a is not None else self.name
+        if self.ci is None:
+            return f"{where}, value {display.energy(self.score)}"
+        return f"{where}, score {display.score(self.score)} (95% CI {display.interval(self.ci)})"
 
 
 @dataclass
@@ -75,6 +84,27 @@ class CountPlan:
     masked: int
     counts: list[int] | None = None
     block_counts: list[list[int]] | None = None
+
+    def lines(self) -> list[str]:
+        """The plan in words: one line, or a heading and one line per block."""
+        if self.block_counts:
+            steps = len(self.block_counts[0])
+            head = (
+                f"per-step plan: tokens unmasked at each step, {len(self.block_counts)} blocks of {steps} steps "
+                f"({self.masked} masked in all)"
+            )
+            return [head, *(f"  block {n}: {_numbers(block)}" for n, block in enumerate(self.block_counts, start=1))]
+        counts = self.counts or []
+        return [
+            f"per-step plan: tokens unmasked at each of {len(counts)} steps ({self.masked} masked): {_numbers(counts)}"
+        ]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def _numbers(values: list[int]) -> str:
+    return " ".join(str(v) for v in values)
 
 
 @dataclass
@@ -142,6 +172,36 @@ class TuneResult:
     warnings: list[str] = field(default_factory=list)
     """Plain-words shift warnings: the best wins overall but loses in a group, or loses on the second set."""
 
+    def __str__(self) -> str:
+        """What `print(result)` shows: the best against each baseline, the per-step plan, the warnings."""
+        energy = self.objective == "energy"
+        head = f"{self.objective} tune, N = {self.steps}"
+        if energy and self.weight is not None:
+            head += f", weight Beta({display.parameter(self.weight[0])}, {display.parameter(self.weight[1])})"
+        if self.metric:
+            head += f", metric {self.metric}, {self.confirm_records} confirm records"
+        best = self.best
+        if energy:
+            best_text = f"a={display.parameter(best.a)} b={display.parameter(best.b)}, E_N {display.energy(best.score)}"
+        else:
+            best_text = str(best)
+        lines = [head, f"  best     {best_text}"]
+        for name, base in self.baselines.items():
+            where = f"a={display.parameter(base.a)} b={display.parameter(base.b)}" if base.a is not None else "-"
+            if energy:
+                text = f"{where}, E_N {display.energy(base.score)}, best - this {display.energy(base.diff)}"
+            else:
+                text = f"{where}, score {display.score(base.score)}"
+                if base.ci:
+                    text += f" (95% CI {display.interval(base.ci)})"
+                if base.diff is not None:
+                    text += f", best - this {display.diff(base.diff)} {display.interval(base.diff_ci, signed=True)}"
+            lines.append(f"  {name:8s} {text}".rstrip())
+        if self.plan is not None:
+            lines += self.plan.lines()
+        lines += [f"warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
 
 @dataclass
 class SweepPoint:
@@ -168,3 +228,13 @@ class SweepResult:
     nfe: int
     wall_time_s: float
     figures: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        """Each N's result, then the step savings against linear."""
+        parts = [str(result) for result in self.results]
+        if self.tuned_steps is not None and self.step_savings is not None:
+            parts.append(
+                f"step savings: tuned at N = {self.tuned_steps} matches linear at N = {self.linear_steps} "
+                f"({100 * self.step_savings:.0f}% fewer steps)"
+            )
+        return "\n".join(parts)

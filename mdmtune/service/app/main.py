@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 import mdmtune
 from mdmtune.service.app.deps import Services
+from mdmtune.service.app.docs_pages import install_docs
 from mdmtune.service.app.problems import install_problem_handlers
 from mdmtune.service.app.routes import artifacts, health, tune
 from mdmtune.service.app.store import ArtifactStore
@@ -57,9 +58,12 @@ def create_app(settings: Settings) -> FastAPI:
         description="Tune the mask schedule of a masked diffusion model: upload a checkpoint and an eval set, "
         "POST /v1/tune, poll GET /v1/tune/{id}, then GET /v1/tune/{id}/best.",
         lifespan=lifespan,
+        docs_url=None,  # served from packaged files by install_docs: FastAPI's own pages load them from a CDN
+        redoc_url=None,
     )
     app.state.services = services
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(artifacts.router)
     app.include_router(tune.router)
