@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import optuna
@@ -43,6 +44,25 @@ def _run_job(settings: Settings, job_id: str) -> Outcome:
         session.execute(update(Job).where(Job.id != job_id, Job.status == "queued").values(status="cancelled"))
         session.commit()
     return worker.run_once()
+
+
+def _run_and_cancel_when(settings: Settings, sessions, job_id: str, ready: Callable[[Job], bool]) -> Outcome:
+    """Run the job here while another thread requests its cancel once `ready(row)` holds (not if it ended first)."""
+
+    def cancel_when_ready() -> None:
+        while not ready(row := queue.load_job(sessions, job_id)):
+            if row.status in ("succeeded", "failed", "cancelled"):
+                return
+            time.sleep(0.02)
+        with sessions() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
+            session.commit()
+
+    canceller = threading.Thread(target=cancel_when_ready)
+    canceller.start()
+    outcome = _run_job(settings, job_id)
+    canceller.join()
+    return outcome
 
 
 def _finished(storage, study_name: str) -> list[optuna.trial.FrozenTrial]:
@@ -243,23 +263,12 @@ def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated
         job = submit_job(session, storage, spec, checkpoint_id=ids[0], eval_set_id=ids[1], artifact_dir=root)
     seen_confirming = threading.Event()
 
-    def cancel_once_confirming() -> None:
-        while True:
-            row = queue.load_job(sessions, job.id)
-            if row.status == "running" and row.trials_done >= spec.trials:
-                seen_confirming.set()
-                break
-            if row.status in ("succeeded", "failed", "cancelled"):
-                return
-            time.sleep(0.02)
-        with sessions() as session:
-            session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
-            session.commit()
+    def confirming(row: Job) -> bool:
+        if row.status == "running" and row.trials_done >= spec.trials:
+            seen_confirming.set()
+        return seen_confirming.is_set()
 
-    canceller = threading.Thread(target=cancel_once_confirming)
-    canceller.start()
-    outcome = _run_job(settings, job.id)
-    canceller.join()
+    outcome = _run_and_cancel_when(settings, sessions, job.id, confirming)
     done = queue.load_job(sessions, job.id)
     assert seen_confirming.is_set()
     assert (outcome, done.status, done.result) == (Outcome.cancelled, "cancelled", None), done.error
@@ -369,18 +378,7 @@ def test_a_hostile_code_job_cannot_wedge_the_worker_and_a_cancel_lands(migrated_
     spec = TuneSpec(objective="quality", steps=2, n_trials=50, metric="pass_at_1", gen_length=4, trials_per_batch=2)
     with sessions() as session:
         job = submit_job(session, storage, spec, checkpoint_id=ids[0], eval_set_id=ids[1], artifact_dir=root)
-
-    def cancel_once_running() -> None:
-        while queue.load_job(sessions, job.id).status != "running":
-            time.sleep(0.05)
-        with sessions() as session:
-            session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
-            session.commit()
-
-    canceller = threading.Thread(target=cancel_once_running)
-    canceller.start()
-    outcome = _run_job(settings, job.id)
-    canceller.join()
+    outcome = _run_and_cancel_when(settings, sessions, job.id, lambda row: row.status == "running")
     done = queue.load_job(sessions, job.id)
     assert (outcome, done.status) == (Outcome.cancelled, "cancelled"), done.error
     assert done.trials_done < spec.trials
