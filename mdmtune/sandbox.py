@@ -119,7 +119,9 @@ def weak_allowed(allow_weak: bool | None = None) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def strong_sandbox_problem() -> str | None:
-    """Why bubblewrap cannot confine a program on this machine (None: it can). Tried once per process."""
+    """Why bubblewrap cannot confine a program on this machine (None: it can). A success is remembered for the
+    process; a failure is forgotten by `require_sandbox`, so a passing fault (a probe that timed out on a loaded
+    machine) does not refuse code jobs until a restart."""
     if shutil.which("bwrap") is None:
         return "bubblewrap (bwrap) is not installed"
     try:
@@ -136,6 +138,7 @@ def require_sandbox(allow_weak: bool | None = None) -> bool:
     problem = strong_sandbox_problem()
     if problem is None:
         return True
+    strong_sandbox_problem.cache_clear()
     if weak_allowed(allow_weak):
         return False
     raise SandboxUnavailable(
