@@ -11,10 +11,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import mdmtune
-from mdmtune.service.app.deps import Services
+from mdmtune.service.app.deps import Services, storable_url
 from mdmtune.service.app.problems import install_problem_handlers
 from mdmtune.service.app.routes import artifacts, health, tune
 from mdmtune.service.app.store import ArtifactStore
@@ -57,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Tune the mask schedule of a masked diffusion model: upload a checkpoint and an eval set, "
         "POST /v1/tune, poll GET /v1/tune/{id}, then GET /v1/tune/{id}/best.",
         lifespan=lifespan,
+        dependencies=[Depends(storable_url)],
     )
     app.state.services = services
     install_problem_handlers(app)
