@@ -41,17 +41,22 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+NOT_A_BOOLEAN = BeforeValidator(_not_a_boolean)
+STORABLE = AfterValidator(_storable)
+"""Placed after a type's Field constraints (`Annotated[int, Field(ge=1), NOT_A_BOOLEAN]`), so that the constraints
+still show as minimum and maximum in the OpenAPI schema."""
+
+Text = Annotated[str, STORABLE]
 """A string a request carries: refused with a 422 naming the field when it holds a NUL character or a lone surrogate,
 which Postgres cannot store (it answered 500 before), so both databases refuse the same requests."""
 
-Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+Int = Annotated[int, NOT_A_BOOLEAN]
 """An integer field: JSON `true` is refused rather than read as 1 (pydantic's lax mode would take it); 8.0 is 8."""
 
-Number = Annotated[float, BeforeValidator(_not_a_boolean)]
+Number = Annotated[float, NOT_A_BOOLEAN]
 """A float field: JSON `true` is refused rather than read as 1.0."""
 
-Shape = Annotated[float, BeforeValidator(_not_a_boolean), Field(gt=0, le=L.MAX_SHAPE)]
+Shape = Annotated[float, Field(gt=0, le=L.MAX_SHAPE), NOT_A_BOOLEAN]
 """A Beta parameter: the ends of the (a, b) search box."""
 
 
@@ -75,16 +80,12 @@ class TuneRequest(BaseModel):
         description="N, the number of sampling steps the schedule is tuned for. A quality job's N is at most "
         "gen_length (completion) or the eval set's largest masked count (infill).",
     )
-    gen_length: Int | None = Field(
+    gen_length: Annotated[int, Field(ge=1, le=L.MAX_GEN_LENGTH), NOT_A_BOOLEAN] | None = Field(
         _default("gen_length"),
-        ge=1,
-        le=L.MAX_GEN_LENGTH,
         description="Completion records: tokens generated after the prompt (>= steps). Infill records ignore it.",
     )
-    block_length: Int | None = Field(
+    block_length: Annotated[int, Field(ge=1, le=L.MAX_GEN_LENGTH), NOT_A_BOOLEAN] | None = Field(
         _default("block_length"),
-        ge=1,
-        le=L.MAX_GEN_LENGTH,
         description="Semi-autoregressive block length; must divide gen_length, and the block count must divide "
         "steps. None: one block of gen_length.",
     )
@@ -101,7 +102,7 @@ class TuneRequest(BaseModel):
         "model call: at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy "
         "decoders).",
     )
-    budgets: list[Annotated[Int, Field(ge=1, le=L.MAX_STEPS)]] | None = Field(
+    budgets: list[Annotated[int, Field(ge=1, le=L.MAX_STEPS), NOT_A_BOOLEAN]] | None = Field(
         None,
         min_length=1,
         max_length=L.MAX_BUDGETS,
@@ -120,10 +121,8 @@ class TuneRequest(BaseModel):
         "gsm8k, gsm8k_strict, math, bbh, pass_at_1, ...). Required unless the eval set declares one (a `metric` "
         "field on its records); there is no default.",
     )
-    n_trials: Int | None = Field(
+    n_trials: Annotated[int, Field(ge=1, le=L.MAX_TRIALS), NOT_A_BOOLEAN] | None = Field(
         _default("n_trials"),
-        ge=1,
-        le=L.MAX_TRIALS,
         description=f"Finished trials to run; None: {DEFAULT_TRIALS['quality']} (quality), "
         f"{DEFAULT_TRIALS['energy']} (energy). Includes the linear and cos2 baselines.",
     )
@@ -136,10 +135,8 @@ class TuneRequest(BaseModel):
     search_algorithm: Literal["tpe", "gp", "cmaes", "random"] = Field(
         _default("search_algorithm"), description="Optuna sampler."
     )
-    subset_size: Int | None = Field(
+    subset_size: Annotated[int, Field(ge=2, le=L.MAX_SUBSET_SIZE), NOT_A_BOOLEAN] | None = Field(
         _default("subset_size"),
-        ge=2,
-        le=L.MAX_SUBSET_SIZE,
         description="Records used at the last rung of the search (None: the whole split).",
     )
     replicates: Int = Field(
@@ -151,10 +148,8 @@ class TuneRequest(BaseModel):
         le=L.MAX_SEED,
         description="Seeds the search, the split, the sampler draws, the bootstrap.",
     )
-    mask_symbol: Text | None = Field(
+    mask_symbol: Annotated[str, Field(min_length=1, max_length=L.MAX_MASK_SYMBOL_CHARS), STORABLE] | None = Field(
         _default("mask_symbol"),
-        min_length=1,
-        max_length=L.MAX_MASK_SYMBOL_CHARS,
         description="Infill mask symbol; None: the tokenizer's own mask token text.",
     )
     add_special_tokens: StrictBool = Field(
@@ -188,19 +183,15 @@ class TuneRequest(BaseModel):
         "rival the tuned schedule must beat: threshold (Fast-dLLM, with `threshold`) or entropy (EB-sampler, with "
         "`entropy_bound`); schedule: none.",
     )
-    threshold: Number | None = Field(
-        _default("threshold"), ge=0, le=1, description="decoder=threshold: commit positions at least this confident."
+    threshold: Annotated[float, Field(ge=0, le=1), NOT_A_BOOLEAN] | None = Field(
+        _default("threshold"), description="decoder=threshold: commit positions at least this confident."
     )
-    entropy_bound: Number | None = Field(
+    entropy_bound: Annotated[float, Field(ge=0, le=MAX_ENTROPY_BOUND), NOT_A_BOOLEAN] | None = Field(
         _default("entropy_bound"),
-        ge=0,
-        le=MAX_ENTROPY_BOUND,
         description="decoder=entropy: commit the lowest-entropy positions while sum - max <= this (nats).",
     )
-    timeout_seconds: Number | None = Field(
+    timeout_seconds: Annotated[float, Field(gt=0, le=L.MAX_TIMEOUT_SECONDS), NOT_A_BOOLEAN] | None = Field(
         None,
-        gt=0,
-        le=L.MAX_TIMEOUT_SECONDS,
         description="Running time limit of this job (at most a week); None: the server's job_timeout_seconds.",
     )
 
