@@ -15,22 +15,74 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from mdmtune.errors import InvalidInput
-from mdmtune.jsonsafe import MAX_JSON_DEPTH, json_depth
+from mdmtune.jsonsafe import MAX_JSON_DEPTH, first_unstorable, json_depth
 
 KINDS: tuple[str, ...] = ("completion", "infill")
 _TEXT_FIELD = {"completion": "prompt", "infill": "masked"}
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+"""The `extra` of every parsed record without other fields: one shared, read-only empty mapping, not a dict each."""
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+"""How a NUL or a lone surrogate can appear in valid JSON text: only as an escape (a raw NUL is a control character
+JSON refuses, raw surrogates are not UTF-8). Lines matching it (rarely: `\\\\u0000` in a code prompt does) get the
+exact check."""
 
 
-@dataclass(frozen=True)
+class _Extra(Mapping[str, Any]):
+    """A parsed record's other fields, read-only: the names as one tuple shared by every record with the same fields,
+    the values as a tuple, short string values interned (a `group` or `metric` repeats on every line). A dict per
+    record was the largest part of a parsed set (about 200 bytes each for one field)."""
+
+    __slots__ = ("_names", "_values")
+    _shared_names: ClassVar[dict[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def __init__(self, names: tuple[str, ...], values: tuple[Any, ...]) -> None:
+        self._names = self._shared_names.setdefault(names, names) if len(self._shared_names) < 4096 else names
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._values[self._names.index(key)]
+        except ValueError:
+            raise KeyError(key) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+def _extra(obj: dict[str, Any], skip: tuple[str, ...]) -> Mapping[str, Any]:
+    names = tuple(key for key in obj if key not in skip)
+    if not names:
+        return _NO_EXTRA
+    values = tuple(_intern(obj[key]) for key in names)
+    return _Extra(names, values)
+
+
+def _intern(value: Any) -> Any:
+    return sys.intern(value) if isinstance(value, str) and len(value) <= 64 else value
+
+
+@dataclass(frozen=True, slots=True)
 class EvalRecord:
-    """One validated record; `line` is its 1-based line in the file (0 for records not read from a file)."""
+    """One validated record; `line` is its 1-based line in the file (0 for records not read from a file).
+
+    Slotted, and parsed records without other fields share one empty `extra`: a set of millions of small records
+    is held in about twice its file size (docs/evalsets.md "Memory"), where a dict per record took ten times it."""
 
     id: str | int
     kind: str
@@ -83,28 +135,48 @@ def _fail(line: int, message: str) -> InvalidInput:
     return InvalidInput("eval_set", f"line {line}: {message}")
 
 
-def json_lines(data: bytes, fail: Callable[[int, str], InvalidInput]) -> Iterator[tuple[int, Any]]:
+def _split_lines(data: bytes) -> Iterator[bytes]:
+    """The lines of `data`, each with its newline, one at a time (no list of every line, no decoded copy)."""
+    start, size = 0, len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        end = size if end < 0 else end + 1
+        yield data[start:end]
+        start = end
+
+
+def json_lines(data: bytes | Iterable[bytes], fail: Callable[[int, str], InvalidInput]) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) of every non-blank line of JSON Lines bytes; `fail(line, message)` makes the error.
 
-    The one reader of user JSON Lines (eval sets, outputs to score, benchmark files to convert): bad UTF-8, bad JSON
-    and hostile nesting are each reported with their line, never as a parser's own exception.
+    `data` is the bytes, or their lines (a file opened in binary mode), read one line at a time: only the current
+    line's text and value are held, never a decoded copy of the whole file. The one reader of user JSON Lines (eval
+    sets, outputs to score, benchmark files to convert): bad UTF-8, bad JSON, hostile nesting and text a database
+    cannot store (a NUL character, a lone surrogate) are each reported with their line, never as a parser's own
+    exception.
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise fail(line, f"not valid UTF-8 ({error.reason} at byte {error.start})") from None
-    for line, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
+    lines = _split_lines(data) if isinstance(data, (bytes, bytearray)) else data
+    offset = 0
+    for line, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8-sig" if line == 1 else "utf-8")
+        except UnicodeDecodeError as error:
+            raise fail(line, f"not valid UTF-8 ({error.reason} at byte {offset + error.start})") from None
+        offset += len(raw)
+        if not text.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = json.loads(text)
         except json.JSONDecodeError as error:
             raise fail(line, f"not valid JSON ({error.msg} at column {error.colno})") from None
         except RecursionError:  # the parser recurses per level: a hostile line can exhaust the stack
             raise fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-        if json_depth(value) > MAX_JSON_DEPTH:
+        # A value is nested no deeper than its line has brackets: most lines skip the walk.
+        if text.count("[") + text.count("{") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
             raise fail(line, f"nested deeper than {MAX_JSON_DEPTH} levels")
+        if _UNSTORABLE_ESCAPE.search(text):
+            found = first_unstorable(value)
+            if found:
+                raise fail(line, f"{found[0]} {found[1]}")
         yield line, value
 
 
@@ -129,7 +201,7 @@ def _parse_record(obj: Any, line: int) -> EvalRecord:
             raise _fail(line, f'missing field "{name}"')
         if not isinstance(obj[name], str):
             raise _fail(line, f'"{name}" must be a string, got {json.dumps(obj[name])}')
-    extra = {key: value for key, value in obj.items() if key not in ("id", _TEXT_FIELD[kind], "answer")}
+    extra = _extra(obj, ("id", _TEXT_FIELD[kind], "answer"))
     return EvalRecord(
         id=record_id,
         kind=kind,
@@ -163,7 +235,7 @@ def _chat_record(obj: dict[str, Any], record_id: str | int, line: int) -> EvalRe
         obj = {**obj, "answer": ""}
     if not isinstance(obj.get("answer"), str):
         raise _fail(line, '"answer" must be a string' if "answer" in obj else 'missing field "answer"')
-    extra = {key: value for key, value in obj.items() if key not in ("id", "messages", "answer")}
+    extra = _extra(obj, ("id", "messages", "answer"))
     chat = tuple({"role": m["role"], "content": m["content"]} for m in messages)
     return EvalRecord(
         id=record_id,
@@ -191,36 +263,65 @@ def _check_declared_metric(record: EvalRecord, first: EvalRecord) -> None:
         )
 
 
+def _id_key(record_id: str | int) -> str | int:
+    """The key ids are compared by: 1 and "1" are the same id (outputs are JSON objects keyed by id), "01" is not.
+    An int id keys as itself (the line number of a record without an id is shared, not copied into a string)."""
+    if isinstance(record_id, str) and record_id and record_id[0] in "-0123456789":
+        try:
+            number = int(record_id)
+        except ValueError:
+            return record_id
+        return number if str(number) == record_id else record_id
+    return record_id
+
+
+def _parse_lines(lines: bytes | Iterable[bytes]) -> tuple[tuple[EvalRecord, ...], str]:
+    """(records, kind) of JSON Lines, validated line by line; the first bad line raises InvalidInput."""
+    records: list[EvalRecord] = []
+    seen: set[str | int] = set()
+    for line, obj in json_lines(lines, _fail):
+        record = _parse_record(obj, line)
+        if records and record.kind != records[0].kind:
+            first = records[0]
+            raise _fail(line, f"a {record.kind} record in a set of {first.kind} records (line {first.line})")
+        key = _id_key(record.id)
+        if key in seen:
+            earlier = next(r for r in records if _id_key(r.id) == key)
+            raise _fail(line, f"duplicate id {json.dumps(record.id)} (first on line {earlier.line})")
+        seen.add(key)
+        _check_declared_metric(record, records[0] if records else record)
+        records.append(record)
+    if not records:
+        raise InvalidInput("eval_set", "no records: an eval set needs at least one JSON object line")
+    return tuple(records), records[0].kind
+
+
 def parse_eval_set(data: bytes) -> EvalSet:
     """Validate JSONL bytes into an EvalSet; the first bad line raises InvalidInput(field="eval_set").
 
     Blank lines are skipped. All records must be of one kind. Ids must be unique; 1 and "1" count as the same id,
     because outputs are reported in JSON objects keyed by id. A record without an id gets its line number.
     """
-    records: list[EvalRecord] = []
-    seen: dict[str, int] = {}
-    for line, obj in json_lines(data, _fail):
-        record = _parse_record(obj, line)
-        if records and record.kind != records[0].kind:
-            first = records[0]
-            raise _fail(line, f"a {record.kind} record in a set of {first.kind} records (line {first.line})")
-        key = str(record.id)
-        if key in seen:
-            raise _fail(line, f"duplicate id {json.dumps(record.id)} (first on line {seen[key]})")
-        seen[key] = line
-        _check_declared_metric(record, records[0] if records else record)
-        records.append(record)
-    if not records:
-        raise InvalidInput("eval_set", "no records: an eval set needs at least one JSON object line")
-    return EvalSet(records=tuple(records), kind=records[0].kind, sha256=hashlib.sha256(data).hexdigest())
+    records, kind = _parse_lines(data)
+    return EvalSet(records=records, kind=kind, sha256=hashlib.sha256(data).hexdigest())
 
 
 def load_eval_set(path: str | os.PathLike[str]) -> EvalSet:
-    """Read and validate the JSONL file at `path`."""
+    """Read and validate the JSONL file at `path`, a line at a time (hashed as it is read): what is held at the end
+    is the records, not the file's bytes beside them."""
     file = Path(path)
     if not file.is_file():
         raise InvalidInput("eval_set", f"no such file: {file}")
-    return parse_eval_set(file.read_bytes())
+    digest = hashlib.sha256()
+
+    def hashed(handle: Iterable[bytes]) -> Iterator[bytes]:
+        for raw in handle:
+            digest.update(raw)
+            yield raw
+
+    with open(file, "rb") as handle:
+        records, kind = _parse_lines(hashed(handle))
+    return EvalSet(records=records, kind=kind, sha256=digest.hexdigest())
 
 
 def dumps_eval_set(records: Iterable[EvalRecord | Mapping[str, Any]]) -> bytes:

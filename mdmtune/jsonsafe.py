@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from typing import Any
@@ -59,6 +60,41 @@ def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth) for child in children)
     return deepest
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def unstorable_text(value: str) -> str | None:
+    """Why `value` cannot be stored as text, or None: a NUL character (U+0000), which Postgres refuses in every text
+    and JSON column, or a lone surrogate (from a JSON escape such as \\ud800), which is not valid Unicode and cannot
+    be written as UTF-8. Both are refused where users hand text in, so SQLite and Postgres behave alike."""
+    if "\x00" in value:
+        return "must not contain the NUL character (U+0000)"
+    if _SURROGATES.search(value):
+        return "must not contain a lone surrogate (U+D800..U+DFFF)"
+    return None
+
+
+def first_unstorable(value: Any, where: str = "") -> tuple[str, str] | None:
+    """(path, reason) of the first string, key or value, in a parsed JSON value that `unstorable_text` refuses;
+    None when there is none. Paths read like `special_tokens[2]` or `model.mask_token`."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            reason = unstorable_text(item)
+            if reason:
+                return path or "value", reason
+        elif isinstance(item, dict):
+            for key, child in reversed(list(item.items())):
+                inner = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and unstorable_text(key):
+                    return inner, f"key {unstorable_text(key)}"
+                stack.append((child, inner))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(item))))
+    return None
 
 
 def from_jsonable(kind: Any, value: Any, namespace: dict[str, Any] | None = None) -> Any:

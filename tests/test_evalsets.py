@@ -210,3 +210,41 @@ def test_a_code_record_needs_no_answer_and_pass_at_1_scores_it(record):
 
 def test_a_record_that_is_no_code_record_still_needs_its_answer():
     assert 'line 1: missing field "answer"' in refused(jsonl({"prompt": "2+2=", "metric": "exact_match"}))
+
+
+def test_parsing_a_set_holds_under_three_times_its_file_size(tmp_path):
+    """tracemalloc's peak in a fresh interpreter (benchmarks/evalset_memory.py), on question-sized records: a dict
+    per record and the whole file decoded and split beside the records once took ten times the file."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "evalset_memory.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--mb", "3", "--shape", "question"], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)["question"]
+    assert figures["records"] > 10_000
+    assert figures["peak_ratio"] < 3, figures
+
+
+def test_compact_records_read_like_dicts_and_ids_compare_as_before():
+    data = b'{"id": 7, "prompt": "a", "answer": "b", "group": "g", "level": 2}\n'
+    data += b'{"id": "x", "prompt": "c", "answer": "d"}\n'
+    records = parse_eval_set(data).records
+    assert records[0].extra == {"group": "g", "level": 2} and dict(records[0].extra) == {"group": "g", "level": 2}
+    assert records[0].extra["group"] == "g" and "level" in records[0].extra and records[1].extra == {}
+    assert records[0].to_json() == {"id": 7, "prompt": "a", "answer": "b", "group": "g", "level": 2}
+    for first, second in (("1", "1"), ('"1"', "1"), ("-3", '"-3"')):
+        twice = f'{{"id": {first}, "prompt": "a", "answer": "b"}}\n{{"id": {second}, "prompt": "a", "answer": "b"}}\n'
+        assert "duplicate id" in refused(twice.encode())
+    distinct = b'{"id": "01", "prompt": "a", "answer": "b"}\n{"id": 1, "prompt": "a", "answer": "b"}\n'
+    assert len(parse_eval_set(distinct)) == 2
+
+
+def test_a_nul_or_a_lone_surrogate_in_a_record_names_the_line_and_field():
+    assert refused(b'{"prompt": "a", "answer": "b"}\n{"prompt": "a\\u0000", "answer": "b"}\n').startswith(
+        "line 2: prompt must not contain the NUL"
+    )
+    assert "lone surrogate" in refused(b'{"prompt": "a", "answer": "\\ud800"}\n')
+    assert len(parse_eval_set(b'{"prompt": "print(\\"\\\\u0000\\")", "answer": "b"}\n')) == 1  # an escaped backslash

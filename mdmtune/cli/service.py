@@ -1,4 +1,4 @@
-"""Service commands: `serve`, `worker`, `db upgrade|downgrade|current`, `keys create`, `demo`.
+"""Service commands: `serve`, `worker`, `db upgrade|downgrade|current`, `keys create|revoke`, `demo`.
 
 Each builds one `Settings` (environment MDMTUNE_*, overridden by the flags given) and hands it down. `serve` runs the
 migrations first, so the embedded default needs no other step; workers never create tables.
@@ -158,6 +158,33 @@ def keys_create(
     else:
         typer.echo(secret)
         typer.echo(f"key id {row.id} ({row.name}): shown once, store it now", err=True)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: str = typer.Argument(..., help="The key's id, as `keys create` printed it."),
+    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    data_dir: Path = typer.Option(None, "--data-dir"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Revoke an API key: every request with it is refused (401) from then on."""
+    from mdmtune.service.db.apikeys import revoke_api_key
+    from mdmtune.service.db.session import make_engine, make_session_factory
+    from mdmtune.service.migrations import require_current_schema
+
+    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
+    require_current_schema(url)
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            row = revoke_api_key(session, key_id)
+            session.commit()
+    finally:
+        engine.dispose()
+    if json_out:
+        emit_json({"id": row.id, "name": row.name, "revoked": True})
+    else:
+        typer.echo(f"key id {row.id} ({row.name}) revoked")
 
 
 def demo(

@@ -39,6 +39,7 @@ from safetensors import SafetensorError, safe_open
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
+from mdmtune.models.bounds import check_config_sizes
 from mdmtune.models.codec import HFTokenizerCodec
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import FAMILIES, detect_family, end_token_ids, mask_token_candidates
@@ -97,6 +98,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
         raise InvalidInput("checkpoint", f"config.json is not valid JSON: {error}") from None
     if not isinstance(config, dict):
         raise InvalidInput("checkpoint", "config.json is not a JSON object")
+    check_config_sizes(config)
     return config
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mdmtune.models.bounds import check_config_sizes
 from mdmtune.models.families import detect_family, end_token_ids, int_or_none, listed_ids, mask_token_candidates
 
 _MAX_JSON_BYTES = 64 << 20
@@ -157,8 +158,11 @@ def _text_of(table: dict[str, int], token_id: int | None) -> str | None:
 
 
 def read_checkpoint_info(path: str | Path, format: str) -> CheckpointInfo:
-    """The declared conventions of the checkpoint at `path` (a folder, or a TorchScript file) of `format`."""
+    """The declared conventions of the checkpoint at `path` (a folder, or a TorchScript file) of `format`; InvalidInput
+    when config.json declares a size past mdmtune.models.bounds."""
     path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    check_config_sizes(_json(folder / "config.json"))
     if format == "native":
         return _native(path)
     if format == "hf":

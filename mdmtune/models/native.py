@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
+from mdmtune.models.bounds import check_config_sizes
 from mdmtune.models.codec import CharCodec
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
@@ -73,6 +74,25 @@ def is_native_folder(folder: Path) -> bool:
         return False
 
 
+def refuse_pickles(folder: Path) -> None:
+    """InvalidInput naming the first pickle in a native folder: a file named like one (.bin, .pt, .pth, .ckpt, .pkl,
+    .pickle) or one that is one whatever its name (the pickle PROTO opcode, a torch.save zip). A native checkpoint
+    is config.json, model.safetensors and tokenizer.json; a pickle beside them is never read, and is refused as it
+    is for every other kind of checkpoint, so that nobody takes the folder for a safe source of its pickles."""
+    from mdmtune.models.hf import PICKLE_SUFFIXES
+    from mdmtune.models.torchscript import classify_zip, is_raw_pickle
+
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        named = path.suffix.lower() in PICKLE_SUFFIXES
+        if named or is_raw_pickle(path) or (is_zip(path) and classify_zip(path) != "folder"):
+            name = path.relative_to(folder).as_posix()
+            raise InvalidInput(
+                "checkpoint",
+                f"{name} is a pickle file and mdmtune never unpickles; a native checkpoint holds {CONFIG_FILE}, "
+                f"{WEIGHTS_FILE} and {TOKENIZER_FILE} only",
+            )
+
+
 def read_config(folder: Path) -> dict[str, Any]:
     """config.json as a dict; InvalidInput naming the file when it is missing, not JSON, or not native."""
     path = folder / CONFIG_FILE
@@ -86,6 +106,7 @@ def read_config(folder: Path) -> dict[str, Any]:
         raise InvalidInput("checkpoint", f"{CONFIG_FILE} does not declare format {FORMAT_NAME!r}")
     if config.get("format_version") != FORMAT_VERSION:
         raise InvalidInput("checkpoint", f"{CONFIG_FILE} has format_version {config.get('format_version')!r}")
+    check_config_sizes(config, CONFIG_FILE)
     return config
 
 
@@ -101,6 +122,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def load_reference(folder: Path) -> tuple[ReferenceMDM, CharCodec, dict[str, Any]]:
     """The float32 CPU model, its codec and the whole config.json of a native checkpoint folder."""
+    refuse_pickles(folder)
     config = read_config(folder)
     model_config = ReferenceConfig.from_dict(config.get("model") or {})
     token_names = config.get("tokenizer") or {}

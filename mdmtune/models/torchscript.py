@@ -31,6 +31,7 @@ import torch
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
+from mdmtune.models.bounds import check_config_sizes
 from mdmtune.models.codec import TokenizerCodec, load_tokenizer_file
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import listed_ids
@@ -126,6 +127,7 @@ def _read_ids(folder: Path) -> dict[str, Any]:
         config = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidInput("checkpoint", f"config.json is not valid JSON: {error}") from None
+    check_config_sizes(config)
     return config if isinstance(config, dict) else {}
 
 

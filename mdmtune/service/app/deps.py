@@ -14,7 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mdmtune.jsonsafe import unstorable_text
 from mdmtune.service.app.auth import KeyCache, owner_from_cache, owner_from_database
+from mdmtune.service.app.problems import Problem
 from mdmtune.service.app.store import ArtifactStore
 from mdmtune.service.settings import Settings
 
@@ -63,3 +65,22 @@ async def current_owner(request: Request, services: Services = Depends(get_servi
     if owner is not None:
         return owner
     return await run_in_threadpool(owner_from_database, token, services.sessions, services.keys)
+
+
+PATH_FIELDS = {"job_id": "id"}
+"""How a problem names a path parameter (the same name its 404 uses)."""
+
+
+async def storable_url(request: Request) -> None:
+    """Every route's first dependency: a path segment, a query parameter or a header that holds text a database
+    cannot store (a NUL character, a lone surrogate) is a 422 naming it, before anything looks it up. Postgres
+    refuses NUL in text columns and answered 500; the body's strings are checked by their schema (`schemas.Text`)."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and (reason := unstorable_text(value)):
+            raise Problem(422, f"path segment {reason}", PATH_FIELDS.get(name, name))
+    for name, value in request.query_params.multi_items():
+        if reason := unstorable_text(name) or unstorable_text(value):
+            raise Problem(422, f"query parameter {reason}", name)
+    for name, value in request.headers.items():
+        if reason := unstorable_text(value):
+            raise Problem(422, f"header {reason}", name)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mdmtune.jsonsafe import unstorable_text
 from mdmtune.service.app.deps import Services
 from mdmtune.service.app.problems import Problem
 from mdmtune.service.db.models import Job
@@ -36,6 +37,8 @@ def check_key(key: str | None) -> str | None:
         return None
     if not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise Problem(422, f"must be 1..{MAX_KEY_LENGTH} characters", HEADER)
+    if reason := unstorable_text(key):
+        raise Problem(422, reason, HEADER)
     return key
 
 

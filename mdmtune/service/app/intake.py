@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalSet, parse_eval_set
+from mdmtune.evalsets import EvalSet, load_eval_set
 from mdmtune.service.app.problems import Problem
 from mdmtune.service.app.store import Received, hash_path, safe_filename
 from mdmtune.service.settings import Settings
@@ -52,18 +52,39 @@ def unpack_checkpoint(received: Received, filename: str | None, area: Path, sett
 
 def checkpoint_format(path: Path, settings: Settings) -> str:
     """native | hf | torchscript, after the integrity checks: every safetensors header parses and covers its file,
-    an hf folder has safetensors weights (never only pickles)."""
+    an hf folder has safetensors weights (never only pickles), a native folder holds no pickle at all."""
     from mdmtune.models.hf import check_safetensors_only
     from mdmtune.models.loading import detect_format
+    from mdmtune.models.native import refuse_pickles
 
     try:
         fmt = detect_format(path)
         check_safetensors_files(path)
         if fmt == "hf":
             check_safetensors_only(path)
+        if fmt == "native" and path.is_dir():
+            refuse_pickles(path)
     except InvalidInput as error:
         raise _as_file_problem(error, "checkpoint refused") from None
     return fmt
+
+
+def checkpoint_meta(path: Path, fmt: str) -> dict:
+    """What the checkpoint declares (mdmtune.models.metadata, JSON files only), as stored in its row; a config.json
+    size past the documented bounds, or a declared text a database cannot store (a NUL character in a special
+    token), is a 422 naming the upload and the key."""
+    from mdmtune.jsonsafe import first_unstorable
+    from mdmtune.models.metadata import read_checkpoint_info
+
+    try:
+        meta = read_checkpoint_info(path, fmt).to_json()
+    except InvalidInput as error:
+        raise _as_file_problem(error, "checkpoint refused") from None
+    found = first_unstorable(meta)
+    if found:
+        where, reason = found
+        raise Problem(422, f"checkpoint refused: its declared {where} {reason}", "file")
+    return meta
 
 
 def check_safetensors_files(path: Path) -> None:
@@ -113,6 +134,6 @@ def allowed_path(uri: str, settings: Settings) -> Path:
 def parse_uploaded_eval_set(path: Path) -> EvalSet:
     """The validated eval set; a bad line or an empty set is a 422 naming the upload and the line."""
     try:
-        return parse_eval_set(path.read_bytes())
+        return load_eval_set(path)  # a line at a time: the upload's bytes are never all in memory
     except InvalidInput as error:
         raise Problem(422, f"eval set refused: {error.message}", "file") from None

@@ -11,10 +11,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import mdmtune
-from mdmtune.service.app.deps import Services
+from mdmtune.service.app.deps import Services, storable_url
 from mdmtune.service.app.docs_pages import install_docs
 from mdmtune.service.app.problems import install_problem_handlers
 from mdmtune.service.app.routes import artifacts, health, tune
@@ -60,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from packaged files by install_docs: FastAPI's own pages load them from a CDN
         redoc_url=None,
+        dependencies=[Depends(storable_url)],
     )
     app.state.services = services
     install_problem_handlers(app)

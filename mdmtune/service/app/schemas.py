@@ -11,9 +11,10 @@ import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from mdmtune.errors import InvalidInput
+from mdmtune.jsonsafe import unstorable_text
 from mdmtune.option_names import MAX_CFG_SCALE, MAX_ENTROPY_BOUND
 from mdmtune.tuning import limits as L
 from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
@@ -27,7 +28,35 @@ def _default(name: str) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-Shape = Annotated[float, Field(gt=0, le=L.MAX_SHAPE)]
+def _storable(value: str) -> str:
+    reason = unstorable_text(value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean (true/false)")
+    return value
+
+
+NOT_A_BOOLEAN = BeforeValidator(_not_a_boolean)
+STORABLE = AfterValidator(_storable)
+"""Placed after a type's Field constraints (`Annotated[int, Field(ge=1), NOT_A_BOOLEAN]`), so that the constraints
+still show as minimum and maximum in the OpenAPI schema."""
+
+Text = Annotated[str, STORABLE]
+"""A string a request carries: refused with a 422 naming the field when it holds a NUL character or a lone surrogate,
+which Postgres cannot store (it answered 500 before), so both databases refuse the same requests."""
+
+Int = Annotated[int, NOT_A_BOOLEAN]
+"""An integer field: JSON `true` is refused rather than read as 1 (pydantic's lax mode would take it); 8.0 is 8."""
+
+Number = Annotated[float, NOT_A_BOOLEAN]
+"""A float field: JSON `true` is refused rather than read as 1.0."""
+
+Shape = Annotated[float, Field(gt=0, le=L.MAX_SHAPE), NOT_A_BOOLEAN]
 """A Beta parameter: the ends of the (a, b) search box."""
 
 
@@ -36,31 +65,27 @@ class TuneRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    checkpoint_id: str | None = Field(None, description="From POST /v1/checkpoints; required for objective=quality.")
-    eval_set_id: str | None = Field(None, description="From POST /v1/eval-sets; required for objective=quality.")
-    validate_eval_set_id: str | None = Field(
+    checkpoint_id: Text | None = Field(None, description="From POST /v1/checkpoints; required for objective=quality.")
+    eval_set_id: Text | None = Field(None, description="From POST /v1/eval-sets; required for objective=quality.")
+    validate_eval_set_id: Text | None = Field(
         None,
         description="Quality: a second eval set (from POST /v1/eval-sets, same kind) on which the best schedule and "
         "the baselines are re-scored when the search ends; reported beside the confirm split under `validation`, "
         "with a warning where the best loses there.",
     )
-    steps: int = Field(
+    steps: Int = Field(
         ...,
         ge=1,
         le=L.MAX_STEPS,
         description="N, the number of sampling steps the schedule is tuned for. A quality job's N is at most "
         "gen_length (completion) or the eval set's largest masked count (infill).",
     )
-    gen_length: int | None = Field(
+    gen_length: Annotated[int, Field(ge=1, le=L.MAX_GEN_LENGTH), NOT_A_BOOLEAN] | None = Field(
         _default("gen_length"),
-        ge=1,
-        le=L.MAX_GEN_LENGTH,
         description="Completion records: tokens generated after the prompt (>= steps). Infill records ignore it.",
     )
-    block_length: int | None = Field(
+    block_length: Annotated[int, Field(ge=1, le=L.MAX_GEN_LENGTH), NOT_A_BOOLEAN] | None = Field(
         _default("block_length"),
-        ge=1,
-        le=L.MAX_GEN_LENGTH,
         description="Semi-autoregressive block length; must divide gen_length, and the block count must divide "
         "steps. None: one block of gen_length.",
     )
@@ -68,7 +93,7 @@ class TuneRequest(BaseModel):
     remasking: Literal["low_confidence", "random", "margin", "entropy"] = Field(
         _default("remasking"), description="Which positions the count sampler commits at each step."
     )
-    temperature: float = Field(
+    temperature: Number = Field(
         _default("temperature"), ge=0, le=L.MAX_TEMPERATURE, description="Sampling temperature (0: greedy)."
     )
     objective: Literal["quality", "energy", "frontier"] = Field(
@@ -77,29 +102,27 @@ class TuneRequest(BaseModel):
         "model call: at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy "
         "decoders).",
     )
-    budgets: list[Annotated[int, Field(ge=1, le=L.MAX_STEPS)]] | None = Field(
+    budgets: list[Annotated[int, Field(ge=1, le=L.MAX_STEPS), NOT_A_BOOLEAN]] | None = Field(
         None,
         min_length=1,
         max_length=L.MAX_BUDGETS,
         description="objective=frontier: mean model calls per record to compare at, e.g. [4, 8, 16] (each >= 1, "
         "at most gen_length); None: [steps]. n_trials is then the Beta search's trials at each budget.",
     )
-    weight_a: float = Field(
+    weight_a: Number = Field(
         _default("weight_a"), gt=0, le=L.MAX_SHAPE, description="Energy objective: Beta weight gamma_w's a."
     )
-    weight_b: float = Field(
+    weight_b: Number = Field(
         _default("weight_b"), gt=0, le=L.MAX_SHAPE, description="Energy objective: Beta weight gamma_w's b."
     )
-    metric: str | None = Field(
+    metric: Text | None = Field(
         _default("metric"),
         description="Quality: scorer name from the metric registry (exact_match, numeric_match, regex, sudoku, "
         "gsm8k, gsm8k_strict, math, bbh, pass_at_1, ...). Required unless the eval set declares one (a `metric` "
         "field on its records); there is no default.",
     )
-    n_trials: int | None = Field(
+    n_trials: Annotated[int, Field(ge=1, le=L.MAX_TRIALS), NOT_A_BOOLEAN] | None = Field(
         _default("n_trials"),
-        ge=1,
-        le=L.MAX_TRIALS,
         description=f"Finished trials to run; None: {DEFAULT_TRIALS['quality']} (quality), "
         f"{DEFAULT_TRIALS['energy']} (energy). Includes the linear and cos2 baselines.",
     )
@@ -112,38 +135,34 @@ class TuneRequest(BaseModel):
     search_algorithm: Literal["tpe", "gp", "cmaes", "random"] = Field(
         _default("search_algorithm"), description="Optuna sampler."
     )
-    subset_size: int | None = Field(
+    subset_size: Annotated[int, Field(ge=2, le=L.MAX_SUBSET_SIZE), NOT_A_BOOLEAN] | None = Field(
         _default("subset_size"),
-        ge=2,
-        le=L.MAX_SUBSET_SIZE,
         description="Records used at the last rung of the search (None: the whole split).",
     )
-    replicates: int = Field(
+    replicates: Int = Field(
         _default("replicates"), ge=1, le=L.MAX_REPLICATES, description="Samples per record (common random numbers)."
     )
-    seed: int = Field(
+    seed: Int = Field(
         _default("seed"),
         ge=0,
         le=L.MAX_SEED,
         description="Seeds the search, the split, the sampler draws, the bootstrap.",
     )
-    mask_symbol: str | None = Field(
+    mask_symbol: Annotated[str, Field(min_length=1, max_length=L.MAX_MASK_SYMBOL_CHARS), STORABLE] | None = Field(
         _default("mask_symbol"),
-        min_length=1,
-        max_length=L.MAX_MASK_SYMBOL_CHARS,
         description="Infill mask symbol; None: the tokenizer's own mask token text.",
     )
-    add_special_tokens: bool = Field(
+    add_special_tokens: StrictBool = Field(
         _default("add_special_tokens"),
         description="Encode records as the tokenizer's own __call__ does by default, its special tokens included "
         "([CLS] ... [SEP] for BERT, BOS for LLaDA); false: the texts' tokens alone.",
     )
-    chat_template: bool = Field(
+    chat_template: StrictBool = Field(
         _default("chat_template"),
         description="Wrap each completion prompt as one user turn of the tokenizer's chat template (records with "
         "`messages` always use it).",
     )
-    cfg_scale: float = Field(
+    cfg_scale: Number = Field(
         _default("cfg_scale"),
         ge=0,
         le=MAX_CFG_SCALE,
@@ -164,19 +183,15 @@ class TuneRequest(BaseModel):
         "rival the tuned schedule must beat: threshold (Fast-dLLM, with `threshold`) or entropy (EB-sampler, with "
         "`entropy_bound`); schedule: none.",
     )
-    threshold: float | None = Field(
-        _default("threshold"), ge=0, le=1, description="decoder=threshold: commit positions at least this confident."
+    threshold: Annotated[float, Field(ge=0, le=1), NOT_A_BOOLEAN] | None = Field(
+        _default("threshold"), description="decoder=threshold: commit positions at least this confident."
     )
-    entropy_bound: float | None = Field(
+    entropy_bound: Annotated[float, Field(ge=0, le=MAX_ENTROPY_BOUND), NOT_A_BOOLEAN] | None = Field(
         _default("entropy_bound"),
-        ge=0,
-        le=MAX_ENTROPY_BOUND,
         description="decoder=entropy: commit the lowest-entropy positions while sum - max <= this (nats).",
     )
-    timeout_seconds: float | None = Field(
+    timeout_seconds: Annotated[float, Field(gt=0, le=L.MAX_TIMEOUT_SECONDS), NOT_A_BOOLEAN] | None = Field(
         None,
-        gt=0,
-        le=L.MAX_TIMEOUT_SECONDS,
         description="Running time limit of this job (at most a week); None: the server's job_timeout_seconds.",
     )
 
@@ -197,7 +212,7 @@ class CheckpointUri(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    uri: str = Field(..., description="A path or file:// URI inside one of the server's allowed_uri_roots.")
+    uri: Text = Field(..., description="A path or file:// URI inside one of the server's allowed_uri_roots.")
 
 
 class CheckpointOut(BaseModel):

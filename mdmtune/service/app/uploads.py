@@ -14,6 +14,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from mdmtune.jsonsafe import unstorable_text
 from mdmtune.service.app.problems import Problem
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -72,6 +73,9 @@ class FilePart:
             s.name = opts.get(b"name", b"").decode("utf-8", "replace")
             raw = opts.get(b"filename")
             s.filename = raw.decode("utf-8", "replace") if raw is not None else None
+            reason = unstorable_text(s.filename or "")
+            if reason and s.name == self.field_name:
+                raise Problem(422, f"the file name {reason}", self.field_name)
             if s.name == self.field_name:
                 if s.seen_file:
                     raise Problem(422, f"more than one part named {self.field_name!r}", self.field_name)

@@ -13,7 +13,6 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from mdmtune.models.metadata import read_checkpoint_info
 from mdmtune.service.app import intake
 from mdmtune.service.app.deps import Services, current_owner, get_services
 from mdmtune.service.app.problems import Problem, problem_responses
@@ -92,7 +91,7 @@ async def create_checkpoint(
         received, filename = await _streamed(request, store, area)
         content, target = await run_in_threadpool(intake.unpack_checkpoint, received, filename, area, services.settings)
         fmt = await run_in_threadpool(intake.checkpoint_format, target, services.settings)
-        meta = (await run_in_threadpool(read_checkpoint_info, target, fmt)).to_json()  # JSON files, never weights
+        meta = await run_in_threadpool(intake.checkpoint_meta, target, fmt)  # JSON files, never weights
         existed = store.path_for(received.sha256).exists()
         final = store.commit(content, received.sha256)
     path = intake.locate(final, target.relative_to(content)) if target != content else final
@@ -124,7 +123,7 @@ async def _checkpoint_from_uri(request: Request, owner: str, services: Services)
     path = intake.allowed_path(spec.uri, services.settings)
     fmt = await run_in_threadpool(intake.checkpoint_format, path, services.settings)
     sha256, size = await run_in_threadpool(intake.hash_path, path)
-    meta = (await run_in_threadpool(read_checkpoint_info, path, fmt)).to_json()
+    meta = await run_in_threadpool(intake.checkpoint_meta, path, fmt)
     row = Checkpoint(owner_key_id=owner, sha256=sha256, format=fmt, size=size, path=str(path), filename=None, meta=meta)
     await run_in_threadpool(_save_row, services, row, False)
     return CheckpointOut.model_validate(row, from_attributes=True)
