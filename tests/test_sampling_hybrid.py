@@ -216,3 +216,20 @@ def test_bad_per_row_thresholds_are_refused_by_name(denoiser):
     with pytest.raises(InvalidInput) as error:
         sample_hybrid(denoiser, ids, alpha_grids([named("cos2")] * 2, 6), SamplerSettings(), [1, 2], (PROMPT, GEN))
     assert error.value.field == "decoder"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"decoder": "hybrid"}, "threshold"),
+        ({"decoder": "hybrid", "threshold": 2.0}, "threshold"),
+        ({"decoder": "hybrid", "threshold": 0.9, "entropy_bound": 0.5}, "entropy_bound"),
+        ({"decoder": "hybrid", "threshold": 0.9, "objective": "frontier"}, "decoder"),
+    ],
+)
+def test_a_tune_job_refuses_bad_hybrid_fields_by_name(kwargs, field):
+    from mdmtune.tuning.spec import TuneSpec
+
+    with pytest.raises(InvalidInput) as error:
+        TuneSpec(**{"objective": "quality", "metric": "sudoku", "steps": 4, **kwargs}).validate()
+    assert error.value.field == field
