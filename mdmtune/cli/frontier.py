@@ -149,6 +149,9 @@ def _parameters(point: Any) -> str:
         return f"a={display.parameter(point.a)} b={display.parameter(point.b)} N={point.steps}"
     if point.decoder == "threshold":
         return f"tau={display.parameter(point.threshold)}"
+    if point.decoder == "hybrid":
+        floor = f"a={display.parameter(point.a)} b={display.parameter(point.b)} N={point.steps}"
+        return f"{floor} tau={display.parameter(point.threshold)}"
     return f"gamma={display.parameter(point.entropy_bound)}"
 
 
