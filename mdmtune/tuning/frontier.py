@@ -1,6 +1,6 @@
 """The quality-per-NFE frontier: at each budget B of model calls per record, which decoding policy wins, by how much.
 
-At every budget B (`spec.steps` holds the budgets) five points compete on the same records and seeds:
+At every budget B (`spec.steps` holds the budgets) six points compete on the same records and seeds:
 - schedule: the tuned Beta schedule at N = B (the ordinary search: `run_search` + `finalize`, its confirm winner),
   linear and cos2 at N = B (a schedule's calls per record are the steps at which its plan commits something, <= B);
 - threshold: the Fast-dLLM decoder with the tau of best search-split score among those whose mean calls per record
@@ -13,7 +13,7 @@ Everything is chosen on the search split and reported on the confirm split (the 
 `tune`): score, Wilson 95% interval, mean calls per record, and the paired bootstrap interval of the difference to
 linear at the same budget. The winner is the best confirm score among the points that kept to the budget on the
 confirm split too (a tie goes to the fewer calls, then to the simpler policy: linear, cos2, tuned, threshold,
-entropy).
+entropy, hybrid).
 
 Cost, shared where it can be: one search per budget, each with its batches of trials and successive halving, the
 score cache shared across budgets; the adaptive decoders are swept once for every budget, by successive halving over
