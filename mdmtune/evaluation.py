@@ -312,13 +312,18 @@ def evaluate_decoder(
     seed: int = 0,
     batch_size: int = 64,
     on_batch: BatchHook | None = None,
+    schedule: Schedule | None = None,
+    steps: int | None = None,
 ) -> Evaluation:
     """Sample and score every (parameter, record, replicate) with an adaptive decoder; parameters are thresholds
-    (threshold decoder) or entropy bounds (entropy decoder). The Evaluation's first axis runs over `parameters`.
+    (threshold and hybrid decoders) or entropy bounds (entropy decoder). The Evaluation's first axis runs over
+    `parameters`.
 
     All rows go to one continuously batched sampling call (at most batch_size rows per model call, a finished row's
-    place taken by the next one); on_batch(rows finished, rows) after every model call."""
-    from mdmtune.sampling import sample_adaptive
+    place taken by the next one); on_batch(rows finished, rows) after every model call. The hybrid decoder also
+    needs `schedule` and `steps` (its floor plan) and runs in fixed batches of batch_size rows (its steps are the
+    schedule's, shared by the batch), on_batch after each batch."""
+    from mdmtune.sampling import sample_adaptive, sample_hybrid
 
     values = np.asarray(parameters, dtype=np.float64).reshape(-1)
     if values.size == 0:
@@ -334,6 +339,34 @@ def evaluate_decoder(
     records = indices[rows[:, 0]]
     seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, rows[:, 1], strict=True)]
     attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
+    if settings.decoder == "hybrid":
+        if schedule is None or steps is None:
+            raise InvalidInput("schedule", "the hybrid decoder needs a schedule and steps (its floor plan)")
+        plan = _alphas([schedule], steps)
+        nfe, done = 0, 0
+        for start in range(0, len(rows), batch_size):
+            part = slice(start, start + batch_size)
+            batch_rows = len(rows[part])
+            result = sample_hybrid(
+                denoiser,
+                encoded.ids[records[part]],
+                np.repeat(plan, batch_rows, axis=0),
+                settings,
+                seeds[part],
+                encoded.gen_region,
+                None if attention is None else attention[part],
+                values[rows[part, 2]],
+            )
+            for offset, (position, replicate, which) in enumerate(rows[part]):
+                text = _decode(denoiser, encoded, int(records[start + offset]), result.ids[offset])
+                outputs[which][position][replicate] = text
+                row_nfe[which, position, replicate] = result.row_nfe[offset]
+            nfe += int(result.nfe)
+            done += batch_rows
+            if on_batch is not None:
+                on_batch(done, len(rows))
+        scores, set_scores = _score(scorer, encoded, indices, outputs)
+        return Evaluation(scores, set_scores, outputs, nfe, row_nfe, indices)
     result = sample_adaptive(
         denoiser,
         encoded.ids[records],

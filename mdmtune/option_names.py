@@ -11,8 +11,9 @@ REMASKINGS: tuple[str, ...] = ("low_confidence", "random", "margin", "entropy")
 CONFIDENCE_DTYPES: tuple[str, ...] = ("model", "float64")
 MAX_CFG_SCALE = 100.0
 """LLaDA evaluates with scales of 0 to a few; past 100 the unconditional pass is all that is left."""
-DECODERS: tuple[str, ...] = ("schedule", "threshold", "entropy")
-"""schedule: the count plan of a Beta schedule; threshold (Fast-dLLM) and entropy (EB-sampler): adaptive decoders."""
+DECODERS: tuple[str, ...] = ("schedule", "threshold", "entropy", "hybrid")
+"""schedule: the count plan of a Beta schedule; threshold (Fast-dLLM) and entropy (EB-sampler): adaptive decoders;
+hybrid (diffusers' BlockRefinementScheduler): the schedule's count plan as a floor, plus every position above tau."""
 MAX_ENTROPY_BOUND = 1000.0
 """Nats; far above any useful bound (log of a 126k vocabulary is 11.7 per token), there only to bound requests."""
 MAX_DECODER_STEPS = 100_000

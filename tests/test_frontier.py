@@ -50,7 +50,7 @@ def test_json_has_a_point_per_policy_at_every_budget(document):
     for budget in document["frontier"]:
         names = [p["name"] for p in budget["points"]]
         assert names[:3] == ["tuned", "linear", "cos2"]
-        assert set(names[3:]) <= {"threshold", "entropy"}
+        assert set(names[3:]) <= {"threshold", "entropy", "hybrid"} and names[-1] == "hybrid"
         assert budget["winner"] in budget["points"]
         for point in budget["points"]:
             assert {"decoder", "a", "b", "steps", "threshold", "entropy_bound", "nfe_per_record", "score", "ci"} <= set(
@@ -58,13 +58,16 @@ def test_json_has_a_point_per_policy_at_every_budget(document):
             )
             assert point["ci"][0] <= point["score"] <= point["ci"][1]
             assert point["diff_vs_linear_ci"][0] <= point["diff_vs_linear"] + 1e-12
-            if point["decoder"] == "schedule":
+            if point["decoder"] in ("schedule", "hybrid"):
                 assert point["steps"] == budget["budget"] and point["nfe_per_record"] <= budget["budget"]
             else:
                 assert point["search_nfe_per_record"] <= budget["budget"] + 1e-9
         linear = next(p for p in budget["points"] if p["name"] == "linear")
         assert (linear["a"], linear["b"]) == (0.5, 0.5)
         assert linear["diff_vs_linear"] == 0 and linear["diff_vs_linear_ci"] == [0.0, 0.0]
+        tuned, hybrid = budget["points"][0], budget["points"][-1]
+        assert (hybrid["a"], hybrid["b"]) == (tuned["a"], tuned["b"])  # the floor is the budget's tuned plan
+        assert 0 <= hybrid["threshold"] <= 1
         eligible = [p for p in budget["points"] if p["within_budget"]]
         assert budget["winner"]["score"] == max(p["score"] for p in eligible)
     assert document["confirm_records"] == len(document["confirm_ids"]) == 9
@@ -94,6 +97,9 @@ def test_sample_rescores_every_point_to_the_record(capsys, frontier, document):
                 extra = ["--steps", str(point["steps"]), "--a", repr(point["a"]), "--b", repr(point["b"])]
             elif point["decoder"] == "threshold":
                 extra = ["--decoder", "threshold", "--threshold", repr(point["threshold"])]
+            elif point["decoder"] == "hybrid":
+                extra = ["--decoder", "hybrid", "--threshold", repr(point["threshold"]), "--steps", str(point["steps"])]
+                extra += ["--a", repr(point["a"]), "--b", repr(point["b"])]
             else:
                 extra = ["--decoder", "entropy", "--entropy-bound", repr(point["entropy_bound"])]
             report = _sample(capsys, frontier, *extra)
@@ -140,6 +146,13 @@ def test_sample_with_a_decoder_keeps_nfe_per_record_and_refuses_schedule_options
         (["--decoder", "threshold"], "threshold"),
         (["--decoder", "entropy", "--entropy-bound", "0.1", "--name", "linear"], "name"),
         (["--steps", "8", "--name", "linear", "--threshold", "0.9"], "threshold"),
+        (["--decoder", "hybrid", "--threshold", "0.9", "--name", "linear"], "steps"),
+        (["--decoder", "hybrid", "--steps", "8", "--name", "linear"], "threshold"),
+        (["--decoder", "hybrid", "--threshold", "1.5", "--steps", "8", "--name", "linear"], "threshold"),
+        (
+            ["--decoder", "hybrid", "--threshold", "0.9", "--steps", "8", "--name", "linear", "--max-steps", "4"],
+            "max_steps",
+        ),
     ):
         code, out, err = run_cli(capsys, *args, *extra)
         assert code == 2 and out == "" and f"{field}:" in err, (extra, err)
@@ -157,6 +170,25 @@ def test_tune_scores_a_rival_decoder_beside_the_baselines(capsys, frontier):
     rows = [r for r in report["records"] if r["id"] in confirm]
     assert rival["score"] == pytest.approx(np.mean([r["score"] for r in rows]))
     assert rival["nfe_per_record"] == pytest.approx(np.mean([r["nfe"] for r in rows]))
+
+
+def test_tune_scores_the_hybrid_on_the_tuned_plan_beside_the_baselines(capsys, frontier):
+    """The hybrid rival's floor is the tuned schedule at the job's N: `mdmtune sample --decoder hybrid` with the
+    tuned a, b gives its confirm score and calls; it never needs more calls than the plan's steps."""
+    args = ["tune", "--checkpoint", str(CHECKPOINT), "--eval-set", str(frontier / "eval.jsonl"), "--metric", "sudoku"]
+    args += ["--steps", "4", "--trials", "3", "--decoder", "hybrid", "--threshold", "0.8", "--no-figures"]
+    code, out, err = run_cli(capsys, *args, "--out", str(frontier / "tune-hybrid"), "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    rival = document["baselines"]["hybrid"]
+    best = document["best"]
+    extra = ["--steps", "4", "--a", repr(best["a"]), "--b", repr(best["b"])]
+    report = _sample(capsys, frontier, "--decoder", "hybrid", "--threshold", "0.8", *extra)
+    confirm = {r["id"] for r in report["records"]} - set(_search_ids(frontier, document))
+    rows = [r for r in report["records"] if r["id"] in confirm]
+    assert rival["score"] == pytest.approx(np.mean([r["score"] for r in rows]))
+    assert rival["nfe_per_record"] == pytest.approx(np.mean([r["nfe"] for r in rows]))
+    assert rival["nfe_per_record"] <= 4
 
 
 def _search_ids(frontier, document) -> list:

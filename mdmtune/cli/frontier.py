@@ -1,10 +1,11 @@
 """`mdmtune frontier`: which decoding policy wins at each budget of model calls per record, on the user's model.
 
 `mdmtune frontier --checkpoint CK --eval-set E --metric M --budgets 4,8,16 [--json]`: the tuned Beta schedule,
-linear and cos2 at N = B, and the threshold and entropy decoders tuned to at most B calls per record, chosen on a
-search split and scored on a confirm split (mdmtune.tuning.frontier). Self-contained: every setting has a default
-and the command loads the checkpoint, the eval set, tunes, scores, writes `frontier.json` and `frontier.png` under
---out, and prints a table (or one JSON document with --json). Progress goes to stderr.
+linear and cos2 at N = B, the threshold and entropy decoders tuned to at most B calls per record, and the hybrid
+(the tuned plan at N = B as its floor, tau swept), chosen on a search split and scored on a confirm split
+(mdmtune.tuning.frontier). Self-contained: every setting has a default and the command loads the checkpoint, the
+eval set, tunes, scores, writes `frontier.json` and `frontier.png` under --out, and prints a table (or one JSON
+document with --json). Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def _parameters(point: Any) -> str:
         return f"a={display.parameter(point.a)} b={display.parameter(point.b)} N={point.steps}"
     if point.decoder == "threshold":
         return f"tau={display.parameter(point.threshold)}"
+    if point.decoder == "hybrid":
+        floor = f"a={display.parameter(point.a)} b={display.parameter(point.b)} N={point.steps}"
+        return f"{floor} tau={display.parameter(point.threshold)}"
     return f"gamma={display.parameter(point.entropy_bound)}"
 
 

@@ -60,8 +60,14 @@ def sample_command(
     cfg_scale: float = CFG_SCALE_OPTION,
     confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
     family: str = FAMILY_OPTION,
-    decoder: str = typer.Option("schedule", "--decoder", help="schedule | threshold | entropy."),
-    threshold: float | None = typer.Option(None, "--threshold", help="Threshold decoder: confidence tau in [0, 1]."),
+    decoder: str = typer.Option(
+        "schedule",
+        "--decoder",
+        help="schedule | threshold | entropy | hybrid (the schedule's plan as a floor plus every position above tau).",
+    ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Threshold and hybrid decoders: confidence tau in [0, 1]."
+    ),
     entropy_bound: float | None = typer.Option(None, "--entropy-bound", help="Entropy decoder: gamma in nats."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Adaptive decoders: cap on model calls per record."),
     json_output: bool = JSON_OPTION,
@@ -139,10 +145,11 @@ def sample_command(
 
 
 def _schedule_or_none(decoder: str, steps: int | None, a: float | None, b: float | None, name: str | None) -> Any:
-    """The schedule decoder needs --steps and a schedule; the adaptive ones decide their own steps and take neither."""
-    if decoder == "schedule":
+    """The schedule and hybrid decoders need --steps and a schedule (the hybrid's is its floor); the adaptive ones
+    decide their own steps and take neither."""
+    if decoder in ("schedule", "hybrid"):
         if steps is None:
-            raise InvalidInput("steps", "give --steps N (or an adaptive --decoder)")
+            raise InvalidInput("steps", f"give --steps N (the {decoder} decoder's plan; or threshold or entropy)")
         return pick_schedule(a, b, name)
     for field, value in (("steps", steps), ("a", a), ("b", b), ("name", name)):
         if value is not None:
@@ -172,6 +179,9 @@ def _print(report: dict[str, Any]) -> None:
 
 
 def _title(report: dict[str, Any]) -> str:
+    if report["decoder"] == "hybrid":
+        floor = f"{report['schedule']['name']}, N = {report['steps']}"
+        return f"hybrid decoder, floor {floor}, tau = {display.parameter(report['threshold'])}"
     if report["schedule"] is not None:
         return f"{report['schedule']['name']}, N = {report['steps']}"
     if report["decoder"] == "threshold":

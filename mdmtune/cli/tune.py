@@ -131,9 +131,12 @@ def tune_command(
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures."),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     decoder: str = typer.Option(
-        "schedule", "--decoder", help="A rival scored beside the baselines: threshold|entropy."
+        "schedule",
+        "--decoder",
+        help="A rival scored beside the baselines: threshold|entropy|hybrid (the tuned plan as a floor, plus every "
+        "position above --threshold).",
     ),
-    threshold: float | None = typer.Option(None, "--threshold", help="The threshold rival's confidence tau."),
+    threshold: float | None = typer.Option(None, "--threshold", help="The threshold or hybrid rival's confidence tau."),
     entropy_bound: float | None = typer.Option(None, "--entropy-bound", help="The entropy rival's gamma (nats)."),
 ) -> None:
     """Tune (a, b) for N steps: the energy objective (model-free) or quality on an eval set."""

@@ -16,7 +16,7 @@ from mdmtune.plots import style
 from mdmtune.plots.core import save
 from mdmtune.tuning.frontier import FrontierResult, pareto_front
 
-POLICIES = ("tuned", "linear", "cos2", "threshold", "entropy")
+POLICIES = ("tuned", "linear", "cos2", "threshold", "entropy", "hybrid")
 
 
 def plot_frontier(result: FrontierResult, path: str | Path) -> Path:

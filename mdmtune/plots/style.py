@@ -23,6 +23,7 @@ STYLES: dict[str, dict[str, Any]] = {
     "sine": {"color": "#6a3d9a", "marker": "^", "linestyle": "-."},
     "threshold": {"color": "#ff7f00", "marker": "v", "linestyle": "-"},
     "entropy": {"color": "#a6761d", "marker": "X", "linestyle": "-"},
+    "hybrid": {"color": "#fb9a99", "marker": "o", "linestyle": "-"},
 }
 """The fixed styles; "best" is the same as "tuned" (ALIASES)."""
 ALIASES = {"best": "tuned", "cos^2": "cos2"}

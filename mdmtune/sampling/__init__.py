@@ -7,7 +7,10 @@ Public API:
   one integer seed per row) -> SampleOutput(ids, nfe, row_nfe, committed_per_step).
 - `sample_adaptive(denoiser, ids, settings, seeds, gen_region=None, attention_mask=None, parameters=None)`: the
   threshold (Fast-dLLM) and entropy (EB-sampler) decoders, one threshold or bound per row (adaptive.py); `sample`
-  dispatches to it when `settings.decoder` is not "schedule".
+  dispatches to it when `settings.decoder` is threshold or entropy.
+- `sample_hybrid(denoiser, ids, alphas, settings, seeds, gen_region=None, attention_mask=None, thresholds=None)`:
+  diffusers' BlockRefinementScheduler, the count plan of alphas as a floor plus every position above tau, one tau
+  per row (sampler.py); `sample` dispatches to it when `settings.decoder` is "hybrid".
 - `derive_seed(*parts)`: the seed of a (record, replicate) and of a (row, step).
 
 Conventions (each module says why):
@@ -23,7 +26,7 @@ sampler (the loop). Never imports FastAPI or SQLAlchemy.
 """
 
 from mdmtune.sampling.adaptive import sample_adaptive
-from mdmtune.sampling.sampler import sample
+from mdmtune.sampling.sampler import sample, sample_hybrid
 from mdmtune.sampling.seeds import derive_seed
 from mdmtune.sampling.settings import DECODERS, REMASKINGS, SAMPLERS, SampleOutput, SamplerSettings
 
@@ -36,4 +39,5 @@ __all__ = [
     "derive_seed",
     "sample",
     "sample_adaptive",
+    "sample_hybrid",
 ]

@@ -71,12 +71,16 @@ class SamplingRun:
         self.nfe = 0
         self.row_nfe = np.zeros(ids.shape[0], dtype=np.int64)
         self.committed = np.zeros((ids.shape[0], self.steps), dtype=np.int64)
+        self.thresholds: np.ndarray | None = None
+        """Per-row tau of the hybrid decoder (set by sampler.sample_hybrid); None for the count and ancestral loop."""
 
     def run(self) -> SampleOutput:
         for step in range(self.steps):
             block = step // self.layout.steps_per_block
             open_positions = (self.block_of == block) & (self.x == self.mask_id)
-            if self.settings.sampler == "count":
+            if self.thresholds is not None:
+                self._hybrid_step(step, open_positions)
+            elif self.settings.sampler == "count":
                 self._count_step(step, open_positions)
             else:
                 self._ancestral_step(step, open_positions)
@@ -118,6 +122,40 @@ class SamplingRun:
             tokens = tokens[chosen]
         self.x[owners[chosen], positions[chosen]] = tokens
         self.committed[active, step] = counts[active]
+
+    def _hybrid_step(self, step: int, open_positions: torch.Tensor) -> None:
+        """diffusers' BlockRefinementScheduler: commit max(K_k, #confidence > tau) of the open positions, the most
+        confident ones (the plan is a floor). A row whose block is already empty sits the step out (no call); so does
+        a row whose floor is 0 and whose tau is 1 (nothing can be strictly above 1: the step is known to commit
+        nothing, as the count sampler skips its zero steps). Noise is addressed by the step index, as the count
+        sampler's, so tau = 1 gives the count sampler's tokens and calls exactly."""
+        assert self.thresholds is not None
+        floor = self.plan[:, step]
+        remaining = open_positions.sum(dim=1).cpu().numpy()
+        active = np.flatnonzero((remaining > 0) & ((floor > 0) | (self.thresholds < 1.0)))
+        if active.size == 0:
+            return
+        rows = torch.as_tensor(active, device=self.device)
+        candidates = open_positions[rows]
+        logits = self._forward(active, rows)
+        local, positions = candidates.nonzero(as_tuple=True)
+        owners = rows[local]
+        picked_logits = logits[local, positions]
+        tokens = choose_tokens(
+            picked_logits, self.settings.temperature, self._gumbel(owners, positions, step), self.mask_id
+        )
+        scores = confidence(picked_logits, tokens, "low_confidence", self.confidence_dtype)
+        tau = torch.as_tensor(self.thresholds[active], dtype=torch.float64, device=self.device)
+        above = torch.zeros(active.size, dtype=torch.long, device=self.device).index_add_(
+            0, local, (scores > tau[local]).long()
+        )
+        floor_rows = torch.as_tensor(np.minimum(floor[active], remaining[active]), device=self.device)
+        wanted = torch.maximum(floor_rows, above)
+        table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
+        table[local, positions] = scores
+        chosen = top_k_per_row(table, wanted)[local, positions]
+        self.x[owners[chosen], positions[chosen]] = tokens[chosen]
+        self.committed[active, step] = wanted.cpu().numpy()
 
     def _ancestral_step(self, step: int, open_positions: torch.Tensor) -> None:
         owners, positions = open_positions.nonzero(as_tuple=True)

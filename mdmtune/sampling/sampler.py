@@ -42,6 +42,8 @@ def sample(
     anywhere, no blocks. Rows of different prompt lengths are left-padded with pad_token_id and given an
     attention_mask (1 = real token) by the caller; padding is never generated.
     """
+    if settings.decoder == "hybrid":
+        return sample_hybrid(denoiser, ids, alphas, settings, seeds, gen_region, attention_mask)
     if settings.decoder != "schedule":  # threshold / entropy decide their own steps; alphas are not read
         return sample_adaptive(denoiser, ids, settings, seeds, gen_region, attention_mask)
     ids = check_ids(ids, denoiser)
@@ -51,3 +53,38 @@ def sample(
         raise InvalidInput("attention_mask", f"shape {tuple(attention_mask.shape)} differs from ids {tuple(ids.shape)}")
     layout = build_layout(ids, denoiser.mask_token_id, gen_region, settings.block_length, grid.shape[1] - 1)
     return SamplingRun(denoiser, ids, grid, settings, row_seeds, layout, attention_mask).run()
+
+
+def sample_hybrid(
+    denoiser: Denoiser,
+    ids: torch.Tensor,
+    alphas: np.ndarray,
+    settings: SamplerSettings,
+    seeds: list[int] | np.ndarray,
+    gen_region: tuple[int, int] | None = None,
+    attention_mask: torch.Tensor | None = None,
+    thresholds: np.ndarray | list[float] | None = None,
+) -> SampleOutput:
+    """The hybrid decoder (diffusers' BlockRefinementScheduler with a Beta plan): row r's count plan from alphas[r]
+    is the floor of each step, and every open position whose confidence is strictly above the row's tau is committed
+    too (the most confident first); a block that empties early costs no call for its remaining steps.
+
+    thresholds [B]: each row's tau in [0, 1]; None: settings.threshold for every row. Other arguments as `sample`.
+    """
+    if settings.decoder != "hybrid":
+        raise InvalidInput("decoder", f"sample_hybrid runs the hybrid decoder, not {settings.decoder!r}")
+    ids = check_ids(ids, denoiser)
+    grid = check_alphas(alphas, ids.shape[0])
+    row_seeds = check_seeds(seeds, ids.shape[0])
+    if thresholds is None:
+        values = np.full(ids.shape[0], float(settings.threshold))  # type: ignore[arg-type]
+    else:
+        values = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+        if values.size != ids.shape[0] or not np.all(np.isfinite(values)) or np.any((values < 0) | (values > 1)):
+            raise InvalidInput("threshold", f"need one value per row ({ids.shape[0]}) in [0, 1]")
+    if attention_mask is not None and tuple(attention_mask.shape) != tuple(ids.shape):
+        raise InvalidInput("attention_mask", f"shape {tuple(attention_mask.shape)} differs from ids {tuple(ids.shape)}")
+    layout = build_layout(ids, denoiser.mask_token_id, gen_region, settings.block_length, grid.shape[1] - 1)
+    run = SamplingRun(denoiser, ids, grid, settings, row_seeds, layout, attention_mask)
+    run.thresholds = values
+    return run.run()

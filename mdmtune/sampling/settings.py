@@ -59,6 +59,9 @@ class SamplerSettings:
       whose confidence is at least `threshold`, and at least the most confident one) or "entropy" (EB-sampler: the
       lowest-entropy positions while their entropy sum minus the largest stays within `entropy_bound`, in nats).
       `max_steps` caps the model calls per row (split evenly over blocks; the capped step commits what is left).
+      "hybrid" (diffusers' BlockRefinementScheduler): the schedule's count plan is a floor; step k commits
+      max(K_k, number of positions whose confidence is strictly above `threshold`), the most confident ones, and a
+      block that empties early spends no call on its remaining steps (sampling/loop.py, `_hybrid_step`).
     """
 
     sampler: str = "count"
@@ -102,7 +105,7 @@ def _check_decoder(settings: SamplerSettings) -> None:
     decoder = settings.decoder
     if decoder not in DECODERS:
         raise InvalidInput("decoder", f"{decoder!r} is not one of {', '.join(DECODERS)}")
-    wanted = {"threshold": "threshold", "entropy": "entropy_bound"}.get(decoder)
+    wanted = {"threshold": "threshold", "entropy": "entropy_bound", "hybrid": "threshold"}.get(decoder)
     for name, high in (("threshold", 1.0), ("entropy_bound", MAX_ENTROPY_BOUND)):
         value = getattr(settings, name)
         if value is None:
@@ -110,15 +113,18 @@ def _check_decoder(settings: SamplerSettings) -> None:
                 raise InvalidInput(name, f"the {decoder} decoder needs {name}")
             continue
         if name != wanted:
-            raise InvalidInput(name, f"only the {'threshold' if name == 'threshold' else 'entropy'} decoder takes it")
+            takers = "threshold and hybrid decoders take" if name == "threshold" else "entropy decoder takes"
+            raise InvalidInput(name, f"only the {takers} it")
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise InvalidInput(name, f"must be a number in [0, {high:g}], got {value!r}")
         if not 0 <= float(value) <= high:
             raise InvalidInput(name, f"must be a number in [0, {high:g}], got {value!r}")
     steps = settings.max_steps
     if steps is not None:
-        if decoder == "schedule":
-            raise InvalidInput("max_steps", "only the adaptive decoders take it (a schedule has its own steps)")
+        if decoder in ("schedule", "hybrid"):
+            raise InvalidInput(
+                "max_steps", f"only threshold and entropy take it (the {decoder} has its schedule's steps)"
+            )
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= MAX_DECODER_STEPS:
             raise InvalidInput("max_steps", f"must be an integer in [1, {MAX_DECODER_STEPS}], got {steps!r}")
     if decoder != "schedule":

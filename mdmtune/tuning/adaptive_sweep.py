@@ -1,6 +1,7 @@
-"""One adaptive decoder (threshold or entropy) measured over its parameter: per value and record, the score and the
-model calls, each sampled once. The frontier sweeps both decoders with it; a tune job's rival decoder is scored
-with it on the confirm split. Never imports FastAPI or SQLAlchemy.
+"""One adaptive decoder (threshold, entropy, or hybrid on a fixed floor plan) measured over its parameter: per value
+and record, the score and the model calls, each sampled once. The frontier sweeps the decoders with it (the hybrid
+once per budget, on that budget's tuned plan); a tune job's rival decoder is scored with it on the confirm split.
+Never imports FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -26,8 +27,18 @@ class Measured:
 class AdaptiveSweep:
     """Evaluations of one adaptive decoder: per parameter value, per record (score, calls), never sampled twice."""
 
-    def __init__(self, objective: QualityObjective, decoder: str, should_stop: Callable[[], bool] | None) -> None:
+    def __init__(
+        self,
+        objective: QualityObjective,
+        decoder: str,
+        should_stop: Callable[[], bool] | None,
+        floor: tuple[Any, int] | None = None,
+    ) -> None:
+        """floor: the hybrid decoder's (schedule, steps), its count plan; the others take none."""
+        if (decoder == "hybrid") != (floor is not None):
+            raise ValueError("the hybrid decoder, and only it, needs its floor (schedule, steps)")
         self.objective, self.decoder, self.should_stop = objective, decoder, should_stop
+        self.floor = floor
         self.known: dict[float, dict[int, tuple[float, float]]] = {}
         self.nfe = 0
         self.row_nfe = 0
@@ -36,7 +47,7 @@ class AdaptiveSweep:
         from mdmtune.sampling import SamplerSettings
 
         spec = self.objective.spec
-        parameter = {"threshold": value} if self.decoder == "threshold" else {"entropy_bound": value}
+        parameter = {"entropy_bound": value} if self.decoder == "entropy" else {"threshold": value}
         return SamplerSettings(
             temperature=float(spec.temperature),
             block_length=spec.block_length,
@@ -73,6 +84,8 @@ class AdaptiveSweep:
             seed=spec.seed,
             batch_size=spec.batch_size,
             on_batch=None if self.should_stop is None else _stop_hook(self.should_stop),
+            schedule=None if self.floor is None else self.floor[0],
+            steps=None if self.floor is None else self.floor[1],
         )
         self.nfe += int(result.nfe)
         self.row_nfe += int(result.row_nfe.sum())
@@ -96,7 +109,7 @@ class AdaptiveSweep:
 
     def _care(self, value: float) -> float:
         """Larger for the value that commits less per call (a higher tau, a lower gamma)."""
-        return value if self.decoder == "threshold" else -value
+        return -value if self.decoder == "entropy" else value
 
     def choose(self, budget: int, indices: np.ndarray) -> float | None:
         """The best mean score among the values whose mean calls per record are within the budget."""
@@ -118,6 +131,6 @@ class AdaptiveSweep:
         low, high = self.bracket(budget, indices)
         if low is None or high is None or abs(high - low) <= 1e-4 * max(abs(low), abs(high)):
             return None
-        if self.decoder == "threshold":
+        if self.decoder != "entropy":
             return (low + high) / 2
         return math.sqrt(low * high) if high > 0 else low / 10

@@ -180,13 +180,20 @@ def _confirm_reasons(objective: object, schedule: Schedule) -> dict[str, int] | 
 
 
 def _rival_decoder(
-    spec: TuneSpec, objective: object, win_scores: np.ndarray, should_stop: Callable[[], bool] | None
+    spec: TuneSpec,
+    objective: object,
+    win_scores: np.ndarray,
+    should_stop: Callable[[], bool] | None,
+    winner: schedules.Schedule | None = None,
 ) -> tuple[BaselineScore, int]:
-    """The job's adaptive decoder on the confirm split, paired with the winner like the baselines; and its NFEs."""
+    """The job's adaptive decoder on the confirm split, paired with the winner like the baselines; and its NFEs.
+    The hybrid decoder's floor is the winner's count plan at the job's N (the tuned plan, plus every position above
+    tau)."""
     from mdmtune.tuning.adaptive_sweep import AdaptiveSweep
 
-    value = spec.threshold if spec.decoder == "threshold" else spec.entropy_bound
-    sweep = AdaptiveSweep(objective, spec.decoder, should_stop)  # type: ignore[arg-type]
+    value = spec.entropy_bound if spec.decoder == "entropy" else spec.threshold
+    floor = None if spec.decoder != "hybrid" else (winner, spec.steps_list[0])
+    sweep = AdaptiveSweep(objective, spec.decoder, should_stop, floor)  # type: ignore[arg-type]
     sweep.measure([float(value)], objective.confirm_indices)  # type: ignore[attr-defined]
     measured = sweep.on(float(value), objective.confirm_indices)  # type: ignore[attr-defined]
     rival = BaselineScore(
@@ -239,7 +246,7 @@ def _finalize_quality(
             ci=score_interval(row).as_list(),
         )
     if spec.decoder != "schedule":
-        baselines[spec.decoder], decoder_nfe = _rival_decoder(spec, objective, win_scores, should_stop)
+        baselines[spec.decoder], decoder_nfe = _rival_decoder(spec, objective, win_scores, should_stop, tuned[winner])
         nfe_confirm += decoder_nfe
     nfe_search = study_nfe(study)
     masked = spec.gen_length if spec.gen_length is not None else objective.typical_masked

@@ -1,16 +1,19 @@
 """The quality-per-NFE frontier: at each budget B of model calls per record, which decoding policy wins, by how much.
 
-At every budget B (`spec.steps` holds the budgets) five points compete on the same records and seeds:
+At every budget B (`spec.steps` holds the budgets) six points compete on the same records and seeds:
 - schedule: the tuned Beta schedule at N = B (the ordinary search: `run_search` + `finalize`, its confirm winner),
   linear and cos2 at N = B (a schedule's calls per record are the steps at which its plan commits something, <= B);
 - threshold: the Fast-dLLM decoder with the tau of best search-split score among those whose mean calls per record
   on the search split are at most B;
-- entropy: the EB-sampler decoder with gamma chosen likewise.
+- entropy: the EB-sampler decoder with gamma chosen likewise;
+- hybrid: diffusers' BlockRefinementScheduler on the budget's tuned plan (the floor, N = B) plus every position
+  above tau, tau the best search-split score of HYBRID_LADDER (the threshold ladder and 1.0, which is the tuned
+  schedule itself); it never needs more than B calls, so every tau keeps to the budget.
 Everything is chosen on the search split and reported on the confirm split (the split of `split_records`, as for
 `tune`): score, Wilson 95% interval, mean calls per record, and the paired bootstrap interval of the difference to
 linear at the same budget. The winner is the best confirm score among the points that kept to the budget on the
 confirm split too (a tie goes to the fewer calls, then to the simpler policy: linear, cos2, tuned, threshold,
-entropy).
+entropy, hybrid).
 
 Cost, shared where it can be: one search per budget, each with its batches of trials and successive halving, the
 score cache shared across budgets; the adaptive decoders are swept once for every budget, by successive halving over
@@ -48,7 +51,9 @@ ENTROPY_LADDER: tuple[float, ...] = (1000.0, 10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.0
 REFINE_ROUNDS = 2
 RUNG_MARGIN = 1.25
 """On the first rung, values needing more than this times the budget are not carried to the whole search split."""
-PRIORITY = ("linear", "cos2", "tuned", "threshold", "entropy")
+HYBRID_LADDER: tuple[float, ...] = (*THRESHOLD_LADDER, 1.0)
+"""The hybrid's taus on the tuned plan of a budget; 1.0 adds nothing to the floor (the tuned schedule itself)."""
+PRIORITY = ("linear", "cos2", "tuned", "threshold", "entropy", "hybrid")
 """Tie order of the winner at equal score and calls: the simpler policy first."""
 
 
@@ -57,9 +62,9 @@ class FrontierPoint:
     """One policy at one budget, scored on the confirm split."""
 
     decoder: str
-    """schedule | threshold | entropy."""
+    """schedule | threshold | entropy | hybrid."""
     name: str
-    """tuned | linear | cos2 | threshold | entropy."""
+    """tuned | linear | cos2 | threshold | entropy | hybrid."""
     nfe_per_record: float
     """Mean model calls per confirm record (each record's calls as if sampled alone)."""
     score: float
@@ -150,6 +155,7 @@ def run_frontier(
     sweeps = {d: AdaptiveSweep(base, d, should_stop) for d in ("threshold", "entropy")}
     _sweep_adaptive(sweeps, budgets, say)
     budget_results, schedule_nfe, schedule_rows = [], {"search": 0, "confirm": 0}, 0
+    hybrid_cost = {"nfe": 0, "row_nfe": 0}
     for budget in budgets:
         one = spec.replace(objective="quality", steps=budget, n_trials=spec.trials)
         objective = base.with_steps(budget)
@@ -157,7 +163,7 @@ def run_frontier(
         say(f"budget {budget}: tuning the Beta schedule at N = {budget} ({one.trials} trials)")
         if run_search(one, study, objective, should_stop=should_stop).stopped:
             raise EvaluationStopped(f"stopped while tuning the schedule at N = {budget}")
-        points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget, should_stop)
+        points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget, should_stop, hybrid_cost, say)
         schedule_nfe["search"] += objective.nfe_spent - confirm_nfe
         schedule_nfe["confirm"] += confirm_nfe
         schedule_rows += objective.row_nfe_spent
@@ -165,17 +171,20 @@ def run_frontier(
         say(f"budget {budget}: winner {budget_results[-1].winner.name} ({budget_results[-1].winner.score:.3f})")
         if on_budget is not None:
             spent = sum(s.nfe for s in sweeps.values()) + schedule_nfe["search"] + schedule_nfe["confirm"]
+            spent += hybrid_cost["nfe"]
             on_budget(len(budget_results), spent)
     nfe_by_part = {
         "schedule_search": schedule_nfe["search"],
         "schedule_confirm": schedule_nfe["confirm"],
         "threshold": sweeps["threshold"].nfe,
         "entropy": sweeps["entropy"].nfe,
+        "hybrid": hybrid_cost["nfe"],
     }
     rows_by_part = {
         "schedule": schedule_rows,
         "threshold": sweeps["threshold"].row_nfe,
         "entropy": sweeps["entropy"].row_nfe,
+        "hybrid": hybrid_cost["row_nfe"],
     }
     return FrontierResult(
         frontier=budget_results,
@@ -252,8 +261,11 @@ def _budget_points(
     sweeps: dict[str, AdaptiveSweep],
     budget: int,
     should_stop: Callable[[], bool] | None,
+    hybrid_cost: dict[str, int] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[list[FrontierPoint], int]:
-    """Every policy's point at this budget on the confirm split; returns them and the schedule confirm NFEs."""
+    """Every policy's point at this budget on the confirm split; returns them and the schedule confirm NFEs.
+    The hybrid's sweep (on the tuned plan of this budget) adds its calls to hybrid_cost."""
     from mdmtune.tuning.finalize import finalize
 
     before = objective.nfe_spent
@@ -286,7 +298,39 @@ def _budget_points(
         point.search_score = float(searched.scores.mean())
         point.search_nfe_per_record = float(searched.calls.mean())
         points.append(point)
+    points.append(_hybrid_point(spec, objective, candidates[0][1], linear, budget, should_stop, hybrid_cost, say))
     return points, confirm_nfe
+
+
+def _hybrid_point(
+    spec: TuneSpec,
+    objective: QualityObjective,
+    tuned: Schedule,
+    linear: np.ndarray,
+    budget: int,
+    should_stop: Callable[[], bool] | None,
+    cost: dict[str, int] | None,
+    say: Callable[[str], None] | None,
+) -> FrontierPoint:
+    """The hybrid on the tuned plan at N = budget: HYBRID_LADDER on the whole search split (each tau costs at most
+    the budget's calls per record), the best search score (ties: fewer calls) on the confirm split."""
+    if say is not None:
+        say(f"budget {budget}: hybrid decoder, {len(HYBRID_LADDER)} taus on the tuned plan")
+    sweep = AdaptiveSweep(objective, "hybrid", should_stop, (tuned, budget))
+    sweep.measure(list(HYBRID_LADDER), objective.search_indices)
+    value = sweep.choose(budget, objective.search_indices)
+    assert value is not None  # tau = 1 is the tuned plan itself, within the budget by construction
+    sweep.measure([value], objective.confirm_indices)
+    measured = sweep.on(value, objective.confirm_indices)
+    point = _point(spec, measured.scores, linear, measured.calls, budget, decoder="hybrid", name="hybrid")
+    point.threshold, point.a, point.b, point.steps = value, float(tuned.a), float(tuned.b), budget
+    searched = sweep.on(value, objective.search_indices)
+    point.search_score = float(searched.scores.mean())
+    point.search_nfe_per_record = float(searched.calls.mean())
+    if cost is not None:
+        cost["nfe"] += sweep.nfe
+        cost["row_nfe"] += sweep.row_nfe
+    return point
 
 
 def _point(

@@ -70,10 +70,11 @@ class TuneSpec:
     min_rung_records: int = 8
     """The first rung's record count is at least this (fewer make the pruning decision noise)."""
     bootstrap_resamples: int = 10_000
-    decoder: Literal["schedule", "threshold", "entropy"] = "schedule"
+    decoder: Literal["schedule", "threshold", "entropy", "hybrid"] = "schedule"
     """A quality job always tunes a schedule; an adaptive decoder named here (with its `threshold` or `entropy_bound`)
     is scored beside the baselines on the confirm split: the rival the tuned schedule has to beat. A frontier job
-    chooses the decoders' parameters itself and takes none."""
+    chooses the decoders' parameters itself and takes none. "hybrid" (with `threshold`): the tuned schedule's plan as
+    a floor plus every position above tau (diffusers' BlockRefinementScheduler)."""
     threshold: float | None = None
     entropy_bound: float | None = None
     batch_size: int = 64
@@ -203,7 +204,7 @@ class TuneSpec:
             raise InvalidInput("decoder", "a frontier job tunes the adaptive decoders itself; leave decoder unset")
         if self.decoder == "schedule":
             field = "threshold" if self.threshold is not None else "entropy_bound"
-            raise InvalidInput(field, "needs decoder threshold (threshold) or entropy (entropy_bound)")
+            raise InvalidInput(field, "needs decoder threshold or hybrid (threshold) or entropy (entropy_bound)")
         from mdmtune.sampling.settings import SamplerSettings
 
         SamplerSettings(decoder=self.decoder, threshold=self.threshold, entropy_bound=self.entropy_bound)

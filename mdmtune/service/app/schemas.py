@@ -177,14 +177,16 @@ class TuneRequest(BaseModel):
         _default("family"),
         description="hf checkpoints: the model family (auto: detected from config.json and the tokenizer).",
     )
-    decoder: Literal["schedule", "threshold", "entropy"] = Field(
+    decoder: Literal["schedule", "threshold", "entropy", "hybrid"] = Field(
         _default("decoder"),
         description="objective=quality: an adaptive decoder scored beside the baselines on the confirm split, the "
         "rival the tuned schedule must beat: threshold (Fast-dLLM, with `threshold`) or entropy (EB-sampler, with "
-        "`entropy_bound`); schedule: none.",
+        "`entropy_bound`) or hybrid (diffusers' BlockRefinementScheduler: the tuned plan as a floor plus every "
+        "position above `threshold`); schedule: none.",
     )
     threshold: Annotated[float, Field(ge=0, le=1), NOT_A_BOOLEAN] | None = Field(
-        _default("threshold"), description="decoder=threshold: commit positions at least this confident."
+        _default("threshold"),
+        description="decoder=threshold: commit positions at least this confident; hybrid: above it.",
     )
     entropy_bound: Annotated[float, Field(ge=0, le=MAX_ENTROPY_BOUND), NOT_A_BOOLEAN] | None = Field(
         _default("entropy_bound"),
