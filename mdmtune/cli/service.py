@@ -132,6 +132,23 @@ def _report(url: str, json_out: bool) -> None:
         typer.echo(f"{safe_url}: revision {current or '(empty)'} (head {head})")
 
 
+def _in_transaction(database_url: str | None, data_dir: Path | None, action: Any) -> Any:
+    """`action(session)` in one committed transaction on the service's database (its schema must be current)."""
+    from mdmtune.service.db.session import make_engine, make_session_factory
+    from mdmtune.service.migrations import require_current_schema
+
+    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
+    require_current_schema(url)
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            done = action(session)
+            session.commit()
+            return done
+    finally:
+        engine.dispose()
+
+
 @keys_app.command("create")
 def keys_create(
     name: str = typer.Argument(..., help="Who or what the key is for."),
@@ -141,18 +158,8 @@ def keys_create(
 ) -> None:
     """Create an API key and print its secret once (only its hash is stored)."""
     from mdmtune.service.db.apikeys import create_api_key
-    from mdmtune.service.db.session import make_engine, make_session_factory
-    from mdmtune.service.migrations import require_current_schema
 
-    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
-    require_current_schema(url)
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            row, secret = create_api_key(session, name)
-            session.commit()
-    finally:
-        engine.dispose()
+    row, secret = _in_transaction(database_url, data_dir, lambda session: create_api_key(session, name))
     if json_out:
         emit_json({"id": row.id, "name": row.name, "key": secret})
     else:
@@ -169,18 +176,8 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key: every request with it is refused (401) from then on."""
     from mdmtune.service.db.apikeys import revoke_api_key
-    from mdmtune.service.db.session import make_engine, make_session_factory
-    from mdmtune.service.migrations import require_current_schema
 
-    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
-    require_current_schema(url)
-    engine = make_engine(url)
-    try:
-        with make_session_factory(engine)() as session:
-            row = revoke_api_key(session, key_id)
-            session.commit()
-    finally:
-        engine.dispose()
+    row = _in_transaction(database_url, data_dir, lambda session: revoke_api_key(session, key_id))
     if json_out:
         emit_json({"id": row.id, "name": row.name, "revoked": True})
     else:
