@@ -11,8 +11,6 @@ Never imports torch, FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mdmtune.errors import InvalidInput
 
 CONFIG_BOUNDS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
@@ -41,11 +39,11 @@ _BOUND_OF = {key: (what, bound) for what, bound, keys in CONFIG_BOUNDS for key i
 _MAX_DEPTH = 8
 
 
-def check_config_sizes(config: Any, file: str = "config.json") -> None:
+def check_config_sizes(config: object, file: str = "config.json") -> None:
     """InvalidInput naming the file and the key when a declared size is not a positive integer or is past its bound.
 
     A missing key or `null` is fine (the loader's own default applies)."""
-    stack: list[tuple[Any, str, int]] = [(config, "", 0)]
+    stack: list[tuple[object, str, int]] = [(config, "", 0)]
     while stack:
         item, path, depth = stack.pop()
         if not isinstance(item, dict) or depth > _MAX_DEPTH:

@@ -185,7 +185,7 @@ def _end_ids(config: dict[str, Any], pad: int) -> tuple[int, ...]:
     return listed_ids(config.get("eos_token_id")) or (pad,)
 
 
-def _probe_vocab_size(module: Any, model_file: Path, mask: int, device: torch.device) -> int:
+def _probe_vocab_size(module: torch.jit.ScriptModule, model_file: Path, mask: int, device: torch.device) -> int:
     """Run the forward once on [[mask]] and read V off the output; checks the [B, L] -> [B, L, V] contract."""
     try:
         with torch.inference_mode():
