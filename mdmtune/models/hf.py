@@ -44,6 +44,7 @@ from mdmtune.models.bounds import check_config_sizes
 from mdmtune.models.codec import HFTokenizerCodec
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import FAMILIES, detect_family, end_token_ids, mask_token_candidates
+from mdmtune.models.json_files import read_json
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedTokenizerBase
@@ -98,13 +99,7 @@ class _Options:
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not path.is_file():
-        raise InvalidInput("checkpoint", "config.json is missing")
-    try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("checkpoint", f"config.json is not valid JSON: {error}") from None
+    config = read_json(folder, "config.json", required=True)
     if not isinstance(config, dict):
         raise InvalidInput("checkpoint", "config.json is not a JSON object")
     check_config_sizes(config)
@@ -185,13 +180,7 @@ def _resolve_pad(tokenizer: PreTrainedTokenizerBase, config: dict[str, Any], pad
 
 def _read_generation_config(folder: Path) -> dict[str, Any]:
     """generation_config.json as a dict ({} when absent); a broken one is named rather than ignored."""
-    path = folder / "generation_config.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("checkpoint", f"generation_config.json is not valid JSON: {error}") from None
+    data = read_json(folder, "generation_config.json", required=False)
     return data if isinstance(data, dict) else {}
 
 

@@ -19,7 +19,6 @@ import FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import zipfile
@@ -35,6 +34,7 @@ from mdmtune.models.bounds import check_config_sizes
 from mdmtune.models.codec import TokenizerCodec, load_tokenizer_file
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import listed_ids
+from mdmtune.models.json_files import read_json
 
 MODEL_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 PICKLE_PROTOCOL_BYTE = 0x80
@@ -120,13 +120,8 @@ def load_torchscript(
 
 
 def _read_ids(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not path.is_file():
-        return {}
-    try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("checkpoint", f"config.json is not valid JSON: {error}") from None
+    """config.json ({} when absent): the mask, pad and eos ids a TorchScript file cannot hold."""
+    config = read_json(folder, "config.json", required=False)
     check_config_sizes(config)
     return config if isinstance(config, dict) else {}
 
