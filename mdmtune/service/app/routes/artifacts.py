@@ -21,7 +21,7 @@ from mdmtune.service.app.problems import Problem, problem_responses
 from mdmtune.service.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
 from mdmtune.service.app.store import ArtifactStore
 from mdmtune.service.app.uploads import FilePart
-from mdmtune.service.db.models import Checkpoint, EvalSet
+from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
 router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(400, 401, 403, 413, 415, 422))
 
@@ -52,7 +52,7 @@ _CHECKPOINT_DOC = {
 }
 
 
-def _save_row(services: Services, row: Checkpoint | EvalSet, created: bool) -> None:
+def _save_row(services: Services, row: Checkpoint | EvalSetRow, created: bool) -> None:
     """Insert the row; if that fails, take back an artifact this request created, so nothing is left behind."""
     session: Session
     with services.sessions() as session:
@@ -155,7 +155,7 @@ async def create_eval_set(
         name = "eval_set.jsonl"
         received.path.rename(content / name)
         final, created = _commit(store, content, received.sha256)
-    row = EvalSet(
+    row = EvalSetRow(
         owner_key_id=owner,
         sha256=received.sha256,
         record_count=len(eval_set),
