@@ -11,6 +11,8 @@ Never imports torch, FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mdmtune.errors import InvalidInput
 
 CONFIG_BOUNDS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
@@ -58,3 +60,11 @@ def check_config_sizes(config: object, file: str = "config.json") -> None:
                     raise InvalidInput(name, f"{file}: {name} ({what}) must be a positive integer, got {value!r}")
                 if value > bound:
                     raise InvalidInput(name, f"{file}: {name} ({what}) is {value}, over the largest accepted {bound:,}")
+
+
+def check_in_vocabulary(ids: Iterable[tuple[str, int]], vocab_size: int) -> None:
+    """InvalidInput naming the field of the first (field, id) outside [0, vocab_size): the sampler would index the
+    logits with it, so a wrong id from a config or the caller is refused at load time instead."""
+    for field, value in ids:
+        if not 0 <= value < vocab_size:
+            raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")

@@ -40,7 +40,7 @@ from safetensors import SafetensorError, safe_open
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
-from mdmtune.models.bounds import check_config_sizes
+from mdmtune.models.bounds import check_config_sizes, check_in_vocabulary
 from mdmtune.models.codec import HFTokenizerCodec
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import FAMILIES, detect_family, end_token_ids, mask_token_candidates
@@ -199,9 +199,9 @@ def _load_folder(folder: Path, options: _Options) -> LoadedDenoiser:
     mask = _resolve_mask(family, tokenizer, config, generation, options.mask_token_id)
     pad = _resolve_pad(tokenizer, config, options.pad_token_id)
     ends = end_token_ids(tokenizer, config, generation)
-    for field, value in (("mask_token_id", mask), ("pad_token_id", pad), *(("end_token_ids", e) for e in ends)):
-        if not 0 <= value < vocab_size:
-            raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")
+    check_in_vocabulary(
+        (("mask_token_id", mask), ("pad_token_id", pad), *(("end_token_ids", e) for e in ends)), vocab_size
+    )
     return LoadedDenoiser(
         forward=_forward_fn(model, shifted),
         mask_token_id=mask,

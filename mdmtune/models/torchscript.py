@@ -30,7 +30,7 @@ import torch
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
-from mdmtune.models.bounds import check_config_sizes
+from mdmtune.models.bounds import check_config_sizes, check_in_vocabulary
 from mdmtune.models.codec import TokenizerCodec, load_tokenizer_file
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import listed_ids
@@ -148,16 +148,9 @@ def _load(
     mask = _pick_id("mask_token_id", mask_token_id, config)
     pad = _pick_id("pad_token_id", pad_token_id, config)
     target = resolve_device(device)
-    try:
-        module = torch.jit.load(str(model_file), map_location=target)
-    except RuntimeError as error:
-        message = str(error).splitlines()[0]
-        raise InvalidInput("checkpoint", f"{model_file.name} could not be loaded as TorchScript: {message}") from None
-    module = module.to(resolve_dtype(dtype or "float32", target)).eval()
+    module = _jit_load(model_file, target).to(resolve_dtype(dtype or "float32", target)).eval()
     vocab_size = _probe_vocab_size(module, model_file, mask, target)
-    for field, value in (("mask_token_id", mask), ("pad_token_id", pad)):
-        if not 0 <= value < vocab_size:
-            raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")
+    check_in_vocabulary((("mask_token_id", mask), ("pad_token_id", pad)), vocab_size)
     parameter = next(iter(module.parameters()), None)
     return LoadedDenoiser(
         forward=lambda ids, attention_mask: module(ids),
@@ -173,6 +166,15 @@ def _load(
         end_token_ids=_end_ids(config, pad),
         family="torchscript",
     )
+
+
+def _jit_load(model_file: Path, target: torch.device) -> torch.jit.ScriptModule:
+    """The TorchScript module (after check_torchscript_file: an archive with code, never a pickle)."""
+    try:
+        return torch.jit.load(str(model_file), map_location=target)
+    except RuntimeError as error:
+        message = str(error).splitlines()[0]
+        raise InvalidInput("checkpoint", f"{model_file.name} could not be loaded as TorchScript: {message}") from None
 
 
 def _end_ids(config: dict[str, Any], pad: int) -> tuple[int, ...]:
