@@ -19,3 +19,8 @@ MAX_ENTROPY_BOUND = 1000.0
 MAX_DECODER_STEPS = 100_000
 FAMILIES: tuple[str, ...] = ("masked_lm", "llada", "dream", "mdlm")
 """Hugging Face model families (mdmtune.models.families says what each means)."""
+OBJECTIVES: tuple[str, ...] = ("quality", "energy", "frontier")
+"""frontier: quality per model call across budgets (mdmtune.tuning.frontier); `steps` holds the budgets."""
+SEARCH_ALGORITHMS: tuple[str, ...] = ("tpe", "gp", "cmaes", "random")
+DEFAULT_TRIALS = {"quality": 60, "energy": 200, "frontier": 40}
+DEFAULT_BOUNDS = (0.05, 5.0)

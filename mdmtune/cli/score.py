@@ -16,16 +16,17 @@ from rich.table import Table
 
 from mdmtune import display
 from mdmtune.cli.core import JSON_OPTION
+from mdmtune.cli.model_options import Options, with_options
 from mdmtune.cli.output import add_reasons, emit_json, table_console
 
 
+@with_options("score")
 def score_command(
     eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set (the references)."),
     outputs: Path = typer.Option(..., "--outputs", help='JSONL generations: {"id", "output"} per record.'),
-    metric: str | None = typer.Option(
-        None, "--metric", help="Scorer from the metric registry (required unless the eval set declares one)."
-    ),
     json_output: bool = JSON_OPTION,
+    *,
+    options: Options,
 ) -> None:
     """Score outputs made elsewhere: per-record scores and the mean, exactly as the tuner scores them."""
     from mdmtune.evalsets import load_eval_set
@@ -33,7 +34,7 @@ def score_command(
     from mdmtune.outputs import read_outputs
 
     records = load_eval_set(eval_set)
-    scorer = resolve_metric(metric, records)
+    scorer = resolve_metric(options["metric"], records)
     texts = read_outputs(outputs, records)
     scores, mean = score_outputs(scorer, texts, records.records)
     report = {
