@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from mdmtune import display
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
@@ -23,7 +22,7 @@ from mdmtune.cli.model_options import (
     print_model_line,
     with_options,
 )
-from mdmtune.cli.output import add_reasons, emit_json, table_console
+from mdmtune.cli.output import add_reasons, emit_json, records_table, table_console
 from mdmtune.errors import InvalidInput
 
 
@@ -113,13 +112,7 @@ def _score(value: float) -> float | None:
 
 
 def _print(report: dict[str, Any]) -> None:
-    table = Table(title=f"{_title(report)}, metric {report['metric']}")
-    reasons = any("reason" in row for row in report["records"])
-    columns = ("id", "output", "score", "reason") if reasons else ("id", "output", "score")
-    for column in columns:
-        table.add_column(column)
-    for row in report["records"]:
-        table.add_row(str(row["id"]), row["output"], display.score(row["score"]), *([row["reason"]] if reasons else []))
+    table = records_table(f"{_title(report)}, metric {report['metric']}", report["records"])
     console = table_console()
     console.print(table)
     console.print(
