@@ -1,7 +1,8 @@
-"""The names and limits of the sampler's settings and of the model families, in one torch-free module.
+"""The names and limits of the sampler's settings, the model families and the search, in one torch-free module.
 
 Why apart from mdmtune.sampling and mdmtune.models: the job spec, the HTTP schema and the CLI check these names
-without importing torch (an API node never loads a model), and the sampler and loaders use the same tuples.
+without importing torch (an API node never loads a model), and the sampler and loaders use the same tuples. The
+option table (mdmtune.options.table) reads its choices from here.
 """
 
 from __future__ import annotations

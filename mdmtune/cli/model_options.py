@@ -11,18 +11,26 @@ import functools
 import inspect
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mdmtune.errors import InvalidInput
 from mdmtune.options.table import BY_NAME, Option, command_options
 
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import EncodedSet
+    from mdmtune.models.base import Denoiser
+
 Options = dict[str, Any]
 """The table's options of one command, by name, as the command received them (bounds parsed to tuples)."""
+Command = Callable[..., None]
+Decorator = Callable[[Command], Command]
 
 
-def with_options(command: str, defaults: Mapping[str, Any] | None = None, unset: bool = False) -> Callable[..., Any]:
+def with_options(command: str, defaults: Mapping[str, object] | None = None, unset: bool = False) -> Decorator:
     """Add every option the table gives `command` (mdmtune.options.table) to the decorated command's typer signature;
     the command receives them as one `options` dict. `defaults` overrides a default for this command; `unset` makes
     every default None (the remote commands: the server fills them in).
@@ -31,15 +39,15 @@ def with_options(command: str, defaults: Mapping[str, Any] | None = None, unset:
     declared = command_options(command)
     defaults = defaults or {}
 
-    def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(function: Command) -> Command:
         signature = inspect.signature(function, eval_str=True)
         own = [p for p in signature.parameters.values() if p.name != "options"]
         added = [_parameter(o, None if unset else defaults.get(o.name, o.default), unset) for o in declared]
 
         @functools.wraps(function)
-        def run(**values: Any) -> Any:
+        def run(**values: object) -> None:
             options = {o.name: _parsed(o, values.pop(o.name)) for o in declared}
-            return function(**values, options=options)
+            function(**values, options=options)
 
         vars(run)["__signature__"] = signature.replace(parameters=[*own, *added])  # what typer reads
         return run
@@ -47,7 +55,7 @@ def with_options(command: str, defaults: Mapping[str, Any] | None = None, unset:
     return wrap
 
 
-def _parameter(option: Option, default: Any, unset: bool) -> inspect.Parameter:
+def _parameter(option: Option, default: object, unset: bool) -> inspect.Parameter:
     """One typer option from its declaration: flag, type, default and help."""
     kinds: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str, "choice": str, "bounds": str}
     kind: Any = kinds[option.kind]
@@ -60,8 +68,8 @@ def _parameter(option: Option, default: Any, unset: bool) -> inspect.Parameter:
     return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind)
 
 
-def _parsed(option: Option, value: Any) -> Any:
-    if option.kind == "bounds" and value is not None:
+def _parsed(option: Option, value: object) -> object:
+    if option.kind == "bounds" and isinstance(value, str):
         return parse_bounds(value, option.name)
     if option.kind == "bounds":
         return option.default
@@ -87,7 +95,7 @@ def spec_values(options: Options) -> dict[str, Any]:
     return {name: value for name, value in options.items() if BY_NAME[name].in_spec}
 
 
-def load_for_cli(checkpoint: Any, family: str, trust_remote_code: bool) -> Any:
+def load_for_cli(checkpoint: Path, family: str, trust_remote_code: bool) -> Denoiser:
     """load_denoiser with the family override (refused by name for a non-hf checkpoint).
 
     What was detected is printed only once the records are encoded too (print_model_line): bad input must still
@@ -97,7 +105,7 @@ def load_for_cli(checkpoint: Any, family: str, trust_remote_code: bool) -> Any:
     return load_denoiser(checkpoint, trust_remote_code=trust_remote_code, family=family)
 
 
-def encode_for_cli(denoiser: Any, records: Any, options: Options) -> Any:
+def encode_for_cli(denoiser: Denoiser, records: EvalSet, options: Options) -> EncodedSet:
     """encode_records with the command's reading options (gen_length, mask symbol, template)."""
     from mdmtune.evaluation import encode_records
 

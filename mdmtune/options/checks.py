@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
-from typing import Any
 
 from mdmtune.errors import InvalidInput
 from mdmtune.options.table import Option
 
 
-def check_value(option: Option, value: Any) -> None:
+def check_value(option: Option, value: object) -> None:
     """Raise InvalidInput(option.name, ...) unless `value` is allowed for `option`."""
     if value is None and option.optional:
         return
@@ -22,12 +21,12 @@ def check_value(option: Option, value: Any) -> None:
         option.check(value)
 
 
-def _choice(option: Option, value: Any) -> None:
+def _choice(option: Option, value: object) -> None:
     if value not in option.choices:
         raise InvalidInput(option.name, f"unknown value {value!r}; allowed: {', '.join(option.choices)}")
 
 
-def _int(option: Option, value: Any) -> None:
+def _int(option: Option, value: object) -> None:
     name = option.name
     low, high = int(option.low or 0), None if option.high is None else int(option.high)
     if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
@@ -36,7 +35,7 @@ def _int(option: Option, value: Any) -> None:
         raise InvalidInput(name, f"must be an integer between {low} and {high}, got {value!r}")
 
 
-def _float(option: Option, value: Any) -> None:
+def _float(option: Option, value: object) -> None:
     low = "(" if option.low_open else "["
     high = ")" if option.high_open else "]"
     allowed = f"a finite number in {low}{option.low:g}, {option.high:g}{high}"
@@ -48,19 +47,19 @@ def _float(option: Option, value: Any) -> None:
         raise InvalidInput(option.name, f"must be {allowed}, got {value!r}")
 
 
-def _bool(option: Option, value: Any) -> None:
+def _bool(option: Option, value: object) -> None:
     if not isinstance(value, bool):
         raise InvalidInput(option.name, f"must be true or false, got {value!r}")
 
 
-def _str(option: Option, value: Any) -> None:
+def _str(option: Option, value: object) -> None:
     if not isinstance(value, str):
         raise InvalidInput(option.name, f"must be a string, got {value!r}")
     if option.high is not None and not (option.low or 0) <= len(value) <= option.high:
         raise InvalidInput(option.name, f"must be a string of {option.low:g} to {option.high:g} characters")
 
 
-def _bounds(option: Option, value: Any) -> None:
+def _bounds(option: Option, value: object) -> None:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise InvalidInput(option.name, f"must be two numbers (low, high), got {value!r}")
     for end in value:
@@ -69,7 +68,7 @@ def _bounds(option: Option, value: Any) -> None:
         raise InvalidInput(option.name, f"low must be below high, got ({value[0]}, {value[1]})")
 
 
-def _steps(option: Option, value: Any) -> None:
+def _steps(option: Option, value: object) -> None:
     """One N, or several distinct ones (a steps sweep, or a frontier's budgets)."""
     steps = tuple(value) if isinstance(value, (tuple, list)) else (value,)
     if not steps:

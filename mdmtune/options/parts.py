@@ -51,14 +51,14 @@ class OptionPart:
         return {option.name: getattr(self, option.name) for option in options_of(self.PART)}
 
 
-def _annotation(option: Option) -> Any:
-    kinds: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
+def _annotation(option: Option) -> object:
+    kinds: dict[str, object] = {"int": int, "float": float, "bool": bool, "str": str, "choice": str}
     kinds |= {"bounds": tuple[float, float], "steps": int | tuple[int, ...]}
     kind = kinds[option.kind]
     return kind | None if option.optional else kind
 
 
-def make_part(name: str, part: Part, doc: str, base: type[OptionPart] = OptionPart) -> type[Any]:
+def make_part(name: str, part: Part, doc: str, base: type[OptionPart] = OptionPart) -> type[OptionPart]:
     """A frozen dataclass with one field per option of `part` (defaults from the table)."""
     fields = [(o.name, _annotation(o), dataclasses.field(default=o.default)) for o in options_of(part)]
     cls = dataclasses.make_dataclass(name, fields, bases=(base,), frozen=True, namespace={"PART": part, "__doc__": doc})
@@ -67,11 +67,18 @@ def make_part(name: str, part: Part, doc: str, base: type[OptionPart] = OptionPa
 
 
 class _SamplerRules(OptionPart):
+    sampler: str
+    remasking: str
+    decoder: str
+    threshold: float | None
+    entropy_bound: float | None
+    max_steps: int | None
+
     def rules(self) -> None:
         _check_decoder(self)
 
 
-def _check_decoder(settings: Any) -> None:
+def _check_decoder(settings: _SamplerRules) -> None:
     """The adaptive decoders' fields: each decoder needs its own parameter and refuses the other's."""
     decoder = settings.decoder
     wanted = {"threshold": "threshold", "entropy": "entropy_bound", "hybrid": "threshold"}.get(decoder)
@@ -144,5 +151,5 @@ Scoring = make_part(
     "replicates, the confirm split, the top candidates re-scored there and the bootstrap.",
 )
 
-PARTS: dict[str, type[Any]] = {"reading": ModelReading, "sampling": SamplerSettings, "search": Search}
+PARTS: dict[str, type[OptionPart]] = {"reading": ModelReading, "sampling": SamplerSettings, "search": Search}
 PARTS["scoring"] = Scoring

@@ -73,14 +73,14 @@ class Option:
     """Part of the HTTP request (POST /v1/tune)."""
     in_spec: bool = True
     """Part of `TuneSpec` (max_steps is a sampling option only `mdmtune sample` takes)."""
-    check: Callable[[Any], None] | None = None
+    check: Callable[[object], None] | None = None
 
     @property
     def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
 
-def _check_metric(name: Any) -> None:
+def _check_metric(name: object) -> None:
     """The metric must be registered (mdmtune.metrics owns the list; imported only when a name is given)."""
     from mdmtune.errors import InvalidInput
 
