@@ -1,4 +1,4 @@
-"""Service commands: `serve`, `worker`, `db upgrade|downgrade|current`, `keys create|revoke`, `demo`.
+"""Service commands: `serve`, `worker`, `db upgrade|downgrade|current`, `keys create|revoke`, and `demo` (cli/demo.py).
 
 Each builds one `Settings` (environment MDMTUNE_*, overridden by the flags given) and hands it down. `serve` runs the
 migrations first, so the embedded default needs no other step; workers never create tables.
@@ -187,36 +187,11 @@ def keys_revoke(
         typer.echo(f"key id {row.id} ({row.name}) revoked")
 
 
-def demo(
-    data_dir: Path = typer.Option(None, "--data-dir", help="Keep the demo's data here (default: a temp folder)."),
-    trials: int = typer.Option(None, "--trials", min=2, help="Trials of the quality search (default: sized for CPU)."),
-    example: str = typer.Option("sudoku", "--example", help="Shipped example: sudoku | arithmetic."),
-    example_dir: Path = typer.Option(
-        None, "--example-dir", help="Another folder like examples/sudoku: eval.jsonl and a checkpoint (or .zip)."
-    ),
-    metric: str = typer.Option(None, "--metric", help="Metric for the eval set (default: the example's)."),
-    gen_length: int = typer.Option(
-        None, "--gen-length", min=1, help="Completion eval sets: tokens to generate (default: the example's)."
-    ),
-    json_out: bool = JSON,
-) -> None:
-    """Start the embedded server, upload the example checkpoint and eval set, tune a schedule at 8 steps, report."""
+def register(app: typer.Typer) -> None:
     from mdmtune.cli.demo import run_demo
 
-    run_demo(
-        data_dir=data_dir,
-        trials=trials,
-        json_out=json_out,
-        example=example,
-        example_dir=example_dir,
-        metric=metric,
-        gen_length=gen_length,
-    )
-
-
-def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("worker")(worker)
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
-    app.command("demo")(demo)
+    app.command("demo")(run_demo)
