@@ -69,11 +69,10 @@ def _parameter(option: Option, default: object, unset: bool) -> inspect.Paramete
 
 
 def _parsed(option: Option, value: object) -> object:
-    if option.kind == "bounds" and isinstance(value, str):
-        return parse_bounds(value, option.name)
-    if option.kind == "bounds":
-        return option.default
-    return value
+    """Bounds come as the text "low,high" (None: the table's default); every other value as typer parsed it."""
+    if option.kind != "bounds":
+        return value
+    return option.default if value is None else parse_bounds(str(value), option.name)
 
 
 def parse_bounds(text: str, field: str) -> tuple[float, float]:

@@ -45,6 +45,7 @@ class TuneSpec:
 
     def __init__(
         self,
+        *,
         search: Search | None = None,
         reading: ModelReading | None = None,
         sampling: SamplerSettings | None = None,
