@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -24,6 +24,10 @@ from mdmtune.cli.model_options import (
 )
 from mdmtune.cli.output import add_reasons, emit_json, records_table, table_console
 from mdmtune.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import Evaluation
 
 
 @with_options("sample")
@@ -61,29 +65,12 @@ def sample_command(
         result = evaluate(denoiser, encoded, [schedule], steps, settings, scorer, seed=seed, batch_size=batch_size)
     report = {
         "schedule": None if schedule is None else {"name": schedule.name, "a": schedule.a, "b": schedule.b},
-        "decoder": settings.decoder,
-        "threshold": settings.threshold,
-        "entropy_bound": settings.entropy_bound,
-        "max_steps": settings.max_steps,
         "steps": steps,
-        "sampler": settings.sampler,
-        "remasking": settings.remasking,
-        "temperature": settings.temperature,
         "gen_length": options["gen_length"],
-        "block_length": settings.block_length,
         "metric": scorer.name,
-        "cfg_scale": settings.cfg_scale,
-        "confidence_dtype": settings.confidence_dtype,
+        **settings.values(),  # every sampler setting, as used
         "model": model,
-        "records": [
-            {"id": record.id, "output": outputs[0], "score": _score(score), "nfe": int(calls[0])}
-            for record, outputs, score, calls in zip(
-                records.records, result.outputs[0], result.scores[0, :, 0], result.row_nfe[0], strict=True
-            )
-        ],
-        "mean_score": float(result.mean_scores()[0]),
-        "nfe": result.nfe,
-        "nfe_per_record": float(result.row_nfe.mean()),
+        **_scores(records, result),
     }
     add_reasons(report["records"], scorer, records.records)
     print_model_line(model)
@@ -91,6 +78,20 @@ def sample_command(
         emit_json(report)
     else:
         _print(report)
+
+
+def _scores(records: EvalSet, result: Evaluation) -> dict[str, Any]:
+    """Each record's output, score and model calls, then the mean score and the NFEs."""
+    rows = zip(records.records, result.outputs[0], result.scores[0, :, 0], result.row_nfe[0], strict=True)
+    return {
+        "records": [
+            {"id": record.id, "output": outputs[0], "score": _score(score), "nfe": int(calls[0])}
+            for record, outputs, score, calls in rows
+        ],
+        "mean_score": float(result.mean_scores()[0]),
+        "nfe": result.nfe,
+        "nfe_per_record": float(result.row_nfe.mean()),
+    }
 
 
 def _schedule_or_none(decoder: str, steps: int | None, a: float | None, b: float | None, name: str | None) -> Any:
