@@ -136,7 +136,7 @@ class Checkpoint(Base):
 
 
 class EvalSet(Base):
-    """A validated JSONL eval set, addressed by the sha256 of its bytes."""
+    """A validated JSONL eval set, addressed by the sha256 of its bytes; `facts` spare a job submission the file."""
 
     __tablename__ = "eval_sets"
 
@@ -149,6 +149,9 @@ class EvalSet(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False, comment="relative paths are under the artifact dir")
     filename: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, nullable=True, comment="what job checks read, computed at upload (mdmtune.tuning.evalset_facts)"
+    )
 
 
 class Job(Base):
