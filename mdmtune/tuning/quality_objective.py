@@ -207,7 +207,7 @@ class QualityObjective:
 
         return SamplerSettings(**self._sampler_fields())
 
-    def _sampler_fields(self) -> dict[str, Any]:
+    def _sampler_fields(self) -> dict[str, str | float | int | None]:
         """The job's sampler settings, named as SamplerSettings takes them and as the score cache's key holds them
         (one list, so that the key covers every setting the sampler reads)."""
         s = self.spec
