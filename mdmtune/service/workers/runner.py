@@ -304,7 +304,7 @@ class Worker:
 
         spec = TuneSpec.from_mapping(job.request).validate()
         self._refuse_without_sandbox(spec, job)
-        inputs = self.objectives.inputs(spec, job, self.sessions)
+        inputs = self.retrying(lambda: self.objectives.inputs(spec, job, self.sessions), "read artifacts")
         hooks = self._hooks(spec, lease, stop)
         end = run_job(spec, inputs, lambda one: self._open_study(one, job, lease, stop), hooks)
         if isinstance(end, Stopped):
