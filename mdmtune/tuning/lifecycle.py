@@ -26,7 +26,7 @@ import optuna
 
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.energy_objective import EnergyObjective
-from mdmtune.tuning.objective import EvaluationStopped
+from mdmtune.tuning.objective import EvaluationStopped, StopCheck
 from mdmtune.tuning.result import SweepPoint, SweepResult, TuneResult
 from mdmtune.tuning.search import Progress, SearchRun, count_trials, run_search
 from mdmtune.tuning.spec import TuneSpec
@@ -63,7 +63,7 @@ class JobHooks:
 
     progress: Callable[[Progress], None] | None = None
     """After every batch of trials."""
-    should_stop: Callable[[], bool] | None = None
+    should_stop: StopCheck | None = None
     """Polled between batches and between model batches."""
     worker_seed: Callable[[optuna.Study], int] | None = None
     """The sampler's seed on an opened study (a resumed study must not replay the draws of an earlier run)."""
@@ -141,7 +141,7 @@ def search(job: PreparedJob, study: optuna.Study, hooks: JobHooks) -> SearchRun:
     )
 
 
-def finish(job: PreparedJob, study: optuna.Study, should_stop: Callable[[], bool] | None = None) -> TuneResult:
+def finish(job: PreparedJob, study: optuna.Study, should_stop: StopCheck | None = None) -> TuneResult:
     """The result: finalize on the confirm split, then the second set's re-scoring and its warnings."""
     # imported here: importing the module `mdmtune.tuning.finalize` sets the package's `finalize` to the module
     # unless the lazy name was asked first, so `from mdmtune.tuning import finalize` would break after `import tune`
