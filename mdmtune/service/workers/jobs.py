@@ -170,14 +170,9 @@ def submit_job(
         artifacts = _Artifacts(session, owner_key_id, artifact_dir)
         spec = artifacts.check(spec, checkpoint_id, eval_set_id, validate_eval_set_id)
     else:
-        named = {
-            "checkpoint_id": checkpoint_id,
-            "eval_set_id": eval_set_id,
-            "validate_eval_set_id": validate_eval_set_id,
-        }
-        for field, value in named.items():
-            if value is not None:
-                raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
+        _refuse_artifacts(
+            checkpoint_id=checkpoint_id, eval_set_id=eval_set_id, validate_eval_set_id=validate_eval_set_id
+        )
     job_id = new_id()
     study_name = f"mdmtune-job-{job_id}"
     if spec.objective != "frontier":  # a frontier job runs one in-memory search per budget, in its worker
@@ -197,6 +192,19 @@ def submit_job(
         n_trials=spec.trials * len(spec.steps_list),  # a frontier job runs one search per budget
         timeout_seconds=timeout_seconds,
     )
+    return _commit(session, storage, job)
+
+
+def _refuse_artifacts(**named: str | None) -> None:
+    """An energy job names no checkpoint or eval set: InvalidInput naming the first one given."""
+    for field, value in named.items():
+        if value is not None:
+            raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
+
+
+def _commit(session: Session, storage: optuna.storages.BaseStorage, job: Job) -> Job:
+    """Commit the job's row; if that fails, delete its study again (nothing half-made is left) and raise."""
+    study_name = job.study_name  # read before the commit: a rollback may expire the row's attributes
     session.add(job)
     try:
         session.commit()
