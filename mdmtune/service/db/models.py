@@ -138,7 +138,7 @@ class Checkpoint(Base):
 
 class EvalSetRow(Base):
     """The row of an uploaded JSONL eval set, addressed by the sha256 of its bytes (the records themselves are
-    mdmtune.evalsets.EvalSet, read from the file at `path`)."""
+    mdmtune.evalsets.EvalSet, read from the file at `path`); `facts` spare a job submission the file."""
 
     __tablename__ = "eval_sets"
 
@@ -151,10 +151,9 @@ class EvalSetRow(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False, comment="relative paths are under the artifact dir")
     filename: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
-
-
-EvalSet = EvalSetRow
-"""The old name of EvalSetRow, kept only while service/workers still imports it; use EvalSetRow."""
+    facts: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, nullable=True, comment="what job checks read, computed at upload (mdmtune.tuning.evalset_facts)"
+    )
 
 
 class Job(Base):

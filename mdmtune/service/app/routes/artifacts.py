@@ -150,6 +150,7 @@ async def create_eval_set(
     with store.staging() as area:
         received, filename = await _streamed(request, store, area)
         eval_set = await run_in_threadpool(intake.parse_uploaded_eval_set, received.path)
+        facts = await run_in_threadpool(intake.eval_set_facts, eval_set)  # what job submissions read, once
         content = area / "content"
         content.mkdir()
         name = "eval_set.jsonl"
@@ -163,6 +164,7 @@ async def create_eval_set(
         size=received.size,
         path=_relative(store, final / name),
         filename=filename,
+        facts=facts,
     )
     await run_in_threadpool(_save_row, services, row, created)
     return EvalSetOut.model_validate(row, from_attributes=True)
