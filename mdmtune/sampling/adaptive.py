@@ -28,7 +28,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.models.base import Denoiser
 from mdmtune.plans import check_blocks
 from mdmtune.sampling.layout import Layout, build_layout
-from mdmtune.sampling.loop import Call, CallHook, SamplingLoop, check_inputs
+from mdmtune.sampling.loop import Call, CallHook, SamplingLoop, check_inputs, row_values
 from mdmtune.sampling.settings import SampleOutput, SamplerSettings
 
 
@@ -54,7 +54,9 @@ def sample_adaptive(
     if settings.decoder not in ("threshold", "entropy"):
         raise InvalidInput("decoder", f"sample_adaptive runs threshold or entropy, not {settings.decoder!r}")
     ids, row_seeds, attention_mask = check_inputs(denoiser, ids, seeds, attention_mask)
-    values = _row_parameters(settings, parameters, ids.shape[0])
+    name = "threshold" if settings.decoder == "threshold" else "entropy_bound"
+    high = 1.0 if name == "threshold" else float("inf")
+    values = row_values(name, parameters, getattr(settings, name), high, ids.shape[0])
     n_blocks = _block_count(gen_region, settings.block_length)
     per_block = _calls_per_block(ids, denoiser.mask_token_id, n_blocks, settings, gen_region)
     layout = build_layout(ids, denoiser.mask_token_id, gen_region, settings.block_length, n_blocks * per_block)
@@ -63,17 +65,6 @@ def sample_adaptive(
     kind = _ThresholdRule if settings.decoder == "threshold" else _EntropyRule
     rule = kind(values, layout, per_block, max_batch or ids.shape[0])
     return SamplingLoop(denoiser, ids, settings, row_seeds, layout, attention_mask, rule).run(on_call)
-
-
-def _row_parameters(settings: SamplerSettings, parameters: object, rows: int) -> np.ndarray:
-    name = "threshold" if settings.decoder == "threshold" else "entropy_bound"
-    high = 1.0 if name == "threshold" else float("inf")
-    if parameters is None:
-        return np.full(rows, float(getattr(settings, name)))
-    values = np.asarray(parameters, dtype=np.float64).reshape(-1)
-    if values.size != rows or not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > high):
-        raise InvalidInput(name, f"need one value per row ({rows}) in [0, {high:g}]")
-    return values
 
 
 def _block_count(gen_region: tuple[int, int] | None, block_length: int | None) -> int:

@@ -90,6 +90,16 @@ def check_inputs(
     return tensor, row_seeds, attention_mask
 
 
+def row_values(field: str, values: object, default: float, high: float, rows: int) -> np.ndarray:
+    """One value per row in [0, high] (a decoder's threshold or entropy bound); `default` for every row if None."""
+    if values is None:
+        return np.full(rows, float(default))
+    out = np.asarray(values, dtype=np.float64).reshape(-1)
+    if out.size != rows or not np.all(np.isfinite(out)) or np.any((out < 0) | (out > high)):
+        raise InvalidInput(field, f"need one value per row ({rows}) in [0, {high:g}]")
+    return out
+
+
 class SamplingLoop:
     """The state of one sampling call, walked by `run` under one commit rule."""
 
@@ -203,14 +213,14 @@ class SamplingLoop:
 
     def uniforms(self, owners: torch.Tensor, positions: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
         """One uniform per (row, position) pair, addressed by the position's slot (see seeds.py): float64 [n]."""
-        keys = step_keys(self.seed_words, step, UNIFORM_STREAM)[owners]  # type: ignore[arg-type]
+        keys = step_keys(self.seed_words, step, UNIFORM_STREAM)[owners]
         return uniform_noise(keys, self.slot[owners, positions])
 
     def gumbel(self, owners: torch.Tensor, positions: torch.Tensor, step: int | torch.Tensor) -> LazyGumbel | None:
         """Gumbel noise [n, V] for the pairs (None at temperature 0), computed only where a token is drawn."""
         if self.settings.temperature == 0:
             return None
-        keys = step_keys(self.seed_words, step, GUMBEL_STREAM)[owners]  # type: ignore[arg-type]
+        keys = step_keys(self.seed_words, step, GUMBEL_STREAM)[owners]
         return LazyGumbel(keys, self.slot[owners, positions], self.denoiser.vocab_size)
 
 

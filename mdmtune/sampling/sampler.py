@@ -22,7 +22,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.models.base import Denoiser
 from mdmtune.sampling.adaptive import sample_adaptive
 from mdmtune.sampling.layout import Layout, build_layout, check_alphas, step_counts, unmask_probabilities
-from mdmtune.sampling.loop import CommitRule, SamplingLoop, check_inputs
+from mdmtune.sampling.loop import CommitRule, SamplingLoop, check_inputs, row_values
 from mdmtune.sampling.rules import AncestralRule, CountRule, HybridRule
 from mdmtune.sampling.settings import SampleOutput, SamplerSettings
 
@@ -82,7 +82,7 @@ def sample_hybrid(
     if settings.decoder != "hybrid":
         raise InvalidInput("decoder", f"sample_hybrid runs the hybrid decoder, not {settings.decoder!r}")
     ids, row_seeds, attention_mask = check_inputs(denoiser, ids, seeds, attention_mask)
-    values = _thresholds(settings, thresholds, ids.shape[0])
+    values = row_values("threshold", thresholds, float(settings.threshold or 0.0), 1.0, ids.shape[0])
     grid, layout = _planned(denoiser, ids, alphas, settings, gen_region)
     rule = HybridRule(step_counts(grid, layout), layout, values)
     return SamplingLoop(denoiser, ids, settings, row_seeds, layout, attention_mask, rule).run()
@@ -99,13 +99,3 @@ def _planned(
     grid = check_alphas(alphas, ids.shape[0])
     layout = build_layout(ids, denoiser.mask_token_id, gen_region, settings.block_length, grid.shape[1] - 1)
     return grid, layout
-
-
-def _thresholds(settings: SamplerSettings, thresholds: object, rows: int) -> np.ndarray:
-    """One tau per row in [0, 1]; settings.threshold for every row when none are given."""
-    if thresholds is None:
-        return np.full(rows, float(settings.threshold))  # type: ignore[arg-type]
-    values = np.asarray(thresholds, dtype=np.float64).reshape(-1)
-    if values.size != rows or not np.all(np.isfinite(values)) or np.any((values < 0) | (values > 1)):
-        raise InvalidInput("threshold", f"need one value per row ({rows}) in [0, 1]")
-    return values
