@@ -168,12 +168,9 @@ class SamplingLoop:
         call = Call(self, active, index, candidates, logits, noise_step, tick)
         take = self.rule.select(call)
         self.x[call.owners[take], call.positions[take]] = call.tokens_at(take)
-        counts = torch.zeros(active.size, dtype=torch.long, device=self.device).index_add_(
-            0, call.local[take], torch.ones_like(call.local[take])
-        )
-        counts_host = counts.cpu().numpy()
-        self.committed[active, tick if steps is None else steps[active]] = counts_host
-        self.open[active, self.block[active]] -= counts_host
+        counts = call.per_row(take).cpu().numpy()
+        self.committed[active, tick if steps is None else steps[active]] = counts
+        self.open[active, self.block[active]] -= counts
         self.block_calls[active] += 1
         self._walk(active)
 
