@@ -41,6 +41,8 @@ from mdmtune.sampling.seeds import (
 )
 from mdmtune.sampling.settings import SampleOutput, SamplerSettings
 
+__all__ = ["Call", "CallHook", "CommitRule", "SamplingLoop", "check_ids", "check_inputs", "row_values"]
+
 CallHook = Callable[[int, int], None]
 """on_call(rows finished, rows) after every model call; raising from it stops the sampling."""
 

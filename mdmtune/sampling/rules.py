@@ -21,6 +21,8 @@ from mdmtune.sampling.choice import top_k_per_row
 from mdmtune.sampling.layout import Layout
 from mdmtune.sampling.loop import Call, SamplingLoop
 
+__all__ = ["AncestralRule", "CountRule", "HybridRule"]
+
 
 class _PlanRule:
     """A rule over a per-row plan [B, N]: tick k is step k, inside block k // (N / n_blocks)."""
