@@ -32,7 +32,7 @@ from mdmtune.evalsets import EvalSet, load_eval_set
 from mdmtune.evaluation import encode_records, evaluate
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings
-from mdmtune.sampling.layout import build_layout, count_plans
+from mdmtune.sampling.layout import build_layout, step_counts
 from mdmtune.schedules import alpha_grids, beta
 from mdmtune.tuning.frontier import run_frontier
 from mdmtune.tuning.spec import TuneSpec
@@ -55,7 +55,7 @@ def grid_cost(denoiser, encoded, steps: int, spec: TuneSpec) -> dict:
         batch = np.array(rows[start : start + spec.batch_size])
         ids = encoded.ids[batch[:, 0]]
         layout = build_layout(ids, denoiser.mask_token_id, encoded.gen_region, spec.block_length, steps)
-        commits = count_plans(alphas[batch[:, 1]], layout) > 0
+        commits = step_counts(alphas[batch[:, 1]], layout) > 0
         calls += int(commits.any(axis=0).sum())
         row_calls += int(commits.sum())
     return {"steps": steps, "schedules": len(schedules), "nfe": calls, "row_nfe": row_calls}

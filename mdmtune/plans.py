@@ -2,7 +2,8 @@
 
 - Count plan (LLaDA / MaskGIT samplers): K_k tokens committed at step k, the Hamilton (largest-remainder)
   apportionment of the M masked positions over the increments alpha(t_{k+1}) - alpha(t_k), ties to earlier steps.
-- Block plans (LLaDA's semi-autoregressive mode): the steps split evenly over blocks, a count plan inside each.
+- Block plans (LLaDA's semi-autoregressive mode): the steps split evenly over blocks, a count plan inside each;
+  `count_plans` is the one place they are derived (per row and per block), every other site calls it.
 - Ancestral plan (MDLM / SEDD): the per-step probability that a still-masked token is unmasked.
 Pure numpy; no web, no database.
 """
@@ -40,8 +41,7 @@ def count_plan(alpha_grid: ArrayLike, masked: int) -> Ints:
     earlier step winning ties. Quotas within 1e-9 of an integer are snapped first, so that float noise in d_k never
     moves a token (linear then equals LLaDA's get_num_transfer_tokens).
     """
-    if isinstance(masked, bool) or not isinstance(masked, (int, np.integer)) or masked < 0:
-        raise InvalidInput("masked", f"must be an integer >= 0, got {masked!r}")
+    _check_masked(masked)
     increments = _increments(alpha_grid)
     single = increments.ndim == 1
     increments = np.atleast_2d(increments)
@@ -53,6 +53,37 @@ def count_plan(alpha_grid: ArrayLike, masked: int) -> Ints:
     for row in range(counts.shape[0]):
         _give_remainder(counts[row], fractions[row], masked - int(counts[row].sum()))
     return counts[0] if single else counts
+
+
+def _check_masked(masked: object) -> None:
+    if isinstance(masked, bool) or not isinstance(masked, (int, np.integer)) or masked < 0:
+        raise InvalidInput("masked", f"must be an integer >= 0, got {masked!r}")
+
+
+def count_plans(alpha_grid: ArrayLike, masked: ArrayLike) -> Ints:
+    """K [S, n_blocks, n]: row s's count plan in block b, from its alpha on one block's n-step grid
+    (alpha_grid [S, n+1]) over its masked count in that block (masked [S, n_blocks]).
+
+    The one place plans per row and per block are derived: the sampler (one schedule and one mask per row), the
+    block plans of a schedule, and the tuner's plan comparisons call it. With n blocks of an N-step run a block's
+    grid is the N/n-step grid (every n-th point of the N-step grid). Rows sharing a grid and a masked count share
+    one computation, since a batch holds many records per schedule.
+    """
+    grid = np.atleast_2d(np.asarray(alpha_grid, dtype=np.float64))
+    table = np.asarray(masked, dtype=object)
+    if table.ndim != 2 or table.shape[0] != grid.shape[0]:
+        raise InvalidInput("masked", f"must have shape ({grid.shape[0]}, n_blocks), got {table.shape}")
+    for value in table.flat:
+        _check_masked(value)
+    counts = table.astype(np.int64)
+    plans = np.zeros((grid.shape[0], counts.shape[1], grid.shape[1] - 1), dtype=np.int64)
+    for block in range(counts.shape[1]):
+        column = counts[:, block]
+        for value in np.unique(column):
+            rows = np.flatnonzero(column == value)
+            distinct, which = np.unique(grid[rows], axis=0, return_inverse=True)
+            plans[rows, block] = count_plan(distinct, int(value))[which.reshape(-1)]
+    return plans
 
 
 def _give_remainder(counts: Ints, fractions: NDArray[np.float64], remainder: int) -> None:
@@ -85,8 +116,7 @@ def block_count_plans(schedule: Schedule, steps: int, masked_per_block: list[int
     n_blocks = len(masked_per_block)
     if n_blocks < 1 or steps % n_blocks:
         raise InvalidInput("steps", f"must be divisible by the number of blocks {n_blocks}, got {steps}")
-    alpha = schedule.on_grid(steps // n_blocks)
-    return [count_plan(alpha, masked) for masked in masked_per_block]
+    return list(count_plans(schedule.on_grid(steps // n_blocks), [masked_per_block])[0])
 
 
 def ancestral_probabilities(alpha_grid: ArrayLike) -> NDArray[np.float64]:

@@ -10,9 +10,9 @@ Never imports FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
+
+from mdmtune.sampling.seeds import LazyGumbel
 
 _CHUNK_ELEMENTS = 1 << 25
 
@@ -22,7 +22,9 @@ def _chunks(rows: int, vocab: int) -> list[slice]:
     return [slice(start, min(rows, start + size)) for start in range(0, rows, size)]
 
 
-def choose_tokens(logits: torch.Tensor, temperature: float, gumbel: Any, mask_token_id: int) -> torch.Tensor:
+def choose_tokens(
+    logits: torch.Tensor, temperature: float, gumbel: torch.Tensor | LazyGumbel | None, mask_token_id: int
+) -> torch.Tensor:
     """Token per row of `logits` [n, V]: argmax at temperature 0, else argmax(logits + T * Gumbel) (Gumbel-max).
 
     `gumbel` is anything whose [row slice] gives that slice's noise [rows, V] (a tensor, or seeds.LazyGumbel).
@@ -33,6 +35,7 @@ def choose_tokens(logits: torch.Tensor, temperature: float, gumbel: Any, mask_to
     for part in _chunks(logits.shape[0], logits.shape[-1]):
         scores = logits[part].double()
         if temperature > 0:
+            assert gumbel is not None, "a temperature above 0 draws Gumbel noise"
             scores = scores + temperature * gumbel[part].to(scores.device)
         scores[:, mask_token_id] = -torch.inf
         out[part] = scores.argmax(dim=-1)

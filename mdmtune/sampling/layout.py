@@ -7,8 +7,8 @@ Each generated position has a window (block) index and a slot: its ordinal among
 window, which is how per-position noise is addressed (so the noise does not depend on left padding).
 
 Plans are per row, from that row's alphas on the N-step grid. With n blocks the plan inside a block uses the
-schedule on the N/n-step grid, which is every n-th point of the N-step grid, i.e. `alphas[:, ::n]`
-(the logic of mdmtune.plans.block_count_plans, for many rows at once). Never imports FastAPI or SQLAlchemy.
+schedule on the N/n-step grid, which is every n-th point of the N-step grid, i.e. `alphas[:, ::n]`; the count plans
+themselves come from mdmtune.plans.count_plans, the one place they are derived. Never imports FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import ancestral_probabilities, check_blocks, count_plan
+from mdmtune.plans import ancestral_probabilities, check_blocks, count_plans
 from mdmtune.schedules import check_steps
 
 
@@ -88,21 +88,9 @@ def block_alphas(alphas: np.ndarray, layout: Layout) -> np.ndarray:
     return alphas[:, :: layout.n_blocks]
 
 
-def count_plans(alphas: np.ndarray, layout: Layout) -> np.ndarray:
-    """K [B, N]: block b's steps carry the row's count plan over its masked count in that block.
-
-    Rows sharing a schedule and a masked count share one plan (computed once: a batch holds many records per schedule).
-    """
-    grid = block_alphas(alphas, layout)
-    per = layout.steps_per_block
-    counts = np.zeros((alphas.shape[0], per * layout.n_blocks), dtype=np.int64)
-    for b in range(layout.n_blocks):
-        column = layout.masked[:, b]
-        for masked in np.unique(column):
-            rows = np.flatnonzero(column == masked)
-            distinct, which = np.unique(grid[rows], axis=0, return_inverse=True)
-            counts[rows, b * per : (b + 1) * per] = count_plan(distinct, int(masked))[which.reshape(-1)]
-    return counts
+def step_counts(alphas: np.ndarray, layout: Layout) -> np.ndarray:
+    """K [B, N]: block b's steps carry the row's count plan over its masked count in that block."""
+    return count_plans(block_alphas(alphas, layout), layout.masked).reshape(alphas.shape[0], -1)
 
 
 def unmask_probabilities(alphas: np.ndarray, layout: Layout) -> np.ndarray:

@@ -1,27 +1,70 @@
-"""The state of one sampling call (`SamplingRun`): the model call, the commit steps and the NFE accounting that the
-count and ancestral samplers (mdmtune.sampling.sampler) and the adaptive decoders (mdmtune.sampling.adaptive) share.
+"""The one sampling loop (`SamplingLoop`): the model call, the block walk, the token choice and the NFE accounting,
+with a pluggable commit rule (mdmtune.sampling.rules) deciding who takes part in each call and what it commits.
 
-Kept apart from both so that each imports it and neither imports the other. Never imports FastAPI or SQLAlchemy.
+The split follows diffusers' pipelines and schedulers: the loop owns everything every sampler does the same way, a
+rule only the decision, so the count and ancestral samplers, the hybrid and the adaptive decoders differ in their
+rule alone. Each call:
+1. the rule names the rows that take part (`CommitRule.rows`); an empty set makes no model call (a step at which no
+   row commits anything costs nothing), None ends the sampling;
+2. the loop gathers each active row's candidates (the still-masked positions of its current block) and runs the
+   model on the active rows only (one NFE; cfg doubles the rows, not the count);
+3. the rule picks which candidates are committed (`CommitRule.select`), from confidences, noise or its own plan;
+4. the loop writes their tokens, records the counts, and walks the blocks: each row's open (still-masked) count per
+   block is kept incrementally, and a row moves to its next block as soon as the current one is filled.
+
+Noise is addressed by a step index: the loop's tick (shared by every row) for the schedule rules, or the row's own
+call index for the adaptive ones, so a row's draws never depend on its batch-mates (seeds.py). Tokens are drawn only
+where they are needed: a rule that ranks by something else than the chosen token's probability draws only the
+committed ones. Never imports FastAPI or SQLAlchemy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from mdmtune.errors import InternalError, InvalidInput
 from mdmtune.models.base import Denoiser
-from mdmtune.sampling.choice import choose_tokens, confidence, top_k_per_row
-from mdmtune.sampling.layout import Layout, count_plans, unmask_probabilities
+from mdmtune.sampling.choice import choose_tokens, confidence
+from mdmtune.sampling.layout import Layout
 from mdmtune.sampling.seeds import (
     GUMBEL_STREAM,
     UNIFORM_STREAM,
     LazyGumbel,
+    check_seeds,
     seed_words,
     step_keys,
     uniform_noise,
 )
 from mdmtune.sampling.settings import SampleOutput, SamplerSettings
+
+__all__ = ["Call", "CallHook", "CommitRule", "SamplingLoop", "check_ids", "check_inputs", "row_values"]
+
+CallHook = Callable[[int, int], None]
+"""on_call(rows finished, rows) after every model call; raising from it stops the sampling."""
+
+
+class CommitRule(Protocol):
+    """What a sampler decides; everything else is the loop's.
+
+    own_clock: False: the step index (noise and committed_per_step column) is the loop's tick, the same for every
+    row (schedule rules: step k of the plan); True: it is the row's own call index (adaptive rules).
+    columns: the width of committed_per_step.
+    """
+
+    own_clock: bool
+    columns: int
+
+    def rows(self, loop: SamplingLoop, tick: int) -> np.ndarray | None:
+        """The rows taking part in this tick's call (ascending; empty: no call this tick), or None when done."""
+        ...
+
+    def select(self, call: Call) -> torch.Tensor:
+        """Boolean [n] over the call's candidates (call.owners, call.positions): the ones committed now."""
+        ...
 
 
 def check_ids(ids: object, denoiser: Denoiser) -> torch.Tensor:
@@ -36,31 +79,50 @@ def check_ids(ids: object, denoiser: Denoiser) -> torch.Tensor:
     return tensor.long()
 
 
-class SamplingRun:
-    """The state of one sampling call; one method per sampler step kind."""
+def check_inputs(
+    denoiser: Denoiser, ids: object, seeds: object, attention_mask: torch.Tensor | None
+) -> tuple[torch.Tensor, list[int], torch.Tensor | None]:
+    """What every sampling entry point checks first: ids, one seed per row, an attention mask shaped as ids."""
+    tensor = check_ids(ids, denoiser)
+    row_seeds = check_seeds(seeds, tensor.shape[0])
+    if attention_mask is not None and tuple(attention_mask.shape) != tuple(tensor.shape):
+        raise InvalidInput(
+            "attention_mask", f"shape {tuple(attention_mask.shape)} differs from ids {tuple(tensor.shape)}"
+        )
+    return tensor, row_seeds, attention_mask
+
+
+def row_values(field: str, values: object, default: float, high: float, rows: int) -> np.ndarray:
+    """One value per row in [0, high] (a decoder's threshold or entropy bound); `default` for every row if None."""
+    if values is None:
+        return np.full(rows, float(default))
+    out = np.asarray(values, dtype=np.float64).reshape(-1)
+    if out.size != rows or not np.all(np.isfinite(out)) or np.any((out < 0) | (out > high)):
+        raise InvalidInput(field, f"need one value per row ({rows}) in [0, {high:g}]")
+    return out
+
+
+class SamplingLoop:
+    """The state of one sampling call, walked by `run` under one commit rule."""
 
     def __init__(
         self,
         denoiser: Denoiser,
         ids: torch.Tensor,
-        alphas: np.ndarray,
         settings: SamplerSettings,
         seeds: list[int],
         layout: Layout,
         attention_mask: torch.Tensor | None,
+        rule: CommitRule,
     ) -> None:
-        self.denoiser = denoiser
+        self.denoiser, self.settings, self.layout, self.rule = denoiser, settings, layout, rule
         self.device = torch.device(denoiser.device)
         self.mask_id = denoiser.mask_token_id
-        self.settings = settings
         self.seed_words = seed_words(seeds, self.device)
-        self.layout = layout
         self.x = ids.to(self.device).clone()
         self.attention = None if attention_mask is None else attention_mask.to(self.device)
         self.block_of = layout.block_of.to(self.device)
-        self.slot_device = layout.slot.to(self.device)
-        self.steps = alphas.shape[1] - 1
-        self.plan = count_plans(alphas, layout) if settings.sampler == "count" else unmask_probabilities(alphas, layout)
+        self.slot = layout.slot.to(self.device)
         self.confidence_dtype = (
             torch.float64 if settings.confidence_dtype == "float64" else getattr(denoiser, "dtype", torch.float32)
         )
@@ -68,125 +130,68 @@ class SamplingRun:
         self.given = (self.x != self.mask_id) & real
         """Positions the model conditions on (prompt, template tokens, infill context): masked for cfg's
         unconditional pass, as LLaDA masks its prompt."""
+        rows = ids.shape[0]
+        self.open = layout.masked.copy()
+        """[B, n_blocks]: still-masked positions per row and block, counted down as tokens are committed."""
+        self.block = np.zeros(rows, dtype=np.int64)
+        """Each row's current block: its first block with a position left (n_blocks: the row is finished)."""
+        self.block_calls = np.zeros(rows, dtype=np.int64)
+        """Calls each row has taken part in since it entered its current block."""
         self.nfe = 0
-        self.row_nfe = np.zeros(ids.shape[0], dtype=np.int64)
-        self.committed = np.zeros((ids.shape[0], self.steps), dtype=np.int64)
-        self.thresholds: np.ndarray | None = None
-        """Per-row tau of the hybrid decoder (set by sampler.sample_hybrid); None for the count and ancestral loop."""
+        self.row_nfe = np.zeros(rows, dtype=np.int64)
+        self.committed = np.zeros((rows, rule.columns), dtype=np.int64)
 
-    def run(self) -> SampleOutput:
-        for step in range(self.steps):
-            block = step // self.layout.steps_per_block
-            open_positions = (self.block_of == block) & (self.x == self.mask_id)
-            if self.thresholds is not None:
-                self._hybrid_step(step, open_positions)
-            elif self.settings.sampler == "count":
-                self._count_step(step, open_positions)
-            else:
-                self._ancestral_step(step, open_positions)
+    def run(self, on_call: CallHook | None = None) -> SampleOutput:
+        rows = self.x.shape[0]
+        self._walk(np.arange(rows))
+        tick = 0
+        while (active := self.rule.rows(self, tick)) is not None:
+            if active.size:
+                self._call(active, tick)
+                if on_call is not None:
+                    on_call(int((self.block >= self.layout.n_blocks).sum()), rows)
+            tick += 1
         if bool(((self.block_of >= 0) & (self.x == self.mask_id)).any()):
-            raise InternalError("a generated position is still masked after the last step")
+            raise InternalError("a generated position is still masked after the last call")
         return SampleOutput(self.x.cpu(), self.nfe, self.row_nfe, self.committed)
 
-    def _count_step(self, step: int, open_positions: torch.Tensor) -> None:
-        counts = self.plan[:, step]
-        active = np.flatnonzero(counts > 0)
-        if active.size == 0:
-            return
-        rows = torch.as_tensor(active, device=self.device)
-        candidates = open_positions[rows]
-        wanted = torch.as_tensor(counts[active], device=self.device)
-        if bool((candidates.sum(dim=1) < wanted).any()):
-            raise InternalError(f"step {step}: the plan commits more tokens than are still masked")
-        logits = self._forward(active, rows)
-        local, positions = candidates.nonzero(as_tuple=True)
-        owners = rows[local]
-        picked_logits = logits[local, positions]
-        temperature, remasking = self.settings.temperature, self.settings.remasking
-        tokens = None
-        if remasking == "low_confidence":
-            gumbel = self._gumbel(owners, positions, step)
-            tokens = choose_tokens(picked_logits, temperature, gumbel, self.mask_id)
-            scores = confidence(picked_logits, tokens, remasking, self.confidence_dtype)
-        elif remasking == "random":
-            scores = self._uniforms(owners, positions, step)
-        else:
-            scores = confidence(picked_logits, None, remasking, self.confidence_dtype)
-        table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
-        table[local, positions] = scores
-        chosen = top_k_per_row(table, wanted)[local, positions]
-        if tokens is None:
-            gumbel = self._gumbel(owners[chosen], positions[chosen], step)
-            tokens = choose_tokens(picked_logits[chosen], temperature, gumbel, self.mask_id)
-        else:
-            tokens = tokens[chosen]
-        self.x[owners[chosen], positions[chosen]] = tokens
-        self.committed[active, step] = counts[active]
+    def unfinished(self) -> np.ndarray:
+        """The rows with a block left, ascending."""
+        return np.flatnonzero(self.block < self.layout.n_blocks)
 
-    def _hybrid_step(self, step: int, open_positions: torch.Tensor) -> None:
-        """diffusers' BlockRefinementScheduler: commit max(K_k, #confidence > tau) of the open positions, the most
-        confident ones (the plan is a floor). A row whose block is already empty sits the step out (no call); so does
-        a row whose floor is 0 and whose tau is 1 (nothing can be strictly above 1: the step is known to commit
-        nothing, as the count sampler skips its zero steps). Noise is addressed by the step index, as the count
-        sampler's, so tau = 1 gives the count sampler's tokens and calls exactly."""
-        assert self.thresholds is not None
-        floor = self.plan[:, step]
-        remaining = open_positions.sum(dim=1).cpu().numpy()
-        active = np.flatnonzero((remaining > 0) & ((floor > 0) | (self.thresholds < 1.0)))
-        if active.size == 0:
-            return
-        rows = torch.as_tensor(active, device=self.device)
-        candidates = open_positions[rows]
-        logits = self._forward(active, rows)
-        local, positions = candidates.nonzero(as_tuple=True)
-        owners = rows[local]
-        picked_logits = logits[local, positions]
-        tokens = choose_tokens(
-            picked_logits, self.settings.temperature, self._gumbel(owners, positions, step), self.mask_id
-        )
-        scores = confidence(picked_logits, tokens, "low_confidence", self.confidence_dtype)
-        tau = torch.as_tensor(self.thresholds[active], dtype=torch.float64, device=self.device)
-        above = torch.zeros(active.size, dtype=torch.long, device=self.device).index_add_(
-            0, local, (scores > tau[local]).long()
-        )
-        floor_rows = torch.as_tensor(np.minimum(floor[active], remaining[active]), device=self.device)
-        wanted = torch.maximum(floor_rows, above)
-        table = torch.full(candidates.shape, -torch.inf, dtype=torch.float64, device=self.device)
-        table[local, positions] = scores
-        chosen = top_k_per_row(table, wanted)[local, positions]
-        self.x[owners[chosen], positions[chosen]] = tokens[chosen]
-        self.committed[active, step] = wanted.cpu().numpy()
+    def _call(self, active: np.ndarray, tick: int) -> None:
+        """One model call on the active rows, the rule's commits written, the blocks walked."""
+        steps = self.row_nfe.copy() if self.rule.own_clock else None
+        index = torch.as_tensor(active, device=self.device)
+        window = torch.as_tensor(self.block[active], device=self.device)
+        candidates = (self.block_of[index] == window[:, None]) & (self.x[index] == self.mask_id)
+        logits = self._forward(active, index)
+        noise_step = tick if steps is None else torch.as_tensor(steps, device=self.device)
+        call = Call(self, active, index, candidates, logits, noise_step, tick)
+        take = self.rule.select(call)
+        self.x[call.owners[take], call.positions[take]] = call.tokens_at(take)
+        counts = call.per_row(take).cpu().numpy()
+        self.committed[active, tick if steps is None else steps[active]] = counts
+        self.open[active, self.block[active]] -= counts
+        self.block_calls[active] += 1
+        self._walk(active)
 
-    def _ancestral_step(self, step: int, open_positions: torch.Tensor) -> None:
-        owners, positions = open_positions.nonzero(as_tuple=True)
-        if owners.numel() == 0:
-            return
-        chance = torch.as_tensor(self.plan[:, step], device=self.device)
-        unmask = self._uniforms(owners, positions, step) < chance[owners]
-        owners, positions = owners[unmask], positions[unmask]
-        per_row = torch.zeros(self.x.shape[0], dtype=torch.long, device=self.device).index_add_(
-            0, owners, torch.ones_like(owners)
-        )
-        committed = per_row.cpu().numpy()
-        active = np.flatnonzero(committed > 0)
-        if active.size == 0:
-            return
-        rows = torch.as_tensor(active, device=self.device)
-        local = torch.full((self.x.shape[0],), -1, dtype=torch.long, device=self.device)
-        local[rows] = torch.arange(active.size, device=self.device)
-        logits = self._forward(active, rows)
-        gumbel = self._gumbel(owners, positions, step)
-        self.x[owners, positions] = choose_tokens(
-            logits[local[owners], positions], self.settings.temperature, gumbel, self.mask_id
-        )
-        self.committed[active, step] = committed[active]
+    def _walk(self, rows: np.ndarray) -> None:
+        """Move each of `rows` past its filled blocks (its open counts say which, nothing is rescanned)."""
+        while True:
+            live = rows[self.block[rows] < self.layout.n_blocks]
+            filled = live[self.open[live, self.block[live]] == 0]
+            if filled.size == 0:
+                return
+            self.block[filled] += 1
+            self.block_calls[filled] = 0
 
-    def _forward(self, active: np.ndarray, rows: torch.Tensor) -> torch.Tensor:
+    def _forward(self, active: np.ndarray, index: torch.Tensor) -> torch.Tensor:
         """Logits of the active rows only; one NFE."""
         whole = active.size == self.x.shape[0]
-        ids = self.x if whole else self.x[rows]
-        attention = None if self.attention is None else (self.attention if whole else self.attention[rows])
-        logits = self._guided(ids, attention, self.given if whole else self.given[rows])
+        ids = self.x if whole else self.x[index]
+        attention = None if self.attention is None else (self.attention if whole else self.attention[index])
+        logits = self._guided(ids, attention, self.given if whole else self.given[index])
         expected = (*ids.shape, self.denoiser.vocab_size)
         if tuple(logits.shape) != expected:
             raise InternalError(f"the denoiser returned logits of shape {tuple(logits.shape)}, expected {expected}")
@@ -205,14 +210,84 @@ class SamplingRun:
         conditional, free = self.denoiser.logits(both, mask).chunk(2)
         return free + (scale + 1) * (conditional - free)
 
-    def _uniforms(self, owners: torch.Tensor, positions: torch.Tensor, step: int) -> torch.Tensor:
+    def uniforms(self, owners: torch.Tensor, positions: torch.Tensor, step: int | torch.Tensor) -> torch.Tensor:
         """One uniform per (row, position) pair, addressed by the position's slot (see seeds.py): float64 [n]."""
         keys = step_keys(self.seed_words, step, UNIFORM_STREAM)[owners]
-        return uniform_noise(keys, self.slot_device[owners, positions])
+        return uniform_noise(keys, self.slot[owners, positions])
 
-    def _gumbel(self, owners: torch.Tensor, positions: torch.Tensor, step: int) -> LazyGumbel | None:
+    def gumbel(self, owners: torch.Tensor, positions: torch.Tensor, step: int | torch.Tensor) -> LazyGumbel | None:
         """Gumbel noise [n, V] for the pairs (None at temperature 0), computed only where a token is drawn."""
         if self.settings.temperature == 0:
             return None
         keys = step_keys(self.seed_words, step, GUMBEL_STREAM)[owners]
-        return LazyGumbel(keys, self.slot_device[owners, positions], self.denoiser.vocab_size)
+        return LazyGumbel(keys, self.slot[owners, positions], self.denoiser.vocab_size)
+
+
+class Call:
+    """One model call as a rule sees it: the active rows, their candidates and what the logits say about them.
+
+    Candidates are the pairs (owners[i], positions[i]), row-major; local[i] is the owner's index among the active
+    rows. Tokens and confidences are computed on first use and kept, so a rule pays only for what it reads.
+    """
+
+    def __init__(
+        self,
+        loop: SamplingLoop,
+        rows: np.ndarray,
+        index: torch.Tensor,
+        candidates: torch.Tensor,
+        logits: torch.Tensor,
+        step: int | torch.Tensor,
+        tick: int,
+    ) -> None:
+        self.loop, self.rows, self.index, self.candidates, self.logits = loop, rows, index, candidates, logits
+        self.step, self.tick = step, tick
+        self.local, self.positions = candidates.nonzero(as_tuple=True)
+        self.owners = index[self.local]
+        self._picked: torch.Tensor | None = None
+        self._tokens: torch.Tensor | None = None
+
+    def picked(self) -> torch.Tensor:
+        """Logits of every candidate, [n, V]."""
+        if self._picked is None:
+            self._picked = self.logits[self.local, self.positions]
+        return self._picked
+
+    def tokens(self) -> torch.Tensor:
+        """The token every candidate would take, [n] (Gumbel-max at the settings' temperature)."""
+        if self._tokens is None:
+            self._tokens = self._choose(self.picked(), self.owners, self.positions)
+        return self._tokens
+
+    def tokens_at(self, take: torch.Tensor) -> torch.Tensor:
+        """The tokens of the candidates in `take`, drawn only for them unless all were drawn already."""
+        if self._tokens is not None:
+            return self._tokens[take]
+        picked = (
+            self.picked()[take] if self._picked is not None else self.logits[self.local[take], self.positions[take]]
+        )
+        return self._choose(picked, self.owners[take], self.positions[take])
+
+    def _choose(self, picked: torch.Tensor, owners: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        gumbel = self.loop.gumbel(owners, positions, self.step)
+        return choose_tokens(picked, self.loop.settings.temperature, gumbel, self.loop.mask_id)
+
+    def confidence(self, remasking: str) -> torch.Tensor:
+        """choice.confidence of every candidate in the settings' softmax dtype (low_confidence draws the tokens)."""
+        tokens = self.tokens() if remasking == "low_confidence" else None
+        return confidence(self.picked(), tokens, remasking, self.loop.confidence_dtype)
+
+    def uniforms(self) -> torch.Tensor:
+        """One uniform per candidate (the random remasking score)."""
+        return self.loop.uniforms(self.owners, self.positions, self.step)
+
+    def table(self, values: torch.Tensor, fill: float) -> torch.Tensor:
+        """[b, L] float64: each candidate's value at its place, `fill` elsewhere."""
+        out = torch.full(self.candidates.shape, fill, dtype=torch.float64, device=self.candidates.device)
+        out[self.local, self.positions] = values
+        return out
+
+    def per_row(self, flags: torch.Tensor) -> torch.Tensor:
+        """[b] long: how many candidates of each active row have the flag."""
+        zeros = torch.zeros(self.rows.size, dtype=torch.long, device=self.candidates.device)
+        return zeros.index_add_(0, self.local, flags.long())

@@ -75,8 +75,10 @@ def seed_words(row_seeds: list[int], device: torch.device) -> torch.Tensor:
     return torch.tensor([_signed(seed) for seed in row_seeds], dtype=torch.int64, device=device)
 
 
-def step_keys(words: torch.Tensor, step: int, stream: int) -> torch.Tensor:
-    """int64 key per row of its (row, step, stream) noise stream: derive_seed(seed, step, stream), vectorized."""
+def step_keys(words: torch.Tensor, step: int | torch.Tensor, stream: int) -> torch.Tensor:
+    """int64 key per row of its (row, step, stream) noise stream: derive_seed(seed, step, stream), vectorized.
+
+    step: one step for every row, or each row's own (an int64 tensor shaped as words: the adaptive decoders')."""
     state = torch.zeros_like(words)
     for part in (words, step, stream):
         state = _mix((state ^ part) + _signed(_GOLDEN))

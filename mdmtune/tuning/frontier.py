@@ -36,7 +36,7 @@ import numpy as np
 
 from mdmtune import schedules
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import count_plan
+from mdmtune.plans import count_plans
 from mdmtune.schedules import Schedule
 from mdmtune.tuning.adaptive_sweep import AdaptiveSweep
 from mdmtune.tuning.objective import EvaluationStopped
@@ -360,11 +360,11 @@ def _schedule_calls(objective: QualityObjective, schedule: Schedule, steps: int)
     if encoded.gen_length is not None:
         block = spec.block_length or encoded.gen_length
         n_blocks = encoded.gen_length // block
-        per = int(np.count_nonzero(count_plan(schedule.on_grid(steps // n_blocks), block))) * n_blocks
-        return np.full(len(objective.confirm_indices), float(per))
-    grid = schedule.on_grid(steps)
+        plans = count_plans(schedule.on_grid(steps // n_blocks), [[block] * n_blocks])
+        return np.full(len(objective.confirm_indices), float(np.count_nonzero(plans)))
     masked = np.asarray(encoded.masked)[objective.confirm_indices]
-    return np.array([float(np.count_nonzero(count_plan(grid, int(m)))) for m in masked])
+    plans = count_plans(np.tile(schedule.on_grid(steps), (masked.size, 1)), masked[:, None])
+    return np.count_nonzero(plans, axis=(1, 2)).astype(np.float64)
 
 
 def _winner(points: list[FrontierPoint]) -> FrontierPoint:
