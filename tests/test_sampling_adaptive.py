@@ -169,7 +169,7 @@ def test_entropy_bound_zero_is_the_count_sampler_with_entropy_remasking(denoiser
     assert torch.equal(adaptive.ids, counted.ids)
 
 
-def test_sample_dispatches_on_the_decoder_and_ignores_alphas(denoiser):
+def test_sample_dispatches_on_the_decoder(denoiser):
     ids = completion_ids(denoiser, rows=2)
     settings = SamplerSettings(decoder="threshold", threshold=0.2)
     direct = _adaptive(denoiser, ids, settings, seeds=[1, 2])

@@ -131,7 +131,7 @@ SamplerSettings = make_part(
       `max_steps` caps the model calls per row (split evenly over blocks; the capped step commits what is left).
       "hybrid" (diffusers' BlockRefinementScheduler): the schedule's count plan is a floor; step k commits
       max(K_k, number of positions whose confidence is strictly above `threshold`), the most confident ones, and a
-      block that empties early spends no call on its remaining steps (sampling/loop.py, `_hybrid_step`).
+      block that empties early spends no call on its remaining steps (sampling/rules.py, `HybridRule`).
     Fields and bounds: mdmtune.options.table (the "sampling" options, in this positional order).
     """,
     base=_SamplerRules,
