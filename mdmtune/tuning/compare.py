@@ -22,7 +22,7 @@ from mdmtune import schedules
 from mdmtune.errors import InvalidInput
 from mdmtune.schedules import NAMES, Schedule
 from mdmtune.tuning.groups import GroupBreakdown, breakdown, record_strata
-from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
+from mdmtune.tuning.stats import paired
 
 MAX_SCHEDULES = 32
 """More than this in one comparison is a search: use `mdmtune tune`."""
@@ -224,18 +224,16 @@ def compare(
 def _row(
     item: NamedSchedule, sampled: SampledScores, s: int, base: int, resamples: int, seed: int
 ) -> ScheduleComparison:
-    scores, reference = sampled.scores[s], sampled.scores[base]
-    diff_ci = (
-        [0.0, 0.0] if s == base else paired_bootstrap_ci(scores, reference, resamples=resamples, seed=seed).as_list()
-    )
+    """One schedule against the baseline (the baseline against itself: a zero difference, interval [0, 0])."""
+    pair = paired(sampled.scores[s], sampled.scores[base], resamples=resamples, seed=seed)
     return ScheduleComparison(
         name=item.name,
         a=item.schedule.a,
         b=item.schedule.b,
-        score=float(scores.mean()),
-        ci=score_interval(scores).as_list(),
-        diff_vs_baseline=float(scores.mean() - reference.mean()),
-        diff_ci=diff_ci,
+        score=pair.score,
+        ci=pair.ci.as_list(),
+        diff_vs_baseline=pair.diff,
+        diff_ci=pair.diff_ci.as_list(),
         nfe=sampled.nfe[s],
         nfe_per_record=sampled.nfe_per_record[s],
     )

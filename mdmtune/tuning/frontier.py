@@ -42,7 +42,7 @@ from mdmtune.tuning.adaptive_sweep import AdaptiveSweep
 from mdmtune.tuning.objective import EvaluationStopped
 from mdmtune.tuning.quality_objective import QualityObjective
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
+from mdmtune.tuning.stats import paired
 
 THRESHOLD_LADDER: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999)
 """Confidence thresholds, fewest calls first (tau = 0 commits a whole block per call)."""
@@ -336,16 +336,16 @@ def _hybrid_point(
 def _point(
     spec: TuneSpec, scores: np.ndarray, linear: np.ndarray, calls: np.ndarray, budget: int, *, decoder: str, name: str
 ) -> FrontierPoint:
-    diff_ci = paired_bootstrap_ci(scores, linear, resamples=spec.bootstrap_resamples, seed=spec.seed)
+    pair = paired(scores, linear, resamples=spec.bootstrap_resamples, seed=spec.seed)
     per_record = float(np.mean(calls))
     return FrontierPoint(
         decoder=decoder,
         name=name,
         nfe_per_record=per_record,
-        score=float(np.mean(scores)),
-        ci=score_interval(scores).as_list(),
-        diff_vs_linear=float(np.mean(scores) - np.mean(linear)),
-        diff_vs_linear_ci=diff_ci.as_list(),
+        score=pair.score,
+        ci=pair.ci.as_list(),
+        diff_vs_linear=pair.diff,
+        diff_vs_linear_ci=pair.diff_ci.as_list(),
         within_budget=per_record <= budget + 1e-9,
     )
 

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from mdmtune import display
 
-if TYPE_CHECKING:  # groups pulls in scipy; the CLI imports these types at start-up
+if TYPE_CHECKING:  # groups and stats pull in scipy; the CLI imports these types at start-up
     from mdmtune.tuning.groups import GroupBreakdown
+    from mdmtune.tuning.stats import Paired
 
 
 @dataclass
@@ -54,6 +55,22 @@ class BaselineScore:
     ci: list[float] | None = None
     nfe_per_record: float | None = None
     """An adaptive decoder scored as a rival (the job's `decoder`): its mean model calls per confirm record."""
+
+    @classmethod
+    def against_best(
+        cls, pair: Paired, a: float | None, b: float | None, nfe_per_record: float | None = None
+    ) -> BaselineScore:
+        """The baseline as the reference of `pair` (best against this baseline): its own score and interval,
+        and best - baseline."""
+        return cls(
+            a=a,
+            b=b,
+            score=pair.reference,
+            diff=pair.diff,
+            diff_ci=pair.diff_ci.as_list(),
+            ci=pair.reference_ci.as_list(),
+            nfe_per_record=nfe_per_record,
+        )
 
 
 @dataclass

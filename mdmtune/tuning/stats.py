@@ -86,6 +86,52 @@ def paired_bootstrap_ci(
     return Interval(float(low), float(high))
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Two schedules (or decoders) scored on the same n records with the same noise: `first` against `second`.
+
+    Why one type: every result that sets a rival against a reference (the best against each baseline, a compared
+    schedule against the baseline, a frontier point against linear, one group of records) reports these numbers,
+    and each made them the same way. Both sides keep their mean and Wilson interval, since results show either
+    side's score: a baseline row shows the baseline's score beside best - baseline.
+    """
+
+    score: float
+    """Mean of `first`."""
+    ci: Interval
+    """Wilson interval of `first`'s mean."""
+    reference: float
+    """Mean of `second`."""
+    reference_ci: Interval
+    """Wilson interval of `second`'s mean."""
+    diff: float
+    """mean(first) - mean(second)."""
+    diff_ci: Interval
+    """Paired bootstrap interval of the difference."""
+    n: int
+    """Records (pairs)."""
+
+
+def paired(
+    first: ArrayLike, second: ArrayLike, *, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> Paired:
+    """`first` against `second`: per-record scores in [0, 1] on the same records, in the same order.
+
+    Means are taken in the arrays' own dtype and both intervals at `confidence`; the bootstrap is
+    `paired_bootstrap_ci(first, second, ...)` with its own generator seeded by `seed`, so a Paired does not depend
+    on what was computed before it."""
+    a, b = np.asarray(first), np.asarray(second)
+    return Paired(
+        score=float(a.mean()),
+        ci=score_interval(a, confidence),
+        reference=float(b.mean()),
+        reference_ci=score_interval(b, confidence),
+        diff=float(a.mean() - b.mean()),
+        diff_ci=paired_bootstrap_ci(a, b, resamples=resamples, seed=seed, confidence=confidence),
+        n=int(a.size),
+    )
+
+
 def _paired_differences(first: ArrayLike, second: ArrayLike) -> np.ndarray:
     a = np.asarray(first, dtype=np.float64).ravel()
     b = np.asarray(second, dtype=np.float64).ravel()
