@@ -9,13 +9,11 @@ For the energy objective `score` is the N-step energy (lower is better) and ther
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mdmtune import display
-
-if TYPE_CHECKING:  # groups and stats pull in scipy; the CLI imports these types at start-up
-    from mdmtune.tuning.groups import GroupBreakdown
-    from mdmtune.tuning.stats import Paired
+from mdmtune.tuning.groups import GroupBreakdown
+from mdmtune.tuning.stats import Paired
 
 
 @dataclass
@@ -177,9 +175,8 @@ class TuneResult:
     def from_json(cls, data: dict[str, Any]) -> TuneResult:
         """The typed result again, from to_json's output (fields added later default when absent)."""
         from mdmtune.jsonsafe import from_jsonable
-        from mdmtune.tuning.groups import GroupBreakdown
 
-        return from_jsonable(cls, data, {"GroupBreakdown": GroupBreakdown, "Validation": Validation})
+        return from_jsonable(cls, data)
 
     groups: GroupBreakdown | None = None
     """Quality: the confirm split by strata of its records (group field, masked count or prompt length): each

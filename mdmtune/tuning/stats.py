@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm
 
 from mdmtune.errors import InvalidInput
 
@@ -42,6 +41,8 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> Inter
         raise InvalidInput("successes", f"must be within [0, {n}], got {successes!r}")
     if not 0 < confidence < 1:
         raise InvalidInput("confidence", f"must be in (0, 1), got {confidence!r}")
+    from scipy.stats import norm  # here, not at the top: the result types import this module at CLI start-up
+
     z = float(norm.ppf(0.5 + confidence / 2))
     p = successes / n
     denominator = 1 + z * z / n
