@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,13 @@ from mdmtune.errors import InvalidInput
 from mdmtune.schedules import NAMES, Schedule
 from mdmtune.tuning.groups import GroupBreakdown, breakdown, record_strata
 from mdmtune.tuning.stats import paired
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import EncodedSet
+    from mdmtune.metrics import Metric
+    from mdmtune.models.base import Denoiser
+    from mdmtune.sampling import SamplerSettings
 
 MAX_SCHEDULES = 32
 """More than this in one comparison is a search: use `mdmtune tune`."""
@@ -68,7 +75,7 @@ class Comparison:
     """Model calls of the whole comparison."""
     per_record: dict[str, list[float]] = field(default_factory=dict)
     """Schedule name -> per-record score (replicates averaged), in the eval set's order."""
-    record_ids: list[Any] = field(default_factory=list)
+    record_ids: list[str | int] = field(default_factory=list)
     model: dict[str, Any] = field(default_factory=dict)
     """How the checkpoint was read and the records wrapped (see QualityObjective.model_report)."""
 
@@ -129,12 +136,12 @@ class SampledScores:
 
 
 def sample_scores(
-    denoiser: Any,
-    encoded: Any,
+    denoiser: Denoiser,
+    encoded: EncodedSet,
     items: Sequence[Schedule],
     steps: int,
-    settings: Any,
-    metric: Any,
+    settings: SamplerSettings,
+    metric: Metric,
     *,
     seed: int = 0,
     replicates: int = 1,
@@ -161,11 +168,11 @@ def sample_scores(
 
 
 def compare(
-    denoiser: Any,
-    eval_set: Any,
+    denoiser: Denoiser,
+    eval_set: EvalSet,
     items: Sequence[NamedSchedule],
     steps: int,
-    settings: Any,
+    settings: SamplerSettings,
     metric: str,
     *,
     baseline: str = "linear",

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mdmtune.tuning.stats import paired
+
+if TYPE_CHECKING:
+    from mdmtune.evaluation import EncodedSet
 
 MAX_BINS = 4
 MAX_GROUPS = 50
@@ -97,7 +100,7 @@ def bin_labels(values: Sequence[int] | np.ndarray, max_bins: int = MAX_BINS) -> 
     return [labels[int(v)] for v in array]
 
 
-def record_strata(encoded: Any, indices: Sequence[int] | np.ndarray) -> dict[str, list[str]]:
+def record_strata(encoded: EncodedSet, indices: Sequence[int] | np.ndarray) -> dict[str, list[str]]:
     """Stratum name -> a label per record of `indices`, for an `mdmtune.evaluation.EncodedSet`.
 
     Strata with one label only are left out. `group` values are written as text (a number 3 and "3" are one group).
@@ -127,7 +130,7 @@ def _capped(labels: list[str], limit: int = MAX_GROUPS) -> list[str]:
     return [label if label in kept else OTHER for label in labels]
 
 
-def _group_label(value: Any) -> str:
+def _group_label(value: object) -> str:
     if value is None:
         return NO_GROUP
     return value if isinstance(value, str) else str(value)

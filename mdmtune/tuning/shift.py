@@ -14,7 +14,8 @@ So a quality result carries
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,11 @@ from mdmtune.tuning.groups import GroupBreakdown, GroupLoss, breakdown, record_s
 from mdmtune.tuning.result import BaselineScore, BestSchedule, TuneResult, Validation
 from mdmtune.tuning.spec import TuneSpec
 from mdmtune.tuning.stats import paired, score_interval
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import EncodedSet
+    from mdmtune.tuning.quality_objective import QualityObjective
 
 BEST = "best"
 
@@ -53,7 +59,9 @@ def baseline_scores(
     }
 
 
-def prepare_validation(objective: Any, eval_set: Any) -> Any:
+def prepare_validation(
+    objective: QualityObjective, eval_set: str | os.PathLike[str] | EvalSet
+) -> tuple[EvalSet, EncodedSet]:
     """Load (a path) and encode the second eval set for the objective's model, before the search: a set the metric
     cannot score, or without the mask symbol, is refused at once, naming `validate_eval_set`."""
     from mdmtune.evalsets import EvalSet, load_eval_set
@@ -80,7 +88,7 @@ def prepare_validation(objective: Any, eval_set: Any) -> Any:
     return records, encoded
 
 
-def validate(result: TuneResult, objective: Any, prepared: Any) -> Validation:
+def validate(result: TuneResult, objective: QualityObjective, prepared: tuple[EvalSet, EncodedSet]) -> Validation:
     """Re-score the best and the baselines on every record of the prepared second set; paired statistics."""
     from mdmtune.tuning.compare import sample_scores
 
@@ -105,7 +113,9 @@ def validate(result: TuneResult, objective: Any, prepared: Any) -> Validation:
     return Validation(records.sha256, len(encoded), best, baselines, groups, nfe=sum(sampled.nfe))
 
 
-def attach_validation(result: TuneResult, objective: Any, prepared: Any) -> TuneResult:
+def attach_validation(
+    result: TuneResult, objective: QualityObjective, prepared: tuple[EvalSet, EncodedSet]
+) -> TuneResult:
     """Add the second set's re-scoring to `result` (its NFEs counted) and refresh the warnings."""
     result.validation = validate(result, objective, prepared)
     result.nfe += result.validation.nfe
