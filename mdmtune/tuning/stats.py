@@ -3,7 +3,9 @@
 Why these two: per-record scores are mostly 0/1 (solved or not), and the eval sets are small (tens to hundreds of
 records), where the Wilson interval keeps its coverage and never leaves [0, 1] (the normal one does). Schedules are
 compared on the same records with the same seeds (common random numbers), so the honest interval on a difference
-resamples records, keeping each record's pair together: the paired bootstrap. Pure numpy/scipy.
+resamples records, keeping each record's pair together: the paired bootstrap. `paired(first, second)` makes both for
+one rival against one reference (`Paired`); every result that compares two schedules or decoders is made from one.
+Pure numpy/scipy.
 """
 
 from __future__ import annotations
