@@ -30,7 +30,7 @@ from mdmtune.evalsets import EvalRecord, EvalSet, where
 from mdmtune.metrics import Metric, get_metric, score_outputs
 from mdmtune.models.base import Denoiser
 from mdmtune.models.template import NO_TEMPLATE, Template, learn_template
-from mdmtune.sampling import SamplerSettings, derive_seed, sample
+from mdmtune.sampling import SampleOutput, SamplerSettings, derive_seed, sample, sample_adaptive, sample_hybrid
 from mdmtune.schedules import Schedule, alpha_grids, check_steps
 
 BatchHook = Callable[[int, int], None]
@@ -245,6 +245,82 @@ def _positive(field: str, value: int) -> int:
     return int(value)
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Every (record position, replicate, variant) row of one evaluation, variants fastest, with what each row samples
+    from: its record's index in the EncodedSet, its seed, its attention mask. A variant is a schedule or a decoder's
+    parameter value; a (record, replicate) has the same seed under every variant (common random numbers)."""
+
+    indices: np.ndarray
+    table: np.ndarray
+    records: np.ndarray
+    seeds: list[int]
+    attention: torch.Tensor | None
+
+    @classmethod
+    def build(cls, encoded: EncodedSet, indices: np.ndarray, replicates: int, variants: int, seed: int) -> _Rows:
+        grid = np.stack(np.meshgrid(np.arange(len(indices)), np.arange(replicates), np.arange(variants), indexing="ij"))
+        table = grid.reshape(3, -1).T
+        records = indices[table[:, 0]]
+        seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, table[:, 1], strict=True)]
+        attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
+        return cls(indices, table, records, seeds, attention)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One evaluation under way: the model, the encoded set, every row, and each row's decoded text
+    texts[variant][record position][replicate] and model calls row_nfe [V, R, P], filled in as batches finish."""
+
+    denoiser: Denoiser
+    encoded: EncodedSet
+    rows: _Rows
+    texts: list[list[list[str]]]
+    row_nfe: np.ndarray
+
+    @classmethod
+    def start(cls, denoiser: Denoiser, encoded: EncodedSet, rows: _Rows, variants: int, replicates: int) -> _Run:
+        texts = [[[""] * replicates for _ in rows.indices] for _ in range(variants)]
+        return cls(denoiser, encoded, rows, texts, np.zeros((variants, len(rows.indices), replicates), dtype=np.int64))
+
+    def inputs(self, part: slice) -> tuple[torch.Tensor, list[int], torch.Tensor | None]:
+        """The ids [B, L], seeds and attention mask of the rows `part`, as the samplers take them."""
+        attention = None if self.rows.attention is None else self.rows.attention[part]
+        return self.encoded.ids[self.rows.records[part]], self.rows.seeds[part], attention
+
+    def put(self, part: slice, result: SampleOutput) -> None:
+        """Decode the rows `part` from a sampling result whose i-th row is the part's i-th."""
+        records = self.rows.records[part]
+        for offset, (position, replicate, which) in enumerate(self.rows.table[part]):
+            text = _decode(self.denoiser, self.encoded, int(records[offset]), result.ids[offset])
+            self.texts[which][position][replicate] = text
+            self.row_nfe[which, position, replicate] = result.row_nfe[offset]
+
+    def scored(self, metric: Metric, nfe: int) -> Evaluation:
+        scores, set_scores = _score(metric, self.encoded, self.rows.indices, self.texts)
+        return Evaluation(scores, set_scores, self.texts, nfe, self.row_nfe, self.rows.indices)
+
+
+def _prepare(
+    denoiser: Denoiser,
+    encoded: EncodedSet,
+    metric: Metric | str,
+    record_indices: Sequence[int] | np.ndarray | None,
+    replicates: int,
+    variants: int,
+    seed: int,
+) -> tuple[Metric, _Run]:
+    """The scorer (checked against the records used before any model call) and the run of every row."""
+    indices = _indices(record_indices, len(encoded))
+    scorer = get_metric(metric) if isinstance(metric, str) else metric
+    scorer.check_records([encoded.records[i] for i in indices])
+    rows = _Rows.build(encoded, indices, replicates, variants, seed)
+    return scorer, _Run.start(denoiser, encoded, rows, variants, replicates)
+
+
 def evaluate(
     denoiser: Denoiser,
     encoded: EncodedSet,
@@ -261,44 +337,17 @@ def evaluate(
     """Sample and score every (schedule, record, replicate); schedules are Schedule objects or alpha grids [S, N+1]."""
     alphas = _alphas(schedules, steps)
     replicates, batch_size = _positive("replicates", replicates), _positive("batch_size", batch_size)
-    indices = _indices(record_indices, len(encoded))
-    scorer = get_metric(metric) if isinstance(metric, str) else metric
-    scorer.check_records([encoded.records[i] for i in indices])
-    n_schedules = alphas.shape[0]
-    grid = np.stack(np.meshgrid(np.arange(len(indices)), np.arange(replicates), np.arange(n_schedules), indexing="ij"))
-    rows = grid.reshape(3, -1).T
-    outputs = [[[""] * replicates for _ in indices] for _ in range(n_schedules)]
-    row_nfe = np.zeros((n_schedules, len(indices), replicates), dtype=np.int64)
-    nfe = 0
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        nfe += _run_batch(denoiser, encoded, alphas, settings, indices, seed, batch, outputs, row_nfe)
+    scorer, run = _prepare(denoiser, encoded, metric, record_indices, replicates, alphas.shape[0], seed)
+    nfe, total = 0, len(run.rows)
+    for start in range(0, total, batch_size):
+        part = slice(start, start + batch_size)
+        ids, seeds, attention = run.inputs(part)
+        result = sample(denoiser, ids, alphas[run.rows.table[part, 2]], settings, seeds, encoded.gen_region, attention)
+        run.put(part, result)
+        nfe += result.nfe
         if on_batch is not None:
-            on_batch(start + len(batch), len(rows))
-    scores, set_scores = _score(scorer, encoded, indices, outputs)
-    return Evaluation(scores, set_scores, outputs, nfe, row_nfe, indices)
-
-
-def _run_batch(
-    denoiser: Denoiser,
-    encoded: EncodedSet,
-    alphas: np.ndarray,
-    settings: SamplerSettings,
-    indices: np.ndarray,
-    seed: int,
-    batch: np.ndarray,
-    outputs: list[list[list[str]]],
-    row_nfe: np.ndarray,
-) -> int:
-    """Sample one batch of (record position, replicate, schedule) rows; write their outputs; return its NFEs."""
-    records = indices[batch[:, 0]]
-    seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, batch[:, 1], strict=True)]
-    attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
-    result = sample(denoiser, encoded.ids[records], alphas[batch[:, 2]], settings, seeds, encoded.gen_region, attention)
-    for row, (position, replicate, schedule) in enumerate(batch):
-        outputs[schedule][position][replicate] = _decode(denoiser, encoded, int(records[row]), result.ids[row])
-        row_nfe[schedule, position, replicate] = result.row_nfe[row]
-    return result.nfe
+            on_batch(min(start + batch_size, total), total)
+    return run.scored(scorer, nfe)
 
 
 def evaluate_decoder(
@@ -323,67 +372,54 @@ def evaluate_decoder(
     place taken by the next one); on_batch(rows finished, rows) after every model call. The hybrid decoder also
     needs `schedule` and `steps` (its floor plan) and runs in fixed batches of batch_size rows (its steps are the
     schedule's, shared by the batch), on_batch after each batch."""
-    from mdmtune.sampling import sample_adaptive, sample_hybrid
-
     values = np.asarray(parameters, dtype=np.float64).reshape(-1)
     if values.size == 0:
         raise InvalidInput("parameters", "need at least one threshold or entropy bound")
     replicates, batch_size = _positive("replicates", replicates), _positive("batch_size", batch_size)
-    indices = _indices(record_indices, len(encoded))
-    scorer = get_metric(metric) if isinstance(metric, str) else metric
-    scorer.check_records([encoded.records[i] for i in indices])
-    grid = np.stack(np.meshgrid(np.arange(len(indices)), np.arange(replicates), np.arange(values.size), indexing="ij"))
-    rows = grid.reshape(3, -1).T
-    outputs = [[[""] * replicates for _ in indices] for _ in range(values.size)]
-    row_nfe = np.zeros((values.size, len(indices), replicates), dtype=np.int64)
-    records = indices[rows[:, 0]]
-    seeds = [derive_seed(seed, int(r), int(p)) for r, p in zip(records, rows[:, 1], strict=True)]
-    attention = None if encoded.attention_mask is None else encoded.attention_mask[records]
-    if settings.decoder == "hybrid":
-        if schedule is None or steps is None:
-            raise InvalidInput("schedule", "the hybrid decoder needs a schedule and steps (its floor plan)")
-        plan = _alphas([schedule], steps)
-        nfe, done = 0, 0
-        for start in range(0, len(rows), batch_size):
-            part = slice(start, start + batch_size)
-            batch_rows = len(rows[part])
-            result = sample_hybrid(
-                denoiser,
-                encoded.ids[records[part]],
-                np.repeat(plan, batch_rows, axis=0),
-                settings,
-                seeds[part],
-                encoded.gen_region,
-                None if attention is None else attention[part],
-                values[rows[part, 2]],
-            )
-            for offset, (position, replicate, which) in enumerate(rows[part]):
-                text = _decode(denoiser, encoded, int(records[start + offset]), result.ids[offset])
-                outputs[which][position][replicate] = text
-                row_nfe[which, position, replicate] = result.row_nfe[offset]
-            nfe += int(result.nfe)
-            done += batch_rows
-            if on_batch is not None:
-                on_batch(done, len(rows))
-        scores, set_scores = _score(scorer, encoded, indices, outputs)
-        return Evaluation(scores, set_scores, outputs, nfe, row_nfe, indices)
-    result = sample_adaptive(
-        denoiser,
-        encoded.ids[records],
-        settings,
-        seeds,
-        encoded.gen_region,
-        attention,
-        values[rows[:, 2]],
-        max_batch=batch_size,
-        on_call=on_batch,
-    )
-    for row, (position, replicate, which) in enumerate(rows):
-        outputs[which][position][replicate] = _decode(denoiser, encoded, int(records[row]), result.ids[row])
-        row_nfe[which, position, replicate] = result.row_nfe[row]
-    nfe = int(result.nfe)
-    scores, set_scores = _score(scorer, encoded, indices, outputs)
-    return Evaluation(scores, set_scores, outputs, nfe, row_nfe, indices)
+    scorer, run = _prepare(denoiser, encoded, metric, record_indices, replicates, values.size, seed)
+    row_values = values[run.rows.table[:, 2]]
+    if settings.decoder != "hybrid":
+        ids, seeds, attention = run.inputs(slice(None))
+        result = sample_adaptive(
+            denoiser,
+            ids,
+            settings,
+            seeds,
+            encoded.gen_region,
+            attention,
+            row_values,
+            max_batch=batch_size,
+            on_call=on_batch,
+        )
+        run.put(slice(None), result)
+        return run.scored(scorer, int(result.nfe))
+    if schedule is None or steps is None:
+        raise InvalidInput("schedule", "the hybrid decoder needs a schedule and steps (its floor plan)")
+    nfe = _run_hybrid(run, _alphas([schedule], steps), settings, row_values, batch_size, on_batch)
+    return run.scored(scorer, nfe)
+
+
+def _run_hybrid(
+    run: _Run,
+    plan: np.ndarray,
+    settings: SamplerSettings,
+    taus: np.ndarray,
+    batch_size: int,
+    on_batch: BatchHook | None,
+) -> int:
+    """The hybrid decoder in fixed batches of batch_size rows, every row on the same floor plan; returns its NFEs."""
+    nfe, total = 0, len(run.rows)
+    for start in range(0, total, batch_size):
+        part = slice(start, start + batch_size)
+        ids, seeds, attention = run.inputs(part)
+        alphas = np.repeat(plan, len(ids), axis=0)
+        region = run.encoded.gen_region
+        result = sample_hybrid(run.denoiser, ids, alphas, settings, seeds, region, attention, taus[part])
+        run.put(part, result)
+        nfe += int(result.nfe)
+        if on_batch is not None:
+            on_batch(min(start + batch_size, total), total)
+    return nfe
 
 
 def _decode(denoiser: Denoiser, encoded: EncodedSet, record: int, ids: torch.Tensor) -> str:

@@ -1,7 +1,8 @@
-"""The names and limits of the sampler's settings and of the model families, in one torch-free module.
+"""The names and limits of the sampler's settings, the model families and the search, in one torch-free module.
 
 Why apart from mdmtune.sampling and mdmtune.models: the job spec, the HTTP schema and the CLI check these names
-without importing torch (an API node never loads a model), and the sampler and loaders use the same tuples.
+without importing torch (an API node never loads a model), and the sampler and loaders use the same tuples. The
+option table (mdmtune.options.table) reads its choices from here.
 """
 
 from __future__ import annotations
@@ -19,3 +20,8 @@ MAX_ENTROPY_BOUND = 1000.0
 MAX_DECODER_STEPS = 100_000
 FAMILIES: tuple[str, ...] = ("masked_lm", "llada", "dream", "mdlm")
 """Hugging Face model families (mdmtune.models.families says what each means)."""
+OBJECTIVES: tuple[str, ...] = ("quality", "energy", "frontier")
+"""frontier: quality per model call across budgets (mdmtune.tuning.frontier); `steps` holds the budgets."""
+SEARCH_ALGORITHMS: tuple[str, ...] = ("tpe", "gp", "cmaes", "random")
+DEFAULT_TRIALS = {"quality": 60, "energy": 200, "frontier": 40}
+DEFAULT_BOUNDS = (0.05, 5.0)

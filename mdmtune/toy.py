@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -251,7 +251,6 @@ def run_toy_schedule(target: str, schedule: Schedule, steps: int, sampler: str) 
     check_target(target)
     check_sampler(sampler)
     distribution = toy_distribution(target, schedule.on_grid(check_steps(steps)), sampler)
-    metrics = toy_metrics(target, distribution)
     return ToyResult(
         target=target,
         sampler=sampler,
@@ -259,10 +258,8 @@ def run_toy_schedule(target: str, schedule: Schedule, steps: int, sampler: str) 
         schedule=schedule.name,
         a=schedule.a,
         b=schedule.b,
-        tv=metrics.tv,
-        kl=metrics.kl,
-        support_mass=metrics.support_mass,
         distribution=distribution,
+        **asdict(toy_metrics(target, distribution)),
     )
 
 

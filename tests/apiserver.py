@@ -22,11 +22,11 @@ from sqlalchemy import func, select, text
 from mdmtune.service.app.main import create_app
 from mdmtune.service.db import make_engine, make_session_factory
 from mdmtune.service.db.apikeys import create_api_key
-from mdmtune.service.db.models import Checkpoint, EvalSet, Job
+from mdmtune.service.db.models import Checkpoint, EvalSetRow, Job
 from mdmtune.service.settings import Settings
 
 START_TIMEOUT_S = 30.0
-TABLES = (Checkpoint, EvalSet, Job)
+TABLES = (Checkpoint, EvalSetRow, Job)
 
 
 @dataclass

@@ -174,3 +174,28 @@ def test_staging_left_by_a_killed_api_is_swept_at_startup(tmp_path):
         os.utime(path, (long_ago, long_ago))
     create_app(settings)
     assert not old.exists() and (live / "incoming").exists()
+
+
+def test_an_eval_sets_facts_are_stored_at_upload_and_a_submission_reads_no_file(server, client, tmp_path):
+    """Upload computes what submission checks (the metric fits, the mask symbol's counts); with the stored file gone,
+    a job is still accepted, and still refused where the facts say so."""
+    checkpoint = client.post("/v1/checkpoints", files={"file": ("m.zip", zip_folder(native_folder(tmp_path / "m")))})
+    assert checkpoint.status_code == 201, checkpoint.text
+    records = [{"id": f"facts-{i}", "masked": f"{i}+{i}=__", "answer": f"{i}+{i}={2 * i:02d}"} for i in range(6)]
+    uploaded = client.post("/v1/eval-sets", files={"file": ("facts.jsonl", dumps_eval_set(records))})
+    assert uploaded.status_code == 201, uploaded.text
+    (stored(server, uploaded.json()) / "eval_set.jsonl").unlink()
+    body = {
+        "checkpoint_id": checkpoint.json()["id"],
+        "eval_set_id": uploaded.json()["id"],
+        "metric": "exact_match",
+        "mask_symbol": "_",
+        "steps": 2,
+        "n_trials": 2,
+    }
+    accepted = client.post("/v1/tune", json=body)
+    assert accepted.status_code == 202, accepted.text
+    too_many = client.post("/v1/tune", json={**body, "steps": 3})
+    assert too_many.status_code == 422 and "largest masked count, 2" in too_many.text, too_many.text
+    unscorable = client.post("/v1/tune", json={**body, "metric": "sudoku"})
+    assert unscorable.status_code == 422 and "sudoku cannot score" in unscorable.text, unscorable.text

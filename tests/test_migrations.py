@@ -75,6 +75,32 @@ def test_models_match_migrations(empty_url):
     command.check(migrations.alembic_config(empty_url))
 
 
+def test_eval_set_facts_arrive_empty_on_old_rows_and_leave_with_a_downgrade(empty_url):
+    """0005 adds eval_sets.facts: a row uploaded before it keeps its values with facts NULL (computed at its first
+    job submission); a downgrade to 0004 drops the column and keeps the row."""
+    migrations.upgrade(empty_url, "0004")
+    row = {"id": "e" * 32, "owner": "local", "sha": "0" * 64, "count": 3, "kind": "infill", "path": "old.jsonl"}
+    insert = sa.text(
+        "INSERT INTO eval_sets (id, owner_key_id, sha256, record_count, kind, size, path, created_at) "
+        "VALUES (:id, :owner, :sha, :count, :kind, 0, :path, CURRENT_TIMESTAMP)"
+    )
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert, row)
+        migrations.upgrade(empty_url)
+        with engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT record_count, kind, facts FROM eval_sets")).one()
+        assert tuple(kept) == (3, "infill", None)
+        migrations.downgrade(empty_url, "0004")
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("eval_sets")}
+        assert "facts" not in columns and "record_count" in columns
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM eval_sets")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_twice_is_a_no_op(empty_url):
     migrations.upgrade(empty_url)
     migrations.upgrade(empty_url)

@@ -10,6 +10,7 @@ import torch
 from _model_builders import PickleTripwire, tiny_reference
 
 from mdmtune.errors import InvalidInput
+from mdmtune.models.json_files import read_json
 from mdmtune.models.loading import detect_format, load_denoiser
 from mdmtune.models.native import save_native
 
@@ -77,3 +78,15 @@ def test_forcing_the_wrong_format_is_refused_not_misread(tmp_path: Path) -> None
     folder = save_native(model, codec, tmp_path / "ckpt")
     with pytest.raises(InvalidInput, match="TorchScript"):
         load_denoiser(folder, format="torchscript")
+
+
+def test_every_loader_reads_a_folders_json_files_alike(tmp_path: Path):
+    assert read_json(tmp_path, "generation_config.json", required=False) is None
+    with pytest.raises(InvalidInput, match=r"config\.json is missing") as missing:
+        read_json(tmp_path, "config.json", required=True)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(InvalidInput, match=r"config\.json is not valid JSON") as broken:
+        read_json(tmp_path, "config.json", required=False)
+    assert missing.value.field == broken.value.field == "checkpoint"
+    (tmp_path / "config.json").write_text('{"mask_token_id": 3}')
+    assert read_json(tmp_path, "config.json", required=True) == {"mask_token_id": 3}

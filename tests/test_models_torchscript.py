@@ -108,3 +108,10 @@ def test_forward_that_does_not_return_logits_is_refused(tmp_path: Path) -> None:
     torch.jit.save(torch.jit.script(Flat()), str(tmp_path / "ts" / "model.pt"))
     with pytest.raises(InvalidInput, match=r"forward must map ids \[B, L\] to logits \[B, L, V\]"):
         load_denoiser(tmp_path / "ts")
+
+
+def test_an_id_outside_the_vocabulary_is_refused_naming_its_field(tmp_path: Path) -> None:
+    _model, codec = _save_torchscript(tmp_path / "ts", {"mask_token_id": 0, "pad_token_id": 1})
+    with pytest.raises(InvalidInput, match=r"outside the model's vocabulary \[0, ") as refused:
+        load_denoiser(tmp_path / "ts", device="cpu", pad_token_id=codec.vocab_size)
+    assert refused.value.field == "pad_token_id"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mdmtune.code_metric import build_program
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord
 from mdmtune.metrics import METRIC_NAMES, get_metric
-from mdmtune.task_metrics import INVALID, bbh_extract, gsm8k_extract, last_boxed, math_final_answer
+from mdmtune.metrics.code import build_program
+from mdmtune.metrics.tasks import INVALID, bbh_extract, gsm8k_extract, last_boxed, math_final_answer
 
 GSM8K_SOLUTION = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nIn total 48+24 = <<48+24=72>>72 clips.\n#### 72"
 

@@ -172,6 +172,13 @@ def test_run_toy_reports_its_inputs_and_named_schedules_without_a_b():
     assert sine.schedule == "sine" and sine.a is None and sine.b is None
 
 
+def test_run_toy_reports_the_metrics_of_its_own_distribution():
+    result = run_toy("two-or-three", 0.7, 0.4, 4, "count")
+    metrics = toy_metrics("two-or-three", result.distribution)
+    assert (result.tv, result.kl, result.support_mass) == (metrics.tv, metrics.kl, metrics.support_mass)
+    assert 0 < result.tv < 1
+
+
 @pytest.mark.parametrize(
     "call,field,allowed",
     [

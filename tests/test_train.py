@@ -14,7 +14,15 @@ from mdmtune.cli.main import main
 from mdmtune.errors import InvalidInput
 from mdmtune.models.loading import load_denoiser
 from mdmtune.testbeds import Testbed, get_testbed
-from mdmtune.training.loop import TrainConfig, codec_for, encode_batch, mdm_loss, noise_levels, train_reference
+from mdmtune.training.loop import (
+    TrainConfig,
+    codec_for,
+    encode_batch,
+    mdm_loss,
+    model_config_for,
+    noise_levels,
+    train_reference,
+)
 
 TINY = dict(d_model=32, n_layers=2, n_heads=2, d_ff=64)
 
@@ -139,6 +147,15 @@ def test_same_seed_gives_identical_weights_and_another_seed_does_not() -> None:
     other = train_reference(ReverseTestbed(), TrainConfig(**{**config.__dict__, "seed": 8})).model.state_dict()
     assert all(torch.equal(first[name], again[name]) for name in first)
     assert not all(torch.equal(first[name], other[name]) for name in first)
+
+
+def test_the_train_config_sizes_the_network_and_the_testbed_shapes_it() -> None:
+    testbed = ReverseTestbed()
+    codec = codec_for(testbed)
+    model = model_config_for(testbed, codec, TrainConfig(**TINY))
+    assert TrainConfig(**TINY).model_size() == TINY
+    assert (model.d_model, model.n_layers, model.n_heads, model.d_ff) == (32, 2, 2, 64)
+    assert (model.vocab_size, model.max_len, model.mask_token_id) == (codec.vocab_size, 10, codec.mask_token_id)
 
 
 def test_bad_train_config_names_the_field() -> None:

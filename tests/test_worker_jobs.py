@@ -185,7 +185,7 @@ def _quality_rows(settings: Settings, sessions) -> tuple[str, str]:
     from apiartifacts import native_folder
 
     from mdmtune.evalsets import write_eval_set
-    from mdmtune.service.db.models import Checkpoint, EvalSet
+    from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     root = settings.resolved_artifact_dir
     native_folder(root / "ckpt", max_len=16)
@@ -193,7 +193,7 @@ def _quality_rows(settings: Settings, sessions) -> tuple[str, str]:
     written = write_eval_set(records, root / "evals" / "set.jsonl")
     with sessions() as session:
         checkpoint = Checkpoint(sha256="c" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
+        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
         session.add_all([checkpoint, eval_set])
         session.commit()
         return checkpoint.id, eval_set.id
@@ -234,7 +234,7 @@ def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated
     from apiartifacts import native_folder
 
     from mdmtune.evalsets import write_eval_set
-    from mdmtune.service.db.models import Checkpoint, EvalSet
+    from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
     engine = make_engine(migrated_sqlite_url)
@@ -245,7 +245,7 @@ def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated
     written = write_eval_set(records, root / "evals" / "big.jsonl")
     with sessions() as session:
         checkpoint = Checkpoint(sha256="d" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/big.jsonl")
+        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/big.jsonl")
         session.add_all([checkpoint, eval_set])
         session.commit()
         ids = (checkpoint.id, eval_set.id)
@@ -299,7 +299,7 @@ def test_a_helper_that_fails_on_a_job_does_not_rejoin_it(migrated_sqlite_url, tm
     from apiartifacts import native_folder
 
     from mdmtune.evalsets import write_eval_set
-    from mdmtune.service.db.models import Checkpoint, EvalSet
+    from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     caplog.set_level(logging.INFO, logger="mdmtune.service.workers.runner")
     settings = Settings(
@@ -318,7 +318,7 @@ def test_a_helper_that_fails_on_a_job_does_not_rejoin_it(migrated_sqlite_url, tm
     written = write_eval_set(records, root / "evals" / "set.jsonl")
     with sessions() as session:
         checkpoint = Checkpoint(sha256="e" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSet(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
+        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
         session.add_all([checkpoint, eval_set])
         session.commit()
         ids = (checkpoint.id, eval_set.id)
@@ -354,7 +354,7 @@ def test_a_hostile_code_job_cannot_wedge_the_worker_and_a_cancel_lands(migrated_
     from apiartifacts import native_folder
 
     from mdmtune.evalsets import write_eval_set
-    from mdmtune.service.db.models import Checkpoint, EvalSet
+    from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
     engine = make_engine(migrated_sqlite_url)
@@ -369,7 +369,7 @@ def test_a_hostile_code_job_cannot_wedge_the_worker_and_a_cancel_lands(migrated_
     written = write_eval_set(records, root / "evals" / "hostile.jsonl")
     with sessions() as session:
         checkpoint = Checkpoint(sha256="e" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSet(
+        eval_set = EvalSetRow(
             sha256=written.sha256, record_count=len(records), kind="completion", path="evals/hostile.jsonl"
         )
         session.add_all([checkpoint, eval_set])

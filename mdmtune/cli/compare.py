@@ -17,28 +17,21 @@ from rich.table import Table
 from mdmtune import display
 from mdmtune.cli.core import JSON_OPTION
 from mdmtune.cli.model_options import (
-    ADD_SPECIAL_TOKENS_OPTION,
-    BATCH_SIZE_OPTION,
-    BLOCK_LENGTH_OPTION,
-    CFG_SCALE_OPTION,
-    CHAT_TEMPLATE_OPTION,
-    CONFIDENCE_DTYPE_OPTION,
-    FAMILY_OPTION,
-    GEN_LENGTH_OPTION,
-    MASK_SYMBOL_OPTION,
-    REMASKING_OPTION,
-    SAMPLER_OPTION,
-    TEMPERATURE_OPTION,
-    TRUST_REMOTE_CODE_OPTION,
+    Options,
     load_for_cli,
+    part_values,
     print_model_line,
+    with_options,
 )
 from mdmtune.cli.output import emit_json, table_console, to_jsonable
 from mdmtune.errors import InvalidInput
+from mdmtune.options import BY_NAME
+from mdmtune.options.checks import check_value
 
 BOOTSTRAP_LIMIT = 100_000
 
 
+@with_options("compare")
 def compare_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder or file (native, hf, torchscript)."),
     eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set; records may carry a `group` field."),
@@ -47,27 +40,11 @@ def compare_command(
         ..., "--schedules", help="Comma-separated: linear, cos2, sine or Beta points a:b (e.g. 0.3475:0.7776)."
     ),
     baseline: str = typer.Option("linear", "--baseline", help="The schedule every other one is compared with."),
-    metric: str | None = typer.Option(
-        None, "--metric", help="Scorer from the metric registry (per record); default: the one the eval set declares."
-    ),
-    sampler: str = SAMPLER_OPTION,
-    remasking: str = REMASKING_OPTION,
-    temperature: float = TEMPERATURE_OPTION,
-    gen_length: int | None = GEN_LENGTH_OPTION,
-    block_length: int | None = BLOCK_LENGTH_OPTION,
-    seed: int = typer.Option(0, "--seed", help="Seeds every record's draws (as `mdmtune sample`) and the bootstrap."),
-    replicates: int = typer.Option(1, "--replicates", help="Samples per record (same seeds for every schedule)."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples of the paired differences."),
-    mask_symbol: str | None = MASK_SYMBOL_OPTION,
-    batch_size: int = BATCH_SIZE_OPTION,
-    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
     per_record: bool = typer.Option(False, "--per-record", help="JSON: add every record's score per schedule."),
-    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
-    chat_template: bool = CHAT_TEMPLATE_OPTION,
-    cfg_scale: float = CFG_SCALE_OPTION,
-    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
-    family: str = FAMILY_OPTION,
     json_output: bool = JSON_OPTION,
+    *,
+    options: Options,
 ) -> None:
     """Score several schedules on the same records: Wilson intervals, paired differences to the baseline, groups."""
     from mdmtune.evalsets import load_eval_set
@@ -76,17 +53,16 @@ def compare_command(
     from mdmtune.tuning.compare import compare, parse_schedules, with_baseline
 
     items = with_baseline(parse_schedules(schedules), baseline)
-    _check_counts(steps, replicates, resamples, seed)
-    settings = SamplerSettings(
-        sampler, remasking, temperature, block_length, cfg_scale=cfg_scale, confidence_dtype=confidence_dtype
-    )
+    _check_counts(steps, resamples, options)
+    settings = SamplerSettings(**part_values(options, "sampling"))
     records = load_eval_set(eval_set)
-    metric_name = resolve_metric(metric, records).name
-    denoiser = load_for_cli(checkpoint, family, trust_remote_code)
+    metric_name = resolve_metric(options["metric"], records).name
+    denoiser = load_for_cli(checkpoint, options["family"], options["trust_remote_code"])
     result = compare(
-        denoiser, records, items, steps, settings, metric_name, baseline=baseline, gen_length=gen_length,
-        mask_symbol=mask_symbol, seed=seed, replicates=replicates, batch_size=batch_size, resamples=resamples,
-        on_schedule=_progress, add_special_tokens=add_special_tokens, chat_template=chat_template,
+        denoiser, records, items, steps, settings, metric_name, baseline=baseline, gen_length=options["gen_length"],
+        mask_symbol=options["mask_symbol"], seed=options["seed"], replicates=options["replicates"],
+        batch_size=options["batch_size"], resamples=resamples, on_schedule=_progress,
+        add_special_tokens=options["add_special_tokens"], chat_template=options["chat_template"],
     )  # fmt: skip
     report = to_jsonable(result)
     report["groups"] = report["groups"]["strata"]
@@ -102,15 +78,13 @@ def compare_command(
         _print(report)
 
 
-def _check_counts(steps: int, replicates: int, resamples: int, seed: int) -> None:
-    if replicates < 1 or replicates > 64:
-        raise InvalidInput("replicates", f"must be an integer in [1, 64], got {replicates}")
+def _check_counts(steps: int, resamples: int, options: Options) -> None:
+    """The numbers compare takes beside its sampler settings, by their declarations (resamples is its own)."""
+    for name in ("replicates", "seed"):
+        check_value(BY_NAME[name], options[name])
+    check_value(BY_NAME["steps"], steps)
     if resamples < 100 or resamples > BOOTSTRAP_LIMIT:
         raise InvalidInput("resamples", f"must be an integer in [100, {BOOTSTRAP_LIMIT}], got {resamples}")
-    if seed < 0:
-        raise InvalidInput("seed", f"must be an integer >= 0, got {seed}")
-    if steps < 1:
-        raise InvalidInput("steps", f"must be an integer >= 1, got {steps}")
 
 
 def _progress(done: int, total: int) -> None:

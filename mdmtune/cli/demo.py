@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import typer
 
 from mdmtune import display
 from mdmtune.cli.output import emit_json
@@ -111,15 +112,25 @@ def report(best: dict[str, Any], figures: dict[str, str]) -> None:
 
 
 def run_demo(
-    data_dir: Path | None = None,
-    trials: int | None = None,
-    json_out: bool = False,
-    example: str = DEFAULT_EXAMPLE,
-    example_dir: Path | None = None,
-    metric: str | None = None,
-    gen_length: int | None = None,
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Keep the demo's data here (default: a temp folder)."
+    ),
+    trials: int | None = typer.Option(
+        None, "--trials", min=2, help="Trials of the quality search (default: sized for CPU)."
+    ),
+    example: str = typer.Option(DEFAULT_EXAMPLE, "--example", help="Shipped example: sudoku | arithmetic."),
+    example_dir: Path | None = typer.Option(
+        None, "--example-dir", help="Another folder like examples/sudoku: eval.jsonl and a checkpoint (or .zip)."
+    ),
+    metric: str | None = typer.Option(None, "--metric", help="Metric for the eval set (default: the example's)."),
+    gen_length: int | None = typer.Option(
+        None, "--gen-length", min=1, help="Completion eval sets: tokens to generate (default: the example's)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
-    """The whole demo; the server is stopped whatever happens. metric/gen_length default to the example's own."""
+    """Start the embedded server, upload the example checkpoint and eval set, tune a schedule at 8 steps, report.
+
+    The server is stopped whatever happens; metric and gen_length default to the example's own."""
     import optuna
 
     from mdmtune.cli.embedded import EmbeddedServer

@@ -20,23 +20,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mdmtune import display
-from mdmtune.cli.model_options import (
-    ADD_SPECIAL_TOKENS_OPTION,
-    BATCH_SIZE_OPTION,
-    BLOCK_LENGTH_OPTION,
-    CFG_SCALE_OPTION,
-    CHAT_TEMPLATE_OPTION,
-    CONFIDENCE_DTYPE_OPTION,
-    FAMILY_OPTION,
-    GEN_LENGTH_OPTION,
-    MASK_SYMBOL_OPTION,
-    TEMPERATURE_OPTION,
-    TRUST_REMOTE_CODE_OPTION,
-    print_model_line,
-)
+from mdmtune.cli.model_options import Options, print_model_line, spec_values, with_options
 from mdmtune.cli.output import emit_json, to_jsonable
-from mdmtune.cli.tune import parse_bounds
 from mdmtune.errors import InvalidInput
+from mdmtune.option_names import DEFAULT_TRIALS
 from mdmtune.tuning.limits import MAX_BUDGETS
 
 
@@ -53,60 +40,22 @@ def parse_budgets(text: str) -> tuple[int, ...]:
     return tuple(sorted(values))
 
 
+@with_options("frontier", defaults={"n_trials": DEFAULT_TRIALS["frontier"]})
 def frontier_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder or file (native, hf, torchscript)."),
     eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set (completion or infill records)."),
-    metric: str | None = typer.Option(
-        None, "--metric", help="Scorer from the metric registry; default: the one the eval set declares."
-    ),
     budgets: str = typer.Option("4,8,16", "--budgets", help="Mean model calls per record, e.g. 4,8,16."),
-    trials: int = typer.Option(40, "--trials", help="Trials of the Beta search at each budget."),
-    temperature: float = TEMPERATURE_OPTION,
-    gen_length: int | None = GEN_LENGTH_OPTION,
-    block_length: int | None = BLOCK_LENGTH_OPTION,
-    seed: int = typer.Option(0, "--seed", help="Seeds the split, the searches, the sampler and the bootstrap."),
-    subset_size: int | None = typer.Option(None, "--subset-size", help="Search-split records used (default all)."),
-    replicates: int = typer.Option(1, "--replicates", help="Samples per record (common random numbers)."),
-    confirm_fraction: float = typer.Option(0.3, "--confirm-fraction", help="Share held out for confirmation."),
-    mask_symbol: str | None = MASK_SYMBOL_OPTION,
-    a_bounds: str | None = typer.Option(None, "--a-bounds", help="Log-uniform range of a, 'low,high'."),
-    b_bounds: str | None = typer.Option(None, "--b-bounds", help="Log-uniform range of b, 'low,high'."),
-    batch_size: int = BATCH_SIZE_OPTION,
-    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
-    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
-    chat_template: bool = CHAT_TEMPLATE_OPTION,
-    cfg_scale: float = CFG_SCALE_OPTION,
-    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
-    family: str = FAMILY_OPTION,
     out: Path | None = typer.Option(None, "--out", help="Folder for frontier.json and frontier.png."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figure."),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+    *,
+    options: Options,
 ) -> None:
     """Quality per model call: at each budget, the best schedule against the adaptive decoders."""
     from mdmtune.tuning.spec import TuneSpec
 
-    spec = TuneSpec(
-        objective="frontier",
-        steps=parse_budgets(budgets),
-        n_trials=trials,
-        a_bounds=parse_bounds(a_bounds, "a_bounds"),
-        b_bounds=parse_bounds(b_bounds, "b_bounds"),
-        seed=seed,
-        gen_length=gen_length,
-        block_length=block_length,
-        temperature=temperature,
-        metric=metric,
-        subset_size=subset_size,
-        replicates=replicates,
-        confirm_fraction=confirm_fraction,
-        mask_symbol=mask_symbol,
-        batch_size=batch_size,
-        add_special_tokens=add_special_tokens,
-        chat_template=chat_template,
-        cfg_scale=cfg_scale,
-        confidence_dtype=confidence_dtype,  # type: ignore[arg-type]
-        family=family,
-    ).validate()
+    spec = TuneSpec(objective="frontier", steps=parse_budgets(budgets), **spec_values(options))
+    trust_remote_code = options["trust_remote_code"]
     result = _run(spec, checkpoint, eval_set, trust_remote_code)
     folder = out if out is not None else Path("runs") / f"frontier-{_digest(spec)}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The options that say how a checkpoint is read, its records encoded and sampled, shared by the model commands.
+"""The commands' options, made from the option table (mdmtune.options.table), and how the model commands load a
+checkpoint and say what they detected.
 
 Why one place: `sample` is how a user checks by hand what `tune` will search over, so both must read a model the same
 way, and both print what was detected (format, family, mask and end ids, shift, template) so a wrong guess is seen.
@@ -6,37 +7,94 @@ way, and both print what was detected (format, family, mask and end ids, shift, 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-ADD_SPECIAL_TOKENS_OPTION = typer.Option(
-    True,
-    "--add-special-tokens/--no-add-special-tokens",
-    help="Encode records as the tokenizer's __call__ does by default ([CLS] ... [SEP], BOS, ...); off: texts alone.",
-)
-CHAT_TEMPLATE_OPTION = typer.Option(
-    False, "--chat-template", help="Wrap each prompt as one user turn of the tokenizer's chat template."
-)
-CFG_SCALE_OPTION = typer.Option(0.0, "--cfg-scale", help="LLaDA's classifier-free guidance scale, 0 to 100 (0: off).")
-CONFIDENCE_DTYPE_OPTION = typer.Option(
-    "model", "--confidence-dtype", help="Remasking softmax precision: model (LLaDA today) | float64 (LLaDA < 2025-06)."
-)
-SAMPLER_OPTION = typer.Option("count", "--sampler", help="count | ancestral.")
-REMASKING_OPTION = typer.Option("low_confidence", "--remasking", help="low_confidence | random | margin | entropy.")
-TEMPERATURE_OPTION = typer.Option(0.0, "--temperature", help="Sampling temperature (0: argmax).")
-GEN_LENGTH_OPTION = typer.Option(None, "--gen-length", help="Completion: tokens generated after the prompt.")
-BLOCK_LENGTH_OPTION = typer.Option(None, "--block-length", help="Semi-autoregressive block length.")
-MASK_SYMBOL_OPTION = typer.Option(None, "--mask-symbol", help="Infill mask symbol (default: the tokenizer's).")
-BATCH_SIZE_OPTION = typer.Option(64, "--batch-size", help="Rows per model call.")
-TRUST_REMOTE_CODE_OPTION = typer.Option(False, "--trust-remote-code", help="hf: allow custom model code.")
-FAMILY_OPTION = typer.Option(
-    "auto", "--family", help="hf checkpoints: auto (detected) | masked_lm | llada | dream | mdlm."
-)
+from mdmtune.errors import InvalidInput
+from mdmtune.options.table import BY_NAME, Option, command_options
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import EncodedSet
+    from mdmtune.models.base import Denoiser
+
+Options = dict[str, Any]
+"""The table's options of one command, by name, as the command received them (bounds parsed to tuples)."""
+Command = Callable[..., None]
+Decorator = Callable[[Command], Command]
 
 
-def load_for_cli(checkpoint: Any, family: str, trust_remote_code: bool) -> Any:
+def with_options(command: str, defaults: Mapping[str, object] | None = None, unset: bool = False) -> Decorator:
+    """Add every option the table gives `command` (mdmtune.options.table) to the decorated command's typer signature;
+    the command receives them as one `options` dict. `defaults` overrides a default for this command; `unset` makes
+    every default None (the remote commands: the server fills them in).
+
+    Why: a flag, its type, default and help are then written once, in the table, for every command that takes it."""
+    declared = command_options(command)
+    defaults = defaults or {}
+
+    def wrap(function: Command) -> Command:
+        signature = inspect.signature(function, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "options"]
+        added = [_parameter(o, None if unset else defaults.get(o.name, o.default), unset) for o in declared]
+
+        @functools.wraps(function)
+        def run(**values: object) -> None:
+            options = {o.name: _parsed(o, values.pop(o.name)) for o in declared}
+            function(**values, options=options)
+
+        vars(run)["__signature__"] = signature.replace(parameters=[*own, *added])  # what typer reads
+        return run
+
+    return wrap
+
+
+def _parameter(option: Option, default: object, unset: bool) -> inspect.Parameter:
+    """One typer option from its declaration: flag, type, default and help."""
+    kinds: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str, "choice": str, "bounds": str}
+    kind: Any = kinds[option.kind]
+    if option.optional or option.kind == "bounds" or unset:
+        kind = kind | None
+    help_text = option.help + (f" ({' | '.join(option.choices)})" if option.choices else "")
+    if option.kind == "bounds":
+        default = None  # the text "low,high"; None: the table's default
+    info = typer.Option(default, option.cli_flag, help=help_text)
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=kind)
+
+
+def _parsed(option: Option, value: object) -> object:
+    """Bounds come as the text "low,high" (None: the table's default); every other value as typer parsed it."""
+    if option.kind != "bounds":
+        return value
+    return option.default if value is None else parse_bounds(str(value), option.name)
+
+
+def parse_bounds(text: str, field: str) -> tuple[float, float]:
+    """ "0.05,5" -> (0.05, 5.0)."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise InvalidInput(field, f"must be two numbers 'low,high', got {text!r}") from None
+    return (low, high)
+
+
+def part_values(options: Options, part: str) -> dict[str, Any]:
+    """The options of one part (mdmtune.options.parts), to build it: `SamplerSettings(**part_values(o, "sampling"))`."""
+    return {name: value for name, value in options.items() if BY_NAME[name].part == part}
+
+
+def spec_values(options: Options) -> dict[str, Any]:
+    """The options a TuneSpec takes (not trust_remote_code, not max_steps)."""
+    return {name: value for name, value in options.items() if BY_NAME[name].in_spec}
+
+
+def load_for_cli(checkpoint: Path, family: str, trust_remote_code: bool) -> Denoiser:
     """load_denoiser with the family override (refused by name for a non-hf checkpoint).
 
     What was detected is printed only once the records are encoded too (print_model_line): bad input must still
@@ -44,6 +102,20 @@ def load_for_cli(checkpoint: Any, family: str, trust_remote_code: bool) -> Any:
     from mdmtune.models.loading import load_denoiser
 
     return load_denoiser(checkpoint, trust_remote_code=trust_remote_code, family=family)
+
+
+def encode_for_cli(denoiser: Denoiser, records: EvalSet, options: Options) -> EncodedSet:
+    """encode_records with the command's reading options (gen_length, mask symbol, template)."""
+    from mdmtune.evaluation import encode_records
+
+    return encode_records(
+        denoiser,
+        records,
+        gen_length=options["gen_length"],
+        mask_symbol=options["mask_symbol"],
+        add_special_tokens=options["add_special_tokens"],
+        chat_template=options["chat_template"],
+    )
 
 
 def print_model_line(facts: dict[str, Any]) -> None:

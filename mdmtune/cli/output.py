@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from mdmtune.jsonsafe import to_jsonable
 
-__all__ = ["add_reasons", "emit_json", "fail", "table_console", "to_jsonable"]
+__all__ = ["add_reasons", "emit_json", "fail", "records_table", "table_console", "to_jsonable"]
 
 PIPE_WIDTH = 150
 
@@ -47,3 +47,22 @@ def table_console() -> Any:
     if not console.is_terminal:
         console.width = PIPE_WIDTH
     return console
+
+
+def records_table(title: str, rows: list[dict[str, Any]], output_chars: int | None = None) -> Any:
+    """The per-record table of `sample` and `score`: id, output (cut to `output_chars`), score, and the metric's
+    reason where it gives one."""
+    from rich.table import Table
+
+    from mdmtune import display
+
+    table = Table(title=title)
+    reasons = any("reason" in row for row in rows)
+    for column in ("id", "output", "score", "reason") if reasons else ("id", "output", "score"):
+        table.add_column(column)
+    for row in rows:
+        output = row["output"]
+        if output_chars is not None and len(output) > output_chars:
+            output = output[: output_chars - 3] + "..."
+        table.add_row(str(row["id"]), output, display.score(row["score"]), *([row["reason"]] if reasons else []))
+    return table

@@ -18,6 +18,7 @@ from typing import Any
 import typer
 
 from mdmtune import display
+from mdmtune.cli.model_options import Options, with_options
 from mdmtune.cli.output import emit_json
 from mdmtune.client import Client, draw_figures
 
@@ -139,24 +140,25 @@ def _request(options: dict[str, Any], extra: list[str]) -> dict[str, Any]:
     return request
 
 
+STEPS = typer.Option(..., "--steps", help="N, the number of sampling steps the schedule is tuned for.")
+SET = typer.Option([], "--set", help="Any other request field: name=value (JSON values).")
+
+
 @remote_app.command("submit")
+@with_options("remote", unset=True)
 def submit(
     checkpoint_id: str = typer.Option(None, "--checkpoint-id"),
     eval_set_id: str = typer.Option(None, "--eval-set-id"),
-    steps: int = typer.Option(..., "--steps"),
-    metric: str = typer.Option(None, "--metric"),
-    trials: int = typer.Option(None, "--trials"),
-    gen_length: int = typer.Option(None, "--gen-length"),
-    objective: str = typer.Option(None, "--objective"),
-    seed: int = typer.Option(None, "--seed"),
-    set_: list[str] = typer.Option([], "--set", help="Any other request field: name=value (JSON values)."),
+    steps: int = STEPS,
+    set_: list[str] = SET,
     server: str = SERVER,
     api_key: str = API_KEY,
     json_out: bool = JSON,
+    *,
+    options: Options,
 ) -> None:
     """Submit a tuning job of uploaded artifacts; prints the job id."""
-    options = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": steps, "metric": metric}
-    options |= {"n_trials": trials, "gen_length": gen_length, "objective": objective, "seed": seed}
+    options = {"checkpoint_id": checkpoint_id, "eval_set_id": eval_set_id, "steps": steps, **options}
     with Client(server, api_key) as remote:
         job = remote.submit(**_request(options, set_))
     emit_json(job) if json_out else print(job["id"])
@@ -194,25 +196,22 @@ def cancel(job_id: str, server: str = SERVER, api_key: str = API_KEY) -> None:
 
 
 @remote_app.command("tune")
+@with_options("remote", unset=True)
 def tune(
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Checkpoint folder or file (quality)."),
     eval_set: Path = typer.Option(None, "--eval-set", help="JSON Lines eval set (quality)."),
-    steps: int = typer.Option(..., "--steps"),
-    metric: str = typer.Option(None, "--metric"),
-    trials: int = typer.Option(None, "--trials"),
-    gen_length: int = typer.Option(None, "--gen-length"),
-    objective: str = typer.Option(None, "--objective"),
-    seed: int = typer.Option(None, "--seed"),
-    set_: list[str] = typer.Option([], "--set", help="Any other request field: name=value (JSON values)."),
+    steps: int = STEPS,
+    set_: list[str] = SET,
     out: Path = typer.Option(None, "--out", help="Folder for the figures."),
     server: str = SERVER,
     api_key: str = API_KEY,
     json_out: bool = JSON,
+    *,
+    options: Options,
 ) -> None:
     """Upload, submit, follow and fetch the best schedule, in one command."""
     with Client(server, api_key) as remote:
-        options: dict[str, Any] = {"steps": steps, "metric": metric, "n_trials": trials, "gen_length": gen_length}
-        options |= {"objective": objective, "seed": seed}
+        options = {"steps": steps, **options}
         if checkpoint is not None:
             options["checkpoint_id"] = remote.upload_checkpoint(checkpoint)["id"]
         if eval_set is not None:

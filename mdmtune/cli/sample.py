@@ -8,34 +8,29 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
 from mdmtune import display
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
 from mdmtune.cli.model_options import (
-    ADD_SPECIAL_TOKENS_OPTION,
-    BATCH_SIZE_OPTION,
-    BLOCK_LENGTH_OPTION,
-    CFG_SCALE_OPTION,
-    CHAT_TEMPLATE_OPTION,
-    CONFIDENCE_DTYPE_OPTION,
-    FAMILY_OPTION,
-    GEN_LENGTH_OPTION,
-    MASK_SYMBOL_OPTION,
-    REMASKING_OPTION,
-    SAMPLER_OPTION,
-    TEMPERATURE_OPTION,
-    TRUST_REMOTE_CODE_OPTION,
+    Options,
+    encode_for_cli,
     load_for_cli,
+    part_values,
     print_model_line,
+    with_options,
 )
-from mdmtune.cli.output import add_reasons, emit_json, table_console
+from mdmtune.cli.output import add_reasons, emit_json, records_table, table_console
 from mdmtune.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import Evaluation
 
+
+@with_options("sample")
 def sample_command(
     checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder or file (native, hf, torchscript)."),
     eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set (completion or infill records)."),
@@ -43,98 +38,39 @@ def sample_command(
     a: float | None = A_OPTION,
     b: float | None = B_OPTION,
     name: str | None = NAME_OPTION,
-    metric: str | None = typer.Option(
-        None, "--metric", help="Scorer from the metric registry (required unless the eval set declares one)."
-    ),
-    sampler: str = SAMPLER_OPTION,
-    remasking: str = REMASKING_OPTION,
-    temperature: float = TEMPERATURE_OPTION,
-    gen_length: int | None = GEN_LENGTH_OPTION,
-    block_length: int | None = BLOCK_LENGTH_OPTION,
-    seed: int = typer.Option(0, "--seed", help="Seeds every record's draws (the tuner uses the same ones)."),
-    mask_symbol: str | None = MASK_SYMBOL_OPTION,
-    batch_size: int = BATCH_SIZE_OPTION,
-    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
-    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
-    chat_template: bool = CHAT_TEMPLATE_OPTION,
-    cfg_scale: float = CFG_SCALE_OPTION,
-    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
-    family: str = FAMILY_OPTION,
-    decoder: str = typer.Option(
-        "schedule",
-        "--decoder",
-        help="schedule | threshold | entropy | hybrid (the schedule's plan as a floor plus every position above tau).",
-    ),
-    threshold: float | None = typer.Option(
-        None, "--threshold", help="Threshold and hybrid decoders: confidence tau in [0, 1]."
-    ),
-    entropy_bound: float | None = typer.Option(None, "--entropy-bound", help="Entropy decoder: gamma in nats."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Adaptive decoders: cap on model calls per record."),
     json_output: bool = JSON_OPTION,
+    *,
+    options: Options,
 ) -> None:
     """Apply one schedule (or an adaptive decoder) to every record: output and score per record, mean score, NFEs."""
     # Imported here, not at the top: they pull in torch, which other commands should not wait for.
     from mdmtune.evalsets import load_eval_set
-    from mdmtune.evaluation import encode_records, evaluate, evaluate_decoder
+    from mdmtune.evaluation import evaluate, evaluate_decoder
     from mdmtune.metrics import resolve_metric
     from mdmtune.sampling import SamplerSettings
     from mdmtune.tuning.quality_objective import model_report
 
-    settings = SamplerSettings(
-        sampler,
-        remasking,
-        temperature,
-        block_length,
-        cfg_scale=cfg_scale,
-        confidence_dtype=confidence_dtype,
-        decoder=decoder,
-        threshold=threshold,
-        entropy_bound=entropy_bound,
-        max_steps=max_steps,
-    )
-    schedule = _schedule_or_none(decoder, steps, a, b, name)
+    settings = SamplerSettings(**part_values(options, "sampling"))
+    schedule = _schedule_or_none(settings.decoder, steps, a, b, name)
     records = load_eval_set(eval_set)
-    scorer = resolve_metric(metric, records)
-    denoiser = load_for_cli(checkpoint, family, trust_remote_code)
-    encoded = encode_records(
-        denoiser,
-        records,
-        gen_length=gen_length,
-        mask_symbol=mask_symbol,
-        add_special_tokens=add_special_tokens,
-        chat_template=chat_template,
-    )
+    scorer = resolve_metric(options["metric"], records)
+    denoiser = load_for_cli(checkpoint, options["family"], options["trust_remote_code"])
+    encoded = encode_for_cli(denoiser, records, options)
     model = model_report(denoiser, encoded)
+    seed, batch_size = options["seed"], options["batch_size"]
     if schedule is None:
-        parameter = threshold if decoder == "threshold" else entropy_bound
+        parameter = settings.threshold if settings.decoder == "threshold" else settings.entropy_bound
         result = evaluate_decoder(denoiser, encoded, [parameter], settings, scorer, seed=seed, batch_size=batch_size)
     else:
         result = evaluate(denoiser, encoded, [schedule], steps, settings, scorer, seed=seed, batch_size=batch_size)
     report = {
         "schedule": None if schedule is None else {"name": schedule.name, "a": schedule.a, "b": schedule.b},
-        "decoder": decoder,
-        "threshold": threshold,
-        "entropy_bound": entropy_bound,
-        "max_steps": max_steps,
         "steps": steps,
-        "sampler": settings.sampler,
-        "remasking": settings.remasking,
-        "temperature": settings.temperature,
-        "gen_length": gen_length,
-        "block_length": block_length,
+        "gen_length": options["gen_length"],
         "metric": scorer.name,
-        "cfg_scale": settings.cfg_scale,
-        "confidence_dtype": settings.confidence_dtype,
+        **settings.values(),  # every sampler setting, as used
         "model": model,
-        "records": [
-            {"id": record.id, "output": outputs[0], "score": _score(score), "nfe": int(calls[0])}
-            for record, outputs, score, calls in zip(
-                records.records, result.outputs[0], result.scores[0, :, 0], result.row_nfe[0], strict=True
-            )
-        ],
-        "mean_score": float(result.mean_scores()[0]),
-        "nfe": result.nfe,
-        "nfe_per_record": float(result.row_nfe.mean()),
+        **_scores(records, result),
     }
     add_reasons(report["records"], scorer, records.records)
     print_model_line(model)
@@ -142,6 +78,20 @@ def sample_command(
         emit_json(report)
     else:
         _print(report)
+
+
+def _scores(records: EvalSet, result: Evaluation) -> dict[str, Any]:
+    """Each record's output, score and model calls, then the mean score and the NFEs."""
+    rows = zip(records.records, result.outputs[0], result.scores[0, :, 0], result.row_nfe[0], strict=True)
+    return {
+        "records": [
+            {"id": record.id, "output": outputs[0], "score": _score(score), "nfe": int(calls[0])}
+            for record, outputs, score, calls in rows
+        ],
+        "mean_score": float(result.mean_scores()[0]),
+        "nfe": result.nfe,
+        "nfe_per_record": float(result.row_nfe.mean()),
+    }
 
 
 def _schedule_or_none(decoder: str, steps: int | None, a: float | None, b: float | None, name: str | None) -> Any:
@@ -163,13 +113,7 @@ def _score(value: float) -> float | None:
 
 
 def _print(report: dict[str, Any]) -> None:
-    table = Table(title=f"{_title(report)}, metric {report['metric']}")
-    reasons = any("reason" in row for row in report["records"])
-    columns = ("id", "output", "score", "reason") if reasons else ("id", "output", "score")
-    for column in columns:
-        table.add_column(column)
-    for row in report["records"]:
-        table.add_row(str(row["id"]), row["output"], display.score(row["score"]), *([row["reason"]] if reasons else []))
+    table = records_table(f"{_title(report)}, metric {report['metric']}", report["records"])
     console = table_console()
     console.print(table)
     console.print(

@@ -12,20 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from mdmtune import display
 from mdmtune.cli.core import JSON_OPTION
-from mdmtune.cli.output import add_reasons, emit_json, table_console
+from mdmtune.cli.model_options import Options, with_options
+from mdmtune.cli.output import add_reasons, emit_json, records_table, table_console
 
 
+@with_options("score")
 def score_command(
     eval_set: Path = typer.Option(..., "--eval-set", help="JSONL eval set (the references)."),
     outputs: Path = typer.Option(..., "--outputs", help='JSONL generations: {"id", "output"} per record.'),
-    metric: str | None = typer.Option(
-        None, "--metric", help="Scorer from the metric registry (required unless the eval set declares one)."
-    ),
     json_output: bool = JSON_OPTION,
+    *,
+    options: Options,
 ) -> None:
     """Score outputs made elsewhere: per-record scores and the mean, exactly as the tuner scores them."""
     from mdmtune.evalsets import load_eval_set
@@ -33,7 +33,7 @@ def score_command(
     from mdmtune.outputs import read_outputs
 
     records = load_eval_set(eval_set)
-    scorer = resolve_metric(metric, records)
+    scorer = resolve_metric(options["metric"], records)
     texts = read_outputs(outputs, records)
     scores, mean = score_outputs(scorer, texts, records.records)
     report = {
@@ -53,14 +53,8 @@ def score_command(
 
 
 def _print(report: dict[str, Any]) -> None:
-    table = Table(title=f"metric {report['metric']}: {report['metric_description']}")
-    reasons = any("reason" in row for row in report["records"])
-    columns = ("id", "output", "score", "reason") if reasons else ("id", "output", "score")
-    for column in columns:
-        table.add_column(column)
-    for row in report["records"]:
-        output = row["output"] if len(row["output"]) <= 60 else row["output"][:57] + "..."
-        table.add_row(str(row["id"]), output, display.score(row["score"]), *([row["reason"]] if reasons else []))
+    title = f"metric {report['metric']}: {report['metric_description']}"
+    table = records_table(title, report["records"], output_chars=60)
     console = table_console()
     console.print(table)
     console.print(f"mean score {display.score(report['mean_score'])} over {len(report['records'])} records")

@@ -1,4 +1,4 @@
-"""Service commands: `serve`, `worker`, `db upgrade|downgrade|current`, `keys create|revoke`, `demo`.
+"""Service commands: `serve`, `worker`, `db upgrade|downgrade|current`, `keys create|revoke`, and `demo` (cli/demo.py).
 
 Each builds one `Settings` (environment MDMTUNE_*, overridden by the flags given) and hands it down. `serve` runs the
 migrations first, so the embedded default needs no other step; workers never create tables.
@@ -21,6 +21,9 @@ db_app = typer.Typer(help="Database schema (Alembic migrations, Optuna's tables)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 
 DATABASE_URL_HELP = "SQLAlchemy URL (postgresql://..., sqlite:///...); default: MDMTUNE_DATABASE_URL or SQLite."
+DATABASE_URL = typer.Option(None, "--database-url", help=DATABASE_URL_HELP)
+DATA_DIR = typer.Option(None, "--data-dir", help="Embedded data folder (SQLite file + artifacts).")
+JSON = typer.Option(False, "--json", help="One JSON document on stdout.")
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -50,8 +53,8 @@ def _logging() -> None:
 def serve(
     host: str = typer.Option(None, help="Bind address (default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default 8000)."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Embedded data folder (SQLite file + artifacts)."),
-    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    data_dir: Path = DATA_DIR,
+    database_url: str = DATABASE_URL,
     workers: int = typer.Option(None, "--workers", min=0, help="In-process worker threads (default 1; 0: API only)."),
 ) -> None:
     """Run the HTTP service with N in-process workers (migrations first)."""
@@ -63,7 +66,7 @@ def serve(
 
 
 def worker(
-    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
+    database_url: str = DATABASE_URL,
     data_dir: Path = typer.Option(None, "--data-dir", help="Embedded data folder (when no database URL)."),
     worker_id: str = typer.Option(None, "--worker-id", help="Name in the jobs table (default host:pid)."),
 ) -> None:
@@ -81,38 +84,38 @@ def worker(
 @db_app.command("upgrade")
 def db_upgrade(
     revision: str = typer.Argument("head"),
-    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
-    data_dir: Path = typer.Option(None, "--data-dir"),
-    json_out: bool = typer.Option(False, "--json"),
+    database_url: str = DATABASE_URL,
+    data_dir: Path = DATA_DIR,
+    json_out: bool = JSON,
 ) -> None:
     """Migrate the project's tables to REVISION (default head) and create/upgrade Optuna's tables."""
-    from mdmtune.service import migrations
-
-    url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
-    migrations.upgrade(url, revision)
-    _report(url, json_out)
+    _migrate("upgrade", revision, database_url, data_dir, json_out)
 
 
 @db_app.command("downgrade")
 def db_downgrade(
     revision: str = typer.Argument(..., help='Target revision; "base" drops the project tables.'),
-    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
-    data_dir: Path = typer.Option(None, "--data-dir"),
-    json_out: bool = typer.Option(False, "--json"),
+    database_url: str = DATABASE_URL,
+    data_dir: Path = DATA_DIR,
+    json_out: bool = JSON,
 ) -> None:
     """Take the project's tables back to REVISION (Optuna's tables are left alone)."""
+    _migrate("downgrade", revision, database_url, data_dir, json_out)
+
+
+def _migrate(direction: str, revision: str, database_url: str | None, data_dir: Path | None, json_out: bool) -> None:
     from mdmtune.service import migrations
 
     url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
-    migrations.downgrade(url, revision)
+    getattr(migrations, direction)(url, revision)
     _report(url, json_out)
 
 
 @db_app.command("current")
 def db_current(
-    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
-    data_dir: Path = typer.Option(None, "--data-dir"),
-    json_out: bool = typer.Option(False, "--json"),
+    database_url: str = DATABASE_URL,
+    data_dir: Path = DATA_DIR,
+    json_out: bool = JSON,
 ) -> None:
     """Show the project's schema revision and the newest one shipped."""
     url = make_settings(database_url=database_url, data_dir=data_dir).resolved_database_url
@@ -152,9 +155,9 @@ def _in_transaction(database_url: str | None, data_dir: Path | None, action: Any
 @keys_app.command("create")
 def keys_create(
     name: str = typer.Argument(..., help="Who or what the key is for."),
-    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
-    data_dir: Path = typer.Option(None, "--data-dir"),
-    json_out: bool = typer.Option(False, "--json"),
+    database_url: str = DATABASE_URL,
+    data_dir: Path = DATA_DIR,
+    json_out: bool = JSON,
 ) -> None:
     """Create an API key and print its secret once (only its hash is stored)."""
     from mdmtune.service.db.apikeys import create_api_key
@@ -170,9 +173,9 @@ def keys_create(
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: str = typer.Argument(..., help="The key's id, as `keys create` printed it."),
-    database_url: str = typer.Option(None, "--database-url", help=DATABASE_URL_HELP),
-    data_dir: Path = typer.Option(None, "--data-dir"),
-    json_out: bool = typer.Option(False, "--json"),
+    database_url: str = DATABASE_URL,
+    data_dir: Path = DATA_DIR,
+    json_out: bool = JSON,
 ) -> None:
     """Revoke an API key: every request with it is refused (401) from then on."""
     from mdmtune.service.db.apikeys import revoke_api_key
@@ -184,36 +187,11 @@ def keys_revoke(
         typer.echo(f"key id {row.id} ({row.name}) revoked")
 
 
-def demo(
-    data_dir: Path = typer.Option(None, "--data-dir", help="Keep the demo's data here (default: a temp folder)."),
-    trials: int = typer.Option(None, "--trials", min=2, help="Trials of the quality search (default: sized for CPU)."),
-    example: str = typer.Option("sudoku", "--example", help="Shipped example: sudoku | arithmetic."),
-    example_dir: Path = typer.Option(
-        None, "--example-dir", help="Another folder like examples/sudoku: eval.jsonl and a checkpoint (or .zip)."
-    ),
-    metric: str = typer.Option(None, "--metric", help="Metric for the eval set (default: the example's)."),
-    gen_length: int = typer.Option(
-        None, "--gen-length", min=1, help="Completion eval sets: tokens to generate (default: the example's)."
-    ),
-    json_out: bool = typer.Option(False, "--json"),
-) -> None:
-    """Start the embedded server, upload the example checkpoint and eval set, tune a schedule at 8 steps, report."""
+def register(app: typer.Typer) -> None:
     from mdmtune.cli.demo import run_demo
 
-    run_demo(
-        data_dir=data_dir,
-        trials=trials,
-        json_out=json_out,
-        example=example,
-        example_dir=example_dir,
-        metric=metric,
-        gen_length=gen_length,
-    )
-
-
-def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("worker")(worker)
     app.add_typer(db_app, name="db")
     app.add_typer(keys_app, name="keys")
-    app.command("demo")(demo)
+    app.command("demo")(run_demo)

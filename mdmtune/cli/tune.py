@@ -19,25 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mdmtune import display
-from mdmtune.cli.model_options import (
-    ADD_SPECIAL_TOKENS_OPTION,
-    BATCH_SIZE_OPTION,
-    BLOCK_LENGTH_OPTION,
-    CFG_SCALE_OPTION,
-    CHAT_TEMPLATE_OPTION,
-    CONFIDENCE_DTYPE_OPTION,
-    FAMILY_OPTION,
-    GEN_LENGTH_OPTION,
-    MASK_SYMBOL_OPTION,
-    REMASKING_OPTION,
-    SAMPLER_OPTION,
-    TEMPERATURE_OPTION,
-    TRUST_REMOTE_CODE_OPTION,
-)
+from mdmtune.cli.model_options import Options, parse_bounds, spec_values, with_options
 from mdmtune.cli.output import emit_json, table_console, to_jsonable
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.result import SweepResult, TuneResult
-from mdmtune.tuning.spec import DEFAULT_BOUNDS, TuneSpec
+from mdmtune.tuning.spec import TuneSpec
+
+__all__ = ["parse_bounds", "parse_steps", "register", "tune_command"]
 
 
 def parse_steps(text: str) -> int | tuple[int, ...]:
@@ -49,17 +37,6 @@ def parse_steps(text: str) -> int | tuple[int, ...]:
     if not values:
         raise InvalidInput("steps", "give at least one step count")
     return values[0] if len(values) == 1 else values
-
-
-def parse_bounds(text: str | None, field: str) -> tuple[float, float]:
-    """ "0.05,5" -> (0.05, 5.0)."""
-    if text is None:
-        return DEFAULT_BOUNDS
-    try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise InvalidInput(field, f"must be two numbers 'low,high', got {text!r}") from None
-    return (low, high)
 
 
 @contextmanager
@@ -91,6 +68,7 @@ def progress_bar(total_trials: int, enabled: bool):
         yield update
 
 
+@with_options("tune")
 def tune_command(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="Checkpoint folder/file (quality)."),
     eval_set: Path | None = typer.Option(None, "--eval-set", help="JSONL eval set (quality)."),
@@ -98,79 +76,16 @@ def tune_command(
         None, "--validate-eval-set", help="A second JSONL set: the best and the baselines re-scored on it at the end."
     ),
     steps: str = typer.Option(..., "--steps", help="N, or a comma-separated sweep such as 4,8,16."),
-    objective: str = typer.Option("quality", "--objective", help="quality | energy."),
-    weight_a: float = typer.Option(1.0, "--weight-a", help="Energy: weight Beta shape a_w."),
-    weight_b: float = typer.Option(1.0, "--weight-b", help="Energy: weight Beta shape b_w."),
-    trials: int | None = typer.Option(None, "--trials", help="Finished trials (default 60 quality, 200 energy)."),
-    metric: str | None = typer.Option(
-        None, "--metric", help="Scorer from the metric registry (required unless the eval set declares one)."
-    ),
-    sampler: str = SAMPLER_OPTION,
-    remasking: str = REMASKING_OPTION,
-    temperature: float = TEMPERATURE_OPTION,
-    gen_length: int | None = GEN_LENGTH_OPTION,
-    block_length: int | None = BLOCK_LENGTH_OPTION,
-    seed: int = typer.Option(0, "--seed", help="Seeds the search, the split, the sampler and the bootstrap."),
-    subset_size: int | None = typer.Option(None, "--subset-size", help="Search-split records used (default all)."),
-    replicates: int = typer.Option(1, "--replicates", help="Samples per record (common random numbers)."),
-    confirm_fraction: float = typer.Option(0.3, "--confirm-fraction", help="Share held out for confirmation."),
-    mask_symbol: str | None = MASK_SYMBOL_OPTION,
-    a_bounds: str | None = typer.Option(None, "--a-bounds", help="Log-uniform range of a, 'low,high'."),
-    b_bounds: str | None = typer.Option(None, "--b-bounds", help="Log-uniform range of b, 'low,high'."),
-    search_algorithm: str = typer.Option("tpe", "--search-algorithm", help="tpe | gp | cmaes | random."),
-    trials_per_batch: int = typer.Option(8, "--trials-per-batch", help="Trials asked and sampled together."),
-    batch_size: int = BATCH_SIZE_OPTION,
-    trust_remote_code: bool = TRUST_REMOTE_CODE_OPTION,
-    add_special_tokens: bool = ADD_SPECIAL_TOKENS_OPTION,
-    chat_template: bool = CHAT_TEMPLATE_OPTION,
-    cfg_scale: float = CFG_SCALE_OPTION,
-    confidence_dtype: str = CONFIDENCE_DTYPE_OPTION,
-    family: str = FAMILY_OPTION,
     storage: str | None = typer.Option(None, "--storage", help="Optuna storage URL (default: SQLite under --out)."),
     out: Path | None = typer.Option(None, "--out", help="Folder for result.json, figures and the study."),
     no_figures: bool = typer.Option(False, "--no-figures", help="Skip the figures."),
     json_output: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
-    decoder: str = typer.Option(
-        "schedule",
-        "--decoder",
-        help="A rival scored beside the baselines: threshold|entropy|hybrid (the tuned plan as a floor, plus every "
-        "position above --threshold).",
-    ),
-    threshold: float | None = typer.Option(None, "--threshold", help="The threshold or hybrid rival's confidence tau."),
-    entropy_bound: float | None = typer.Option(None, "--entropy-bound", help="The entropy rival's gamma (nats)."),
+    *,
+    options: Options,
 ) -> None:
     """Tune (a, b) for N steps: the energy objective (model-free) or quality on an eval set."""
-    spec = TuneSpec(
-        objective=objective,  # type: ignore[arg-type]
-        steps=parse_steps(steps),
-        weight_a=weight_a,
-        weight_b=weight_b,
-        n_trials=trials,
-        a_bounds=parse_bounds(a_bounds, "a_bounds"),
-        b_bounds=parse_bounds(b_bounds, "b_bounds"),
-        search_algorithm=search_algorithm,  # type: ignore[arg-type]
-        seed=seed,
-        trials_per_batch=trials_per_batch,
-        gen_length=gen_length,
-        block_length=block_length,
-        sampler=sampler,  # type: ignore[arg-type]
-        remasking=remasking,  # type: ignore[arg-type]
-        temperature=temperature,
-        metric=metric,
-        subset_size=subset_size,
-        replicates=replicates,
-        confirm_fraction=confirm_fraction,
-        mask_symbol=mask_symbol,
-        batch_size=batch_size,
-        add_special_tokens=add_special_tokens,
-        chat_template=chat_template,
-        cfg_scale=cfg_scale,
-        confidence_dtype=confidence_dtype,  # type: ignore[arg-type]
-        family=family,
-        decoder=decoder,  # type: ignore[arg-type]
-        threshold=threshold,
-        entropy_bound=entropy_bound,
-    ).validate()
+    spec = TuneSpec(steps=parse_steps(steps), **spec_values(options))
+    trust_remote_code = options["trust_remote_code"]
     _check_inputs(spec, checkpoint, eval_set)
     if validate_eval_set is not None and spec.objective != "quality":
         raise InvalidInput("validate_eval_set", "only a quality job has a second eval set to check")

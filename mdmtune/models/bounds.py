@@ -11,7 +11,7 @@ Never imports torch, FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from mdmtune.errors import InvalidInput
 
@@ -41,11 +41,11 @@ _BOUND_OF = {key: (what, bound) for what, bound, keys in CONFIG_BOUNDS for key i
 _MAX_DEPTH = 8
 
 
-def check_config_sizes(config: Any, file: str = "config.json") -> None:
+def check_config_sizes(config: object, file: str = "config.json") -> None:
     """InvalidInput naming the file and the key when a declared size is not a positive integer or is past its bound.
 
     A missing key or `null` is fine (the loader's own default applies)."""
-    stack: list[tuple[Any, str, int]] = [(config, "", 0)]
+    stack: list[tuple[object, str, int]] = [(config, "", 0)]
     while stack:
         item, path, depth = stack.pop()
         if not isinstance(item, dict) or depth > _MAX_DEPTH:
@@ -60,3 +60,11 @@ def check_config_sizes(config: Any, file: str = "config.json") -> None:
                     raise InvalidInput(name, f"{file}: {name} ({what}) must be a positive integer, got {value!r}")
                 if value > bound:
                     raise InvalidInput(name, f"{file}: {name} ({what}) is {value}, over the largest accepted {bound:,}")
+
+
+def check_in_vocabulary(ids: Iterable[tuple[str, int]], vocab_size: int) -> None:
+    """InvalidInput naming the field of the first (field, id) outside [0, vocab_size): the sampler would index the
+    logits with it, so a wrong id from a config or the caller is refused at load time instead."""
+    for field, value in ids:
+        if not 0 <= value < vocab_size:
+            raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")

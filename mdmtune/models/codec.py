@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
 from mdmtune.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 MASK_TEXT = "_"
 UNK_TEXT = "<unk>"
@@ -122,7 +125,7 @@ class HFTokenizerCodec:
     tokenizer's post-processor adds them (mdmtune.models.template places the generated region inside them).
     """
 
-    def __init__(self, tokenizer: Any, mask_token_id: int) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, mask_token_id: int) -> None:
         self.tokenizer = tokenizer
         mask_token = tokenizer.mask_token if tokenizer.mask_token_id == mask_token_id else None
         if mask_token is None and mask_token_id < len(tokenizer):

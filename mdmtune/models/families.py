@@ -18,14 +18,17 @@ generation config. The pad token is not an end token unless it is listed. Must n
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mdmtune.option_names import FAMILIES
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = ["FAMILIES", "detect_family", "end_token_ids", "int_or_none", "listed_ids", "mask_token_candidates"]
 
 
-def detect_family(config: dict[str, Any], tokenizer: Any) -> str:
+def detect_family(config: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> str:
     """The family of a checkpoint from its config.json (model_type, auto_map) and tokenizer."""
     model_type = str(config.get("model_type", "")).lower()
     code = " ".join(str(v) for v in (config.get("auto_map") or {}).values()).lower()
@@ -38,13 +41,13 @@ def detect_family(config: dict[str, Any], tokenizer: Any) -> str:
     return "masked_lm"
 
 
-def _mask_appended(config: dict[str, Any], tokenizer: Any) -> bool:
+def _mask_appended(config: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> bool:
     vocab = config.get("vocab_size")
     return getattr(tokenizer, "mask_token_id", None) is None and isinstance(vocab, int) and vocab == len(tokenizer) + 1
 
 
 def mask_token_candidates(
-    family: str, tokenizer: Any, config: dict[str, Any], generation: dict[str, Any]
+    family: str, tokenizer: PreTrainedTokenizerBase, config: dict[str, Any], generation: dict[str, Any]
 ) -> Iterator[int | None]:
     """Where the family keeps its mask id, in order of trust; the first that is an int wins."""
     from_tokenizer = getattr(tokenizer, "mask_token_id", None)
@@ -65,7 +68,9 @@ def listed_ids(value: object) -> tuple[int, ...]:
     return tuple(v for v in (int_or_none(v) for v in values) if v is not None)
 
 
-def end_token_ids(tokenizer: Any, config: dict[str, Any], generation: dict[str, Any]) -> tuple[int, ...]:
+def end_token_ids(
+    tokenizer: PreTrainedTokenizerBase, config: dict[str, Any], generation: dict[str, Any]
+) -> tuple[int, ...]:
     """Every id that ends a completion, in a stable order (generation config first, then the tokenizer's eos)."""
     listed = generation.get("eos_token_id") if "eos_token_id" in generation else config.get("eos_token_id")
     ids = list(listed_ids(listed))

@@ -30,8 +30,9 @@ import inspect
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -39,10 +40,14 @@ from safetensors import SafetensorError, safe_open
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
-from mdmtune.models.bounds import check_config_sizes
+from mdmtune.models.bounds import check_config_sizes, check_in_vocabulary
 from mdmtune.models.codec import HFTokenizerCodec
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import FAMILIES, detect_family, end_token_ids, mask_token_candidates
+from mdmtune.models.json_files import read_json
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
@@ -71,31 +76,30 @@ def load_hf(
     path = Path(path)
     if family != "auto" and family not in FAMILIES:
         raise InvalidInput("family", f"{family!r} is not one of auto, {', '.join(FAMILIES)}")
-    options = dict(
-        device=device,
-        dtype=dtype,
-        mask_token_id=mask_token_id,
-        pad_token_id=pad_token_id,
-        trust_remote_code=trust_remote_code,
-        shifted_logits=shifted_logits,
-        family=family,
-    )
+    options = _Options(device, dtype, mask_token_id, pad_token_id, trust_remote_code, shifted_logits, family)
     if is_zip(path):
         with tempfile.TemporaryDirectory(prefix="mdmtune-hf-") as scratch:
-            return _load_folder(single_root(safe_extract(path, Path(scratch) / "checkpoint")), **options)
+            return _load_folder(single_root(safe_extract(path, Path(scratch) / "checkpoint")), options)
     if not path.is_dir():
         raise InvalidInput("checkpoint", f"{path} is neither a folder nor a zip archive")
-    return _load_folder(path, **options)
+    return _load_folder(path, options)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """load_hf's keyword arguments, carried whole to the folder loader (the same whether the folder was zipped)."""
+
+    device: str | torch.device | None
+    dtype: str | torch.dtype | None
+    mask_token_id: int | None
+    pad_token_id: int | None
+    trust_remote_code: bool
+    shifted_logits: bool | None
+    family: str
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not path.is_file():
-        raise InvalidInput("checkpoint", "config.json is missing")
-    try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("checkpoint", f"config.json is not valid JSON: {error}") from None
+    config = read_json(folder, "config.json", required=True)
     if not isinstance(config, dict):
         raise InvalidInput("checkpoint", "config.json is not a JSON object")
     check_config_sizes(config)
@@ -145,7 +149,11 @@ def _auto_class(config: dict[str, Any], trust_remote_code: bool) -> Any:
 
 
 def _resolve_mask(
-    family: str, tokenizer: Any, config: dict[str, Any], generation: dict[str, Any], mask_token_id: int | None
+    family: str,
+    tokenizer: PreTrainedTokenizerBase,
+    config: dict[str, Any],
+    generation: dict[str, Any],
+    mask_token_id: int | None,
 ) -> int:
     if mask_token_id is not None:
         return int(mask_token_id)
@@ -155,7 +163,7 @@ def _resolve_mask(
     raise InvalidInput("mask_token_id", "neither the tokenizer nor config.json names a mask token; pass mask_token_id")
 
 
-def _resolve_pad(tokenizer: Any, config: dict[str, Any], pad_token_id: int | None) -> int:
+def _resolve_pad(tokenizer: PreTrainedTokenizerBase, config: dict[str, Any], pad_token_id: int | None) -> int:
     pad = pad_token_id
     for candidate in (
         tokenizer.pad_token_id,
@@ -172,43 +180,28 @@ def _resolve_pad(tokenizer: Any, config: dict[str, Any], pad_token_id: int | Non
 
 def _read_generation_config(folder: Path) -> dict[str, Any]:
     """generation_config.json as a dict ({} when absent); a broken one is named rather than ignored."""
-    path = folder / "generation_config.json"
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("checkpoint", f"generation_config.json is not valid JSON: {error}") from None
+    data = read_json(folder, "generation_config.json", required=False)
     return data if isinstance(data, dict) else {}
 
 
-def _load_folder(
-    folder: Path,
-    *,
-    device: str | torch.device | None,
-    dtype: str | torch.dtype | None,
-    mask_token_id: int | None,
-    pad_token_id: int | None,
-    trust_remote_code: bool,
-    shifted_logits: bool | None,
-    family: str,
-) -> LoadedDenoiser:
+def _load_folder(folder: Path, options: _Options) -> LoadedDenoiser:
     config = _read_config(folder)
     generation = _read_generation_config(folder)
-    auto_class = _auto_class(config, trust_remote_code)
+    trusted = options.trust_remote_code
+    auto_class = _auto_class(config, trusted)
     check_safetensors_only(folder)
-    tokenizer = _load_tokenizer(folder, trust_remote_code)
-    family = detect_family(config, tokenizer) if family == "auto" else family
-    shifted = family == "dream" if shifted_logits is None else bool(shifted_logits)
-    target = resolve_device(device)
-    model = _load_model(auto_class, folder, resolve_dtype(dtype, target), trust_remote_code).to(target).eval()
+    tokenizer = _load_tokenizer(folder, trusted)
+    family = detect_family(config, tokenizer) if options.family == "auto" else options.family
+    shifted = family == "dream" if options.shifted_logits is None else bool(options.shifted_logits)
+    target = resolve_device(options.device)
+    model = _load_model(auto_class, folder, resolve_dtype(options.dtype, target), trusted).to(target).eval()
     vocab_size = _vocab_size(model)
-    mask = _resolve_mask(family, tokenizer, config, generation, mask_token_id)
-    pad = _resolve_pad(tokenizer, config, pad_token_id)
+    mask = _resolve_mask(family, tokenizer, config, generation, options.mask_token_id)
+    pad = _resolve_pad(tokenizer, config, options.pad_token_id)
     ends = end_token_ids(tokenizer, config, generation)
-    for field, value in (("mask_token_id", mask), ("pad_token_id", pad), *(("end_token_ids", e) for e in ends)):
-        if not 0 <= value < vocab_size:
-            raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")
+    check_in_vocabulary(
+        (("mask_token_id", mask), ("pad_token_id", pad), *(("end_token_ids", e) for e in ends)), vocab_size
+    )
     return LoadedDenoiser(
         forward=_forward_fn(model, shifted),
         mask_token_id=mask,
@@ -226,7 +219,7 @@ def _load_folder(
     )
 
 
-def _load_tokenizer(folder: Path, trust_remote_code: bool) -> Any:
+def _load_tokenizer(folder: Path, trust_remote_code: bool) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     try:
@@ -253,7 +246,7 @@ def _vocab_size(model: torch.nn.Module) -> int:
     return int(model.config.vocab_size)
 
 
-def _max_length(config: Any) -> int | None:
+def _max_length(config: PretrainedConfig) -> int | None:
     for name in ("max_position_embeddings", "max_sequence_length", "n_positions"):
         value = getattr(config, name, None)
         if isinstance(value, int) and value > 0:

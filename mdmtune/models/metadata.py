@@ -55,7 +55,7 @@ def _json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _token_text(value: Any) -> str | None:
+def _token_text(value: object) -> str | None:
     """A special token as tokenizer_config writes it: a string, or {"content": ...}."""
     if isinstance(value, dict):
         value = value.get("content")

@@ -27,6 +27,7 @@ from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.bounds import check_config_sizes
 from mdmtune.models.codec import CharCodec
 from mdmtune.models.device import resolve_device, resolve_dtype
+from mdmtune.models.json_files import read_json
 from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
 
 FORMAT_NAME = "mdmtune-native"
@@ -95,13 +96,7 @@ def refuse_pickles(folder: Path) -> None:
 
 def read_config(folder: Path) -> dict[str, Any]:
     """config.json as a dict; InvalidInput naming the file when it is missing, not JSON, or not native."""
-    path = folder / CONFIG_FILE
-    if not path.is_file():
-        raise InvalidInput("checkpoint", f"{CONFIG_FILE} is missing")
-    try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("checkpoint", f"{CONFIG_FILE} is not valid JSON: {error}") from None
+    config = read_json(folder, CONFIG_FILE, required=True)
     if not isinstance(config, dict) or config.get("format") != FORMAT_NAME:
         raise InvalidInput("checkpoint", f"{CONFIG_FILE} does not declare format {FORMAT_NAME!r}")
     if config.get("format_version") != FORMAT_VERSION:

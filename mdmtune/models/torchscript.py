@@ -19,7 +19,6 @@ import FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import zipfile
@@ -31,10 +30,11 @@ import torch
 from mdmtune.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
-from mdmtune.models.bounds import check_config_sizes
+from mdmtune.models.bounds import check_config_sizes, check_in_vocabulary
 from mdmtune.models.codec import TokenizerCodec, load_tokenizer_file
 from mdmtune.models.device import resolve_device, resolve_dtype
 from mdmtune.models.families import listed_ids
+from mdmtune.models.json_files import read_json
 
 MODEL_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 PICKLE_PROTOCOL_BYTE = 0x80
@@ -120,13 +120,8 @@ def load_torchscript(
 
 
 def _read_ids(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    if not path.is_file():
-        return {}
-    try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput("checkpoint", f"config.json is not valid JSON: {error}") from None
+    """config.json ({} when absent): the mask, pad and eos ids a TorchScript file cannot hold."""
+    config = read_json(folder, "config.json", required=False)
     check_config_sizes(config)
     return config if isinstance(config, dict) else {}
 
@@ -153,16 +148,9 @@ def _load(
     mask = _pick_id("mask_token_id", mask_token_id, config)
     pad = _pick_id("pad_token_id", pad_token_id, config)
     target = resolve_device(device)
-    try:
-        module = torch.jit.load(str(model_file), map_location=target)
-    except RuntimeError as error:
-        message = str(error).splitlines()[0]
-        raise InvalidInput("checkpoint", f"{model_file.name} could not be loaded as TorchScript: {message}") from None
-    module = module.to(resolve_dtype(dtype or "float32", target)).eval()
+    module = _jit_load(model_file, target).to(resolve_dtype(dtype or "float32", target)).eval()
     vocab_size = _probe_vocab_size(module, model_file, mask, target)
-    for field, value in (("mask_token_id", mask), ("pad_token_id", pad)):
-        if not 0 <= value < vocab_size:
-            raise InvalidInput(field, f"{value} is outside the model's vocabulary [0, {vocab_size})")
+    check_in_vocabulary((("mask_token_id", mask), ("pad_token_id", pad)), vocab_size)
     parameter = next(iter(module.parameters()), None)
     return LoadedDenoiser(
         forward=lambda ids, attention_mask: module(ids),
@@ -180,12 +168,21 @@ def _load(
     )
 
 
+def _jit_load(model_file: Path, target: torch.device) -> torch.jit.ScriptModule:
+    """The TorchScript module (after check_torchscript_file: an archive with code, never a pickle)."""
+    try:
+        return torch.jit.load(str(model_file), map_location=target)
+    except RuntimeError as error:
+        message = str(error).splitlines()[0]
+        raise InvalidInput("checkpoint", f"{model_file.name} could not be loaded as TorchScript: {message}") from None
+
+
 def _end_ids(config: dict[str, Any], pad: int) -> tuple[int, ...]:
     """config.json's eos_token_id (an id or a list); without one, the pad id ends a completion as before."""
     return listed_ids(config.get("eos_token_id")) or (pad,)
 
 
-def _probe_vocab_size(module: Any, model_file: Path, mask: int, device: torch.device) -> int:
+def _probe_vocab_size(module: torch.jit.ScriptModule, model_file: Path, mask: int, device: torch.device) -> int:
     """Run the forward once on [[mask]] and read V off the output; checks the [B, L] -> [B, L, V] contract."""
     try:
         with torch.inference_mode():

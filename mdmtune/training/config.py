@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from mdmtune.errors import InvalidInput
 
+MODEL_SIZE_FIELDS = ("d_model", "n_layers", "n_heads", "d_ff")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -25,6 +27,10 @@ class TrainConfig:
     n_layers: int = 4
     n_heads: int = 4
     d_ff: int = 512
+
+    def model_size(self) -> dict[str, int]:
+        """The fields that size the network (d_model, n_layers, n_heads, d_ff), as ReferenceConfig names them."""
+        return {name: getattr(self, name) for name in MODEL_SIZE_FIELDS}
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):

@@ -82,17 +82,15 @@ def codec_for(testbed: TrainingTestbed) -> CharCodec:
 
 
 def model_config_for(testbed: TrainingTestbed, codec: CharCodec, config: TrainConfig) -> ReferenceConfig:
+    """The network a testbed trains: sized by `config`, its vocabulary and length by the testbed and its codec."""
     return ReferenceConfig(
         vocab_size=codec.vocab_size,
         max_len=testbed.context_length + testbed.target_length,
         mask_token_id=codec.mask_token_id,
         pad_token_id=codec.eot_token_id,
-        d_model=config.d_model,
-        n_layers=config.n_layers,
-        n_heads=config.n_heads,
-        d_ff=config.d_ff,
         position_groups=tuple(getattr(testbed, "position_groups", ())),
         group_attention=bool(getattr(testbed, "group_attention", False)),
+        **config.model_size(),
     )
 
 

@@ -8,6 +8,9 @@ The public surface (what the CLI and the service's workers call):
   lapsed lease.
 - `EnergyObjective`, `QualityObjective`: `evaluate(params) -> BatchValues(values, pruned, nfe)`.
 - `finalize(spec, study, objective) -> TuneResult`; `tune(spec, ...)`, `tune_sweep(spec, ...)`: all in one call.
+- `run_job(spec, JobInputs(...), open_study, JobHooks(...))` (lifecycle.py): a job's life, prepare -> search ->
+  finish, as `tune()` and the service's worker both run it; the worker's lease, fencing and cancel are its hooks.
+- `EvalSetFacts.of(eval_set)` (evalset_facts.py): what a job's checks read of an eval set, kept by the service.
 - `run_frontier(spec, checkpoint=..., eval_set=...) -> FrontierResult`: at each budget (spec.steps), the tuned
   schedule, linear and cos2 against the threshold and entropy decoders, on a confirm split (frontier.py).
 Never imports FastAPI or SQLAlchemy (storages are optuna's).
@@ -23,9 +26,14 @@ _HOMES = {
     "tune": "api",
     "tune_sweep": "api",
     "EnergyObjective": "energy_objective",
+    "EvalSetFacts": "evalset_facts",
     "finalize": "finalize",
     "FrontierResult": "frontier",
     "run_frontier": "frontier",
+    "JobHooks": "lifecycle",
+    "JobInputs": "lifecycle",
+    "Stopped": "lifecycle",
+    "run_job": "lifecycle",
     "BatchValues": "objective",
     "Objective": "objective",
     "QualityObjective": "quality_objective",

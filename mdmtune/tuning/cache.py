@@ -17,7 +17,6 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -78,7 +77,7 @@ class ScoreCache:
         return sum(len(v) for v in self._scores.values())
 
 
-def context_key(**parts: Any) -> str:
+def context_key(**parts: object) -> str:
     """A stable string of the non-schedule parts of the key (checkpoint sha, eval set sha, N, settings, seed...)."""
     return json.dumps(parts, sort_keys=True, default=str)
 
@@ -96,7 +95,7 @@ def path_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def denoiser_fingerprint(denoiser: Any) -> str:
+def denoiser_fingerprint(denoiser: object) -> str:
     """sha256 of a loaded model's parameters and buffers (names, dtypes, bytes); the object id when it has none."""
     module = getattr(denoiser, "module", None)
     if module is None:

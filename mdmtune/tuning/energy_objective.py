@@ -6,14 +6,13 @@ a known optimum, and a way to pick a schedule from a weight alone. A batch is on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from mdmtune.energy import discrete_energy
-from mdmtune.tuning.objective import BatchValues, ReportHook
+from mdmtune.tuning.objective import BatchValues, Points, ReportHook, StopCheck
 
 
 @dataclass
@@ -29,7 +28,7 @@ class EnergyObjective:
     def pruner(self) -> None:
         return None
 
-    def energies(self, params: Sequence[tuple[float, float]]) -> np.ndarray:
+    def energies(self, params: Points) -> np.ndarray:
         """E_N for each (a, b), one vectorized call."""
         if not params:
             return np.empty(0)
@@ -38,10 +37,7 @@ class EnergyObjective:
         return np.asarray(discrete_energy(a, b, self.steps, weight_a=self.weight_a, weight_b=self.weight_b))
 
     def evaluate(
-        self,
-        params: Sequence[tuple[float, float]],
-        report: ReportHook | None = None,
-        should_stop: Callable[[], bool] | None = None,
+        self, params: Points, report: ReportHook | None = None, should_stop: StopCheck | None = None
     ) -> BatchValues:
         """One vectorized call: too quick to interrupt, so should_stop is left to run_search."""
         values = [float(v) for v in self.energies(params)]

@@ -25,6 +25,10 @@ class EvaluationStopped(MdmtuneError):
 
 ReportHook = Callable[[int, int, float], bool]
 """report(index in the batch, step (records seen so far), intermediate value) -> True to prune that trial."""
+Points = Sequence[tuple[float, float]]
+"""The (a, b) of each trial of a batch, in order."""
+StopCheck = Callable[[], bool]
+"""should_stop() -> True to stop (polled between batches, and between model batches inside one)."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,7 @@ class Objective(Protocol):
         ...
 
     def evaluate(
-        self,
-        params: Sequence[tuple[float, float]],
-        report: ReportHook | None = None,
-        should_stop: Callable[[], bool] | None = None,
+        self, params: Points, report: ReportHook | None = None, should_stop: StopCheck | None = None
     ) -> BatchValues:
         """Values for each (a, b), in order."""
         ...

@@ -25,7 +25,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import optuna
@@ -38,8 +38,12 @@ from mdmtune.models.base import Denoiser
 from mdmtune.plans import count_plan
 from mdmtune.schedules import Schedule
 from mdmtune.tuning.cache import ScoreCache, context_key, denoiser_fingerprint, schedule_key
-from mdmtune.tuning.objective import BatchValues, EvaluationStopped, ReportHook
+from mdmtune.tuning.objective import BatchValues, EvaluationStopped, Points, ReportHook, StopCheck
 from mdmtune.tuning.spec import TuneSpec
+
+if TYPE_CHECKING:
+    from mdmtune.evaluation import EncodedSet
+    from mdmtune.sampling import SamplerSettings
 
 
 def split_records(n_records: int, confirm_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +74,8 @@ class QualityObjective:
     """Mean per-record score of `denoiser` on the eval set's search split, for each (a, b) of a batch."""
 
     denoiser: Denoiser
-    encoded: Any
-    """mdmtune.evaluation.EncodedSet of the whole eval set."""
+    encoded: EncodedSet
+    """The whole eval set, encoded for the denoiser."""
     spec: TuneSpec
     steps: int
     metric_obj: Metric
@@ -177,11 +181,8 @@ class QualityObjective:
             checkpoint=self.checkpoint_sha,
             eval_set=self.eval_set_sha,
             steps=self.steps,
-            sampler=s.sampler,
-            remasking=s.remasking,
-            temperature=float(s.temperature),
+            **self._sampler_fields(),
             gen_length=s.gen_length,
-            block_length=s.block_length,
             mask_symbol=s.mask_symbol,
             metric=s.metric,
             seed=s.seed,
@@ -189,11 +190,9 @@ class QualityObjective:
             add_special_tokens=s.add_special_tokens,
             chat_template=s.chat_template,
             family=s.family,
-            cfg_scale=float(s.cfg_scale),
-            confidence_dtype=s.confidence_dtype,
         )
 
-    def sampler_settings(self) -> Any:
+    def sampler_settings(self) -> SamplerSettings:
         """The SamplerSettings every schedule of this job is sampled with (a second eval set uses them too)."""
         return self._settings()
 
@@ -203,18 +202,23 @@ class QualityObjective:
 
         return record_strata(self.encoded, self.confirm_indices)
 
-    def _settings(self) -> Any:
+    def _settings(self) -> SamplerSettings:
         from mdmtune.sampling import SamplerSettings
 
+        return SamplerSettings(**self._sampler_fields())
+
+    def _sampler_fields(self) -> dict[str, str | float | int | None]:
+        """The job's sampler settings, named as SamplerSettings takes them and as the score cache's key holds them
+        (one list, so that the key covers every setting the sampler reads)."""
         s = self.spec
-        return SamplerSettings(
-            sampler=s.sampler,
-            remasking=s.remasking,
-            temperature=float(s.temperature),
-            block_length=s.block_length,
-            cfg_scale=float(s.cfg_scale),
-            confidence_dtype=s.confidence_dtype,
-        )
+        return {
+            "sampler": s.sampler,
+            "remasking": s.remasking,
+            "temperature": float(s.temperature),
+            "block_length": s.block_length,
+            "cfg_scale": float(s.cfg_scale),
+            "confidence_dtype": s.confidence_dtype,
+        }
 
     def model_report(self) -> dict[str, Any]:
         """How the checkpoint was read and the records encoded, for the result: a wrong guess must be visible."""
@@ -247,7 +251,7 @@ class QualityObjective:
         self,
         schedule_list: Sequence[Schedule],
         indices: np.ndarray,
-        should_stop: Callable[[], bool] | None = None,
+        should_stop: StopCheck | None = None,
     ) -> tuple[np.ndarray, int]:
         """Scores [S, len(indices)] (replicates averaged) and the NFEs paid: only what the cache lacks is sampled.
 
@@ -287,10 +291,7 @@ class QualityObjective:
         return values, nfe
 
     def evaluate(
-        self,
-        params: Sequence[tuple[float, float]],
-        report: ReportHook | None = None,
-        should_stop: Callable[[], bool] | None = None,
+        self, params: Points, report: ReportHook | None = None, should_stop: StopCheck | None = None
     ) -> BatchValues:
         """Rung by rung over the search split; survivors of each rung go on together in one batch."""
         points = [schedules.beta(float(a), float(b)) for a, b in params]
@@ -339,14 +340,14 @@ class QualityObjective:
         return dict(sorted(total.items()))
 
     def confirm_scores(
-        self, schedule_list: list[Schedule], should_stop: Callable[[], bool] | None = None
+        self, schedule_list: list[Schedule], should_stop: StopCheck | None = None
     ) -> tuple[np.ndarray, int]:
         """Per-record scores of each schedule on the confirm split (one batch), for finalize; should_stop as in
         record_scores (a job cancelled while confirming stops within one model batch)."""
         return self.record_scores(schedule_list, self.confirm_indices, should_stop)
 
 
-def _stop_hook(should_stop: Callable[[], bool]) -> Callable[[int, int], None]:
+def _stop_hook(should_stop: StopCheck) -> Callable[[int, int], None]:
     def hook(done: int, total: int) -> None:
         if done < total and should_stop():
             raise EvaluationStopped(f"stopped after {done} of {total} rows")
@@ -354,7 +355,7 @@ def _stop_hook(should_stop: Callable[[], bool]) -> Callable[[int, int], None]:
     return hook
 
 
-def model_report(denoiser: Denoiser, encoded: Any) -> dict[str, Any]:
+def model_report(denoiser: Denoiser, encoded: EncodedSet) -> dict[str, Any]:
     """The detected checkpoint facts (family, mask id, end ids, shift) and the template the records were wrapped in."""
     describe = getattr(denoiser, "describe", None)
     report: dict[str, Any] = dict(describe()) if describe is not None else {}

@@ -40,13 +40,6 @@ class Services:
 
         return optuna_storage(self.settings.resolved_database_url)
 
-    @cached_property
-    def eval_set_cache(self):
-        """Parsed eval sets by sha256, for the checks at job submission (the API never loads a model)."""
-        from mdmtune.service.workers.objectives import ObjectiveCache
-
-        return ObjectiveCache(self.settings)
-
 
 async def get_services(request: Request) -> Services:
     """async (no I/O): a sync dependency would cost a threadpool round trip on every request."""

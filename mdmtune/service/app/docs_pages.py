@@ -26,6 +26,13 @@ def assets_folder() -> Path:
     return Path(str(resources.files("fastapi_offline") / "static"))
 
 
+def _page(app: FastAPI, request: Request, name: str) -> tuple[str, dict[str, str]]:
+    """The proxy's root path, and the schema URL and title every page takes: behind a proxy (root_path) each URL
+    must be the proxied one, or the browser asks the wrong path."""
+    root = request.scope.get("root_path", "")
+    return root, {"openapi_url": f"{root}{app.openapi_url}", "title": f"{app.title} - {name}"}
+
+
 def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
     """Mount the assets and add the two pages (the app must be built with docs_url=None, redoc_url=None)."""
     app.mount(STATIC_URL, StaticFiles(directory=assets_folder()), name="docs-assets")
@@ -33,14 +40,14 @@ def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc
 
     @app.get(docs_url, include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        root, page = _page(app, request, "Swagger UI")
+        assets = f"{root}{STATIC_URL}"
         return get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - Swagger UI",
+            **page,
             oauth2_redirect_url=f"{root}{oauth2_redirect_url}" if oauth2_redirect_url else None,
-            swagger_js_url=f"{root}{STATIC_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{STATIC_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{STATIC_URL}/favicon.png",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
             swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None},
         )
 
@@ -52,11 +59,11 @@ def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc
 
     @app.get(redoc_url, include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
+        root, page = _page(app, request, "ReDoc")
+        assets = f"{root}{STATIC_URL}"
         return get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{STATIC_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{STATIC_URL}/favicon.png",
+            **page,
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
             with_google_fonts=False,
         )

@@ -16,7 +16,15 @@ from mdmtune.service.app.problems import Problem
 from mdmtune.service.app.store import Received, hash_path, safe_filename
 from mdmtune.service.settings import Settings
 
-__all__ = ["Received", "allowed_path", "checkpoint_format", "hash_path", "parse_uploaded_eval_set", "unpack_checkpoint"]
+__all__ = [
+    "Received",
+    "allowed_path",
+    "checkpoint_format",
+    "eval_set_facts",
+    "hash_path",
+    "parse_uploaded_eval_set",
+    "unpack_checkpoint",
+]
 
 
 def _as_file_problem(error: InvalidInput, what: str) -> Problem:
@@ -137,3 +145,11 @@ def parse_uploaded_eval_set(path: Path) -> EvalSet:
         return load_eval_set(path)  # a line at a time: the upload's bytes are never all in memory
     except InvalidInput as error:
         raise Problem(422, f"eval set refused: {error.message}", "file") from None
+
+
+def eval_set_facts(eval_set: EvalSet) -> dict:
+    """What a job submission checks of the set (mdmtune.tuning.evalset_facts), as stored in its row: computed
+    here once, so that no submission parses the file again."""
+    from mdmtune.tuning.evalset_facts import EvalSetFacts
+
+    return dict(EvalSetFacts.of(eval_set).to_json())

@@ -1,13 +1,13 @@
 """Request and response bodies of the HTTP API (docs/api.md), with the defaults shown in the OpenAPI schema.
 
-The tuning defaults are read from `mdmtune.tuning.spec.TuneSpec` and the bounds from `mdmtune.tuning.limits` (shown
-as minimum and maximum here), so that the API, the CLI and the library can never disagree about them; checks across
-fields (steps <= gen_length, blocks dividing) are left to `TuneSpec.validate()`.
+`TuneRequest` is derived from the option table (mdmtune.options.table): every option declared `http` becomes a field
+with the table's default, bounds (shown as minimum and maximum here) and help text, so that the API, the CLI and the
+library can never disagree about them. Checks across fields (steps <= gen_length, blocks dividing) are left to
+`TuneSpec`, which checks itself when the route builds it.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -19,24 +19,16 @@ from pydantic import (
     Field,
     JsonValue,
     StrictBool,
+    create_model,
     field_serializer,
 )
 
 from mdmtune.errors import InvalidInput
 from mdmtune.jsonsafe import to_jsonable, unstorable_text
-from mdmtune.option_names import MAX_CFG_SCALE, MAX_ENTROPY_BOUND
+from mdmtune.options import OPTIONS, Option
 from mdmtune.tuning import limits as L
 from mdmtune.tuning.groups import GroupBreakdown
 from mdmtune.tuning.result import BaselineScore, TuneResult, Validation
-from mdmtune.tuning.spec import DEFAULT_TRIALS, TuneSpec
-
-"""The largest frontier budget (model calls per record) a request may name."""
-_SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TuneSpec)}
-
-
-def _default(name: str) -> Any:
-    value = _SPEC_DEFAULTS[name]
-    return list(value) if isinstance(value, tuple) else value
 
 
 def _storable(value: str) -> str:
@@ -61,17 +53,45 @@ Text = Annotated[str, STORABLE]
 """A string a request carries: refused with a 422 naming the field when it holds a NUL character or a lone surrogate,
 which Postgres cannot store (it answered 500 before), so both databases refuse the same requests."""
 
-Int = Annotated[int, NOT_A_BOOLEAN]
-"""An integer field: JSON `true` is refused rather than read as 1 (pydantic's lax mode would take it); 8.0 is 8."""
 
-Number = Annotated[float, NOT_A_BOOLEAN]
-"""A float field: JSON `true` is refused rather than read as 1.0."""
+def _constraints(option: Option) -> list[Any]:
+    """The table's bounds as pydantic constraints (a string's bound its length)."""
+    if option.kind == "str":
+        return [Field(min_length=int(option.low or 0), max_length=int(option.high))] if option.high else []
+    if option.low is None or option.high is None:
+        return []
+    low = {"gt": option.low} if option.low_open else {"ge": option.low}
+    high = {"lt": option.high} if option.high_open else {"le": option.high}
+    return [Field(**low, **high)]
 
-Shape = Annotated[float, Field(gt=0, le=L.MAX_SHAPE), NOT_A_BOOLEAN]
-"""A Beta parameter: the ends of the (a, b) search box."""
+
+def _request_type(option: Option) -> Any:
+    """The pydantic type of one option: bounded, and `true` refused where a number is meant."""
+    bounded = _constraints(option)
+    kind: Any
+    if option.kind == "choice":
+        kind = Literal.__getitem__(option.choices)
+    elif option.kind == "bool":
+        kind = StrictBool
+    elif option.kind == "str":
+        kind = Annotated.__class_getitem__((str, *bounded, STORABLE))
+    elif option.kind == "bounds":
+        shape = Annotated.__class_getitem__((float, *bounded, NOT_A_BOOLEAN))
+        kind = Annotated[list[shape], Field(min_length=2, max_length=2)]
+    else:  # int, float, steps (one N in a request: a sweep is several requests, a frontier's N are its budgets)
+        number = float if option.kind == "float" else int
+        kind = Annotated.__class_getitem__((number, *bounded, NOT_A_BOOLEAN))
+    return kind | None if option.optional else kind
 
 
-class TuneRequest(BaseModel):
+def _request_field(option: Option) -> tuple[Any, Any]:
+    if option.kind == "steps":
+        return _request_type(option), Field(..., description=option.help)
+    default = list(option.default) if isinstance(option.default, tuple) else option.default
+    return _request_type(option), Field(default, description=option.help)
+
+
+class _TuneRequestBase(BaseModel):
     """POST /v1/tune. A quality job needs checkpoint_id, eval_set_id and steps; an energy job only steps."""
 
     model_config = ConfigDict(extra="forbid")
@@ -84,124 +104,12 @@ class TuneRequest(BaseModel):
         "the baselines are re-scored when the search ends; reported beside the confirm split under `validation`, "
         "with a warning where the best loses there.",
     )
-    steps: Int = Field(
-        ...,
-        ge=1,
-        le=L.MAX_STEPS,
-        description="N, the number of sampling steps the schedule is tuned for. A quality job's N is at most "
-        "gen_length (completion) or the eval set's largest masked count (infill).",
-    )
-    gen_length: Annotated[int, Field(ge=1, le=L.MAX_GEN_LENGTH), NOT_A_BOOLEAN] | None = Field(
-        _default("gen_length"),
-        description="Completion records: tokens generated after the prompt (>= steps). Infill records ignore it.",
-    )
-    block_length: Annotated[int, Field(ge=1, le=L.MAX_GEN_LENGTH), NOT_A_BOOLEAN] | None = Field(
-        _default("block_length"),
-        description="Semi-autoregressive block length; must divide gen_length, and the block count must divide "
-        "steps. None: one block of gen_length.",
-    )
-    sampler: Literal["count", "ancestral"] = Field(_default("sampler"), description="count (LLaDA) or ancestral.")
-    remasking: Literal["low_confidence", "random", "margin", "entropy"] = Field(
-        _default("remasking"), description="Which positions the count sampler commits at each step."
-    )
-    temperature: Number = Field(
-        _default("temperature"), ge=0, le=L.MAX_TEMPERATURE, description="Sampling temperature (0: greedy)."
-    )
-    objective: Literal["quality", "energy", "frontier"] = Field(
-        _default("objective"),
-        description="quality (score on the eval set), energy (model-free, docs/math.md), or frontier (quality per "
-        "model call: at each of `budgets`, the tuned schedule, linear and cos2 against the threshold and entropy "
-        "decoders).",
-    )
     budgets: list[Annotated[int, Field(ge=1, le=L.MAX_STEPS), NOT_A_BOOLEAN]] | None = Field(
         None,
         min_length=1,
         max_length=L.MAX_BUDGETS,
         description="objective=frontier: mean model calls per record to compare at, e.g. [4, 8, 16] (each >= 1, "
         "at most gen_length); None: [steps]. n_trials is then the Beta search's trials at each budget.",
-    )
-    weight_a: Number = Field(
-        _default("weight_a"), gt=0, le=L.MAX_SHAPE, description="Energy objective: Beta weight gamma_w's a."
-    )
-    weight_b: Number = Field(
-        _default("weight_b"), gt=0, le=L.MAX_SHAPE, description="Energy objective: Beta weight gamma_w's b."
-    )
-    metric: Text | None = Field(
-        _default("metric"),
-        description="Quality: scorer name from the metric registry (exact_match, numeric_match, regex, sudoku, "
-        "gsm8k, gsm8k_strict, math, bbh, pass_at_1, ...). Required unless the eval set declares one (a `metric` "
-        "field on its records); there is no default.",
-    )
-    n_trials: Annotated[int, Field(ge=1, le=L.MAX_TRIALS), NOT_A_BOOLEAN] | None = Field(
-        _default("n_trials"),
-        description=f"Finished trials to run; None: {DEFAULT_TRIALS['quality']} (quality), "
-        f"{DEFAULT_TRIALS['energy']} (energy). Includes the linear and cos2 baselines.",
-    )
-    a_bounds: list[Shape] = Field(
-        _default("a_bounds"), min_length=2, max_length=2, description="Log-uniform search range of a: [low, high]."
-    )
-    b_bounds: list[Shape] = Field(
-        _default("b_bounds"), min_length=2, max_length=2, description="Log-uniform search range of b: [low, high]."
-    )
-    search_algorithm: Literal["tpe", "gp", "cmaes", "random"] = Field(
-        _default("search_algorithm"), description="Optuna sampler."
-    )
-    subset_size: Annotated[int, Field(ge=2, le=L.MAX_SUBSET_SIZE), NOT_A_BOOLEAN] | None = Field(
-        _default("subset_size"),
-        description="Records used at the last rung of the search (None: the whole split).",
-    )
-    replicates: Int = Field(
-        _default("replicates"), ge=1, le=L.MAX_REPLICATES, description="Samples per record (common random numbers)."
-    )
-    seed: Int = Field(
-        _default("seed"),
-        ge=0,
-        le=L.MAX_SEED,
-        description="Seeds the search, the split, the sampler draws, the bootstrap.",
-    )
-    mask_symbol: Annotated[str, Field(min_length=1, max_length=L.MAX_MASK_SYMBOL_CHARS), STORABLE] | None = Field(
-        _default("mask_symbol"),
-        description="Infill mask symbol; None: the tokenizer's own mask token text.",
-    )
-    add_special_tokens: StrictBool = Field(
-        _default("add_special_tokens"),
-        description="Encode records as the tokenizer's own __call__ does by default, its special tokens included "
-        "([CLS] ... [SEP] for BERT, BOS for LLaDA); false: the texts' tokens alone.",
-    )
-    chat_template: StrictBool = Field(
-        _default("chat_template"),
-        description="Wrap each completion prompt as one user turn of the tokenizer's chat template (records with "
-        "`messages` always use it).",
-    )
-    cfg_scale: Number = Field(
-        _default("cfg_scale"),
-        ge=0,
-        le=MAX_CFG_SCALE,
-        description="LLaDA's classifier-free guidance scale (0: off); the unconditional pass masks the prompt.",
-    )
-    confidence_dtype: Literal["model", "float64"] = Field(
-        _default("confidence_dtype"),
-        description="Precision of the remasking softmax: the model's dtype (as LLaDA's current generate) or float64 "
-        "(as before June 2025).",
-    )
-    family: Literal["auto", "masked_lm", "llada", "dream", "mdlm"] = Field(
-        _default("family"),
-        description="hf checkpoints: the model family (auto: detected from config.json and the tokenizer).",
-    )
-    decoder: Literal["schedule", "threshold", "entropy", "hybrid"] = Field(
-        _default("decoder"),
-        description="objective=quality: an adaptive decoder scored beside the baselines on the confirm split, the "
-        "rival the tuned schedule must beat: threshold (Fast-dLLM, with `threshold`) or entropy (EB-sampler, with "
-        "`entropy_bound`) or hybrid (diffusers' BlockRefinementScheduler: the tuned plan as a floor plus every "
-        "position above `threshold`); schedule: none.",
-    )
-    threshold: Annotated[float, Field(ge=0, le=1), NOT_A_BOOLEAN] | None = Field(
-        _default("threshold"),
-        description="decoder=threshold: commit positions at least this confident; hybrid: above it.",
-    )
-    entropy_bound: Annotated[float, Field(ge=0, le=MAX_ENTROPY_BOUND), NOT_A_BOOLEAN] | None = Field(
-        _default("entropy_bound"),
-        description="decoder=entropy: commit the lowest-entropy positions while sum - max <= this (nats).",
     )
     timeout_seconds: Annotated[float, Field(gt=0, le=L.MAX_TIMEOUT_SECONDS), NOT_A_BOOLEAN] | None = Field(
         None,
@@ -213,11 +121,20 @@ class TuneRequest(BaseModel):
         fields = self.model_dump(
             exclude={"checkpoint_id", "eval_set_id", "validate_eval_set_id", "timeout_seconds", "budgets"}
         )
-        if self.objective == "frontier":
-            fields["steps"] = sorted(self.budgets) if self.budgets else [self.steps]
+        if fields["objective"] == "frontier":
+            fields["steps"] = sorted(self.budgets) if self.budgets else [fields["steps"]]
         elif self.budgets is not None:
             raise InvalidInput("budgets", "only a frontier job takes budgets")
         return fields
+
+
+TuneRequest = create_model(
+    "TuneRequest",
+    __base__=_TuneRequestBase,
+    __doc__=_TuneRequestBase.__doc__,
+    **{option.name: _request_field(option) for option in OPTIONS if option.http},
+)
+"""POST /v1/tune: the base's ids, budgets and timeout, plus every option the table declares `http`."""
 
 
 class CheckpointUri(BaseModel):

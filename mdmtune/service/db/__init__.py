@@ -4,14 +4,14 @@ No business logic lives here (the job life cycle is in `mdmtune.service.workers`
 Alembic migrations in `mdmtune.service.migrations` (`mdmtune db upgrade`); nothing here calls `create_all`.
 """
 
-from mdmtune.service.db.models import ApiKey, Base, Checkpoint, EvalSet, Job, JobHelper, JobStatus
+from mdmtune.service.db.models import ApiKey, Base, Checkpoint, EvalSetRow, Job, JobHelper, JobStatus
 from mdmtune.service.db.session import make_engine, make_session_factory, optuna_storage
 
 __all__ = [
     "ApiKey",
     "Base",
     "Checkpoint",
-    "EvalSet",
+    "EvalSetRow",
     "Job",
     "JobHelper",
     "JobStatus",

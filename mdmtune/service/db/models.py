@@ -33,6 +33,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -64,7 +65,7 @@ class UtcDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -72,7 +73,7 @@ class UtcDateTime(TypeDecorator):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
@@ -135,8 +136,9 @@ class Checkpoint(Base):
     )
 
 
-class EvalSet(Base):
-    """A validated JSONL eval set, addressed by the sha256 of its bytes."""
+class EvalSetRow(Base):
+    """The row of an uploaded JSONL eval set, addressed by the sha256 of its bytes (the records themselves are
+    mdmtune.evalsets.EvalSet, read from the file at `path`); `facts` spare a job submission the file."""
 
     __tablename__ = "eval_sets"
 
@@ -149,6 +151,9 @@ class EvalSet(Base):
     path: Mapped[str] = mapped_column(Text, nullable=False, comment="relative paths are under the artifact dir")
     filename: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, nullable=False, default=utcnow)
+    facts: Mapped[dict[str, Any] | None] = mapped_column(
+        JsonType, nullable=True, comment="what job checks read, computed at upload (mdmtune.tuning.evalset_facts)"
+    )
 
 
 class Job(Base):

@@ -5,7 +5,8 @@ any way is made the same way: validated (`TuneSpec.validate()`, then the artifac
 study created with the baselines enqueued once, then its queued row committed.
 
 The checks read what was stored at upload (the checkpoint's declared conventions, `checkpoints.meta`; the eval
-set's records) and never load a model: an API node with no worker must stay light. What only a loaded model can
+set's facts, `eval_sets.facts`) and never load a model or parse an eval set (but once for a row stored before
+facts were kept): an API node with no worker must stay light. What only a loaded model can
 tell (how a prompt tokenizes, custom model code) is checked by the worker, and fails the job naming the field.
 
 Trials live only in Optuna's tables (no project `trials` table, see mdmtune.service.db.models): Optuna is the single
@@ -15,8 +16,9 @@ source of truth, and optuna-dashboard shows the same rows.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
 from optuna.trial import TrialState
@@ -25,8 +27,15 @@ from sqlalchemy.orm import Session
 
 from mdmtune.errors import InvalidInput
 from mdmtune.jsonsafe import to_jsonable
-from mdmtune.service.db.models import LOCAL_OWNER, Checkpoint, EvalSet, Job, JobStatus, new_id, utcnow
+from mdmtune.service.db.models import LOCAL_OWNER, Checkpoint, EvalSetRow, Job, JobStatus, new_id, utcnow
 from mdmtune.tuning.spec import TuneSpec
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.models.metadata import CheckpointInfo
+    from mdmtune.tuning.evalset_facts import EvalSetFacts
+
+Row = TypeVar("Row", Checkpoint, EvalSetRow)
 
 MODEL_OBJECTIVES = ("quality", "frontier")
 """Objectives that sample a checkpoint on an eval set (energy needs neither)."""
@@ -62,7 +71,7 @@ def list_trials(storage: optuna.storages.BaseStorage, study_name: str) -> list[d
     return sorted(rows, key=lambda row: row["number"])
 
 
-def owned_row(session: Session, model: type, item_id: str | None, owner: str, field: str) -> Any:
+def owned_row(session: Session, model: type[Row], item_id: str | None, owner: str, field: str) -> Row:
     """The caller's checkpoint or eval set row; InvalidInput naming `field` when missing or another owner's."""
     if item_id is None:
         raise InvalidInput(field, "required for objective=quality")
@@ -72,7 +81,7 @@ def owned_row(session: Session, model: type, item_id: str | None, owner: str, fi
     return row
 
 
-def checkpoint_info(row: Checkpoint, artifact_dir: Path) -> Any:
+def checkpoint_info(row: Checkpoint, artifact_dir: Path) -> CheckpointInfo:
     """The checkpoint's stored declarations (read from its files now for a row stored before they were kept)."""
     from mdmtune.models.metadata import CheckpointInfo, read_checkpoint_info
 
@@ -86,18 +95,19 @@ def _artifact_path(stored: str, artifact_dir: Path) -> Path:
     return path if path.is_absolute() else Path(artifact_dir) / path
 
 
-def check_against_artifacts(spec: TuneSpec, info: Any, records: Any) -> TuneSpec:
+def check_against_artifacts(
+    spec: TuneSpec, info: CheckpointInfo, facts: EvalSetFacts, records: Callable[[], EvalSet]
+) -> TuneSpec:
     """Does a quality job fit its checkpoint (its declared conventions) and eval set? InvalidInput naming the field.
 
     Checks the metric against the records, gen_length against the model's maximum length, and steps against what
     a record generates: gen_length tokens (completion) or its mask symbols (infill); more steps than that would
-    commit nothing at most of them and only cost time.
+    commit nothing at most of them and only cost time. Reads the eval set's facts (an infill set's must count the
+    job's mask symbol: `_Artifacts.facts`); `records()` only for a metric whose check is not a fact.
     """
-    from mdmtune.metrics import resolve_metric
-
-    spec = spec.replace(metric=resolve_metric(spec.metric, records).name)  # the job shows the metric it scores by
+    spec = spec.replace(metric=facts.resolve_metric(spec.metric, records))  # the job shows the metric it scores by
     steps = max(spec.steps_list)
-    if records.kind == "completion":
+    if facts.kind == "completion":
         if spec.gen_length is None:
             raise InvalidInput("gen_length", "required for a completion eval set (tokens generated after the prompt)")
         if info.max_length is not None and spec.gen_length >= info.max_length:
@@ -105,20 +115,24 @@ def check_against_artifacts(spec: TuneSpec, info: Any, records: Any) -> TuneSpec
                 "gen_length", f"{spec.gen_length} leaves no room for a prompt in the model's {info.max_length} tokens"
             )
         return spec
-    symbol = spec.mask_symbol if spec.mask_symbol is not None else info.mask_token
+    symbol = mask_symbol(spec, info)
     if symbol is None:
         raise InvalidInput("mask_symbol", "the checkpoint names no mask token text: give the infill mask symbol")
-    largest = 0
-    for record in records.records:
-        count = (record.masked or "").count(symbol)
-        if count == 0:
-            raise InvalidInput("eval_set", f"line {record.line}: no mask symbol {symbol!r} in the masked text")
-        largest = max(largest, count)
+    masks = facts.mask_counts[symbol]
+    if masks.first_without is not None:
+        raise InvalidInput("eval_set", f"line {masks.first_without}: no mask symbol {symbol!r} in the masked text")
+    largest = masks.largest
     if steps > largest and spec.objective == "quality":
         raise InvalidInput("steps", f"{steps} is more than the eval set's largest masked count, {largest}")
     if info.max_length is not None and largest > info.max_length:
         raise InvalidInput("eval_set_id", f"a record has {largest} masks, more than the model's {info.max_length}")
     return spec
+
+
+def mask_symbol(spec: TuneSpec, info: CheckpointInfo) -> str | None:
+    """The text that marks a blank in an infill record: the job's, else the checkpoint's mask token (if it names
+    one)."""
+    return spec.mask_symbol if spec.mask_symbol is not None else info.mask_token
 
 
 def submit_job(
@@ -131,7 +145,6 @@ def submit_job(
     eval_set_id: str | None = None,
     validate_eval_set_id: str | None = None,
     artifact_dir: Path | None = None,
-    eval_sets: Any = None,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     timeout_seconds: float | None = None,
@@ -139,11 +152,11 @@ def submit_job(
     """Validate the job, create its Optuna study (baselines enqueued once, here) and its queued row; commit.
 
     A quality job's checkpoint and eval set must be `owner_key_id`'s; they are checked against the spec with
-    `check_against_artifacts` (eval sets read from `artifact_dir`, or through `eval_sets(row)` where the caller
-    keeps them cached). The study is created first and in its own transactions: on SQLite, holding the row's write
-    transaction open while Optuna writes through its own connection would wait on ourselves. If the row cannot be
-    committed (say, an Idempotency-Key race lost on the unique constraint), the study is deleted again and the
-    IntegrityError raised.
+    `check_against_artifacts`, on what their upload stored (an eval set's facts, read from its file under
+    `artifact_dir` only for a row stored before facts were kept). The study is created first and in its own
+    transactions: on SQLite, holding the row's write transaction open while Optuna writes through its own connection
+    would wait on ourselves. If the row cannot be committed (say, an Idempotency-Key race lost on the unique
+    constraint), the study is deleted again and the IntegrityError raised.
     """
     from mdmtune.tuning.limits import MAX_TIMEOUT_SECONDS
     from mdmtune.tuning.search import create_study
@@ -154,17 +167,12 @@ def submit_job(
     if timeout_seconds is not None and not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:
         raise InvalidInput("timeout_seconds", f"must be > 0 and at most {MAX_TIMEOUT_SECONDS:g} (a week)")
     if spec.objective in MODEL_OBJECTIVES:
-        artifacts = _Artifacts(session, owner_key_id, artifact_dir, eval_sets)
+        artifacts = _Artifacts(session, owner_key_id, artifact_dir)
         spec = artifacts.check(spec, checkpoint_id, eval_set_id, validate_eval_set_id)
     else:
-        named = {
-            "checkpoint_id": checkpoint_id,
-            "eval_set_id": eval_set_id,
-            "validate_eval_set_id": validate_eval_set_id,
-        }
-        for field, value in named.items():
-            if value is not None:
-                raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
+        _refuse_artifacts(
+            checkpoint_id=checkpoint_id, eval_set_id=eval_set_id, validate_eval_set_id=validate_eval_set_id
+        )
     job_id = new_id()
     study_name = f"mdmtune-job-{job_id}"
     if spec.objective != "frontier":  # a frontier job runs one in-memory search per budget, in its worker
@@ -184,6 +192,19 @@ def submit_job(
         n_trials=spec.trials * len(spec.steps_list),  # a frontier job runs one search per budget
         timeout_seconds=timeout_seconds,
     )
+    return _commit(session, storage, job)
+
+
+def _refuse_artifacts(**named: str | None) -> None:
+    """An energy job names no checkpoint or eval set: InvalidInput naming the first one given."""
+    for field, value in named.items():
+        if value is not None:
+            raise InvalidInput(field, "an energy job uses no checkpoint or eval set")
+
+
+def _commit(session: Session, storage: optuna.storages.BaseStorage, job: Job) -> Job:
+    """Commit the job's row; if that fails, delete its study again (nothing half-made is left) and raise."""
+    study_name = job.study_name  # read before the commit: a rollback may expire the row's attributes
     session.add(job)
     try:
         session.commit()
@@ -196,51 +217,72 @@ def submit_job(
 
 
 class _Artifacts:
-    """The caller's checkpoint and eval sets of a job, read from what upload stored (never a model)."""
+    """The caller's checkpoint and eval sets of a job, read from what upload stored (never a model, and an eval
+    set's file only for what its stored facts do not hold)."""
 
-    def __init__(self, session: Session, owner: str, artifact_dir: Path | None, eval_sets: Any) -> None:
+    def __init__(self, session: Session, owner: str, artifact_dir: Path | None) -> None:
         if artifact_dir is None:
             raise ValueError("artifact_dir is needed to check a job against its artifacts")
-        self.session, self.owner, self.artifact_dir, self.eval_sets = session, owner, Path(artifact_dir), eval_sets
+        self.session, self.owner, self.artifact_dir = session, owner, Path(artifact_dir)
+        self._parsed: dict[str, EvalSet] = {}
 
-    def records(self, row: EvalSet) -> Any:
+    def records(self, row: EvalSetRow) -> EvalSet:
+        """The row's records, parsed from its file at most once per submission."""
         from mdmtune.evalsets import load_eval_set
 
-        if self.eval_sets is not None:
-            return self.eval_sets(row)
-        return load_eval_set(_artifact_path(row.path, self.artifact_dir))
+        if row.id not in self._parsed:
+            self._parsed[row.id] = load_eval_set(_artifact_path(row.path, self.artifact_dir))
+        return self._parsed[row.id]
+
+    def facts(self, row: EvalSetRow, symbol: str | None = None) -> EvalSetFacts:
+        """The row's stored facts, counting `symbol`. A row stored before facts were kept, or one whose facts do not
+        count `symbol`, is read from its file once and its facts stored, so the next submission reads none."""
+        from mdmtune.tuning.evalset_facts import EvalSetFacts
+
+        facts = None if row.facts is None else EvalSetFacts.from_json(row.kind, row.record_count, row.facts)
+        wanted = symbol if row.kind == "infill" else None
+        if facts is not None and (wanted is None or wanted in facts.mask_counts):
+            return facts
+        records = self.records(row)
+        facts = facts or EvalSetFacts.of(records)
+        if wanted is not None and wanted not in facts.mask_counts:
+            facts = facts.with_mask_symbol(wanted, records)
+        self.session.execute(update(EvalSetRow).where(EvalSetRow.id == row.id).values(facts=facts.to_json()))
+        self.session.commit()
+        return facts
 
     def check(
         self, spec: TuneSpec, checkpoint_id: str | None, eval_set_id: str | None, validate_eval_set_id: str | None
     ) -> TuneSpec:
         """The spec with its metric resolved (the eval set's declared one when none is named), or InvalidInput."""
         checkpoint = owned_row(self.session, Checkpoint, checkpoint_id, self.owner, "checkpoint_id")
-        eval_set = owned_row(self.session, EvalSet, eval_set_id, self.owner, "eval_set_id")
+        eval_set = owned_row(self.session, EvalSetRow, eval_set_id, self.owner, "eval_set_id")
         second = None
         if validate_eval_set_id is not None:
             if spec.objective != "quality":
                 raise InvalidInput("validate_eval_set_id", "only a quality job re-scores on a second eval set")
-            second = owned_row(self.session, EvalSet, validate_eval_set_id, self.owner, "validate_eval_set_id")
-        self.session.commit()  # end the read transaction: reading the eval sets may take a moment
-        spec = check_against_artifacts(spec, checkpoint_info(checkpoint, self.artifact_dir), self.records(eval_set))
+            second = owned_row(self.session, EvalSetRow, validate_eval_set_id, self.owner, "validate_eval_set_id")
+        self.session.commit()  # end the read transaction: an old row's facts may take a moment to compute
+        info = checkpoint_info(checkpoint, self.artifact_dir)
+        facts = self.facts(eval_set, mask_symbol(spec, info))
+        spec = check_against_artifacts(spec, info, facts, lambda: self.records(eval_set))
         if second is not None:
-            check_validation_set(spec, eval_set, second, self.records(second))
+            check_validation_set(spec, eval_set, second, self.facts(second), lambda: self.records(second))
         return spec
 
 
-def check_validation_set(spec: TuneSpec, eval_set: EvalSet, second: EvalSet, records: Any) -> None:
+def check_validation_set(
+    spec: TuneSpec, eval_set: EvalSetRow, second: EvalSetRow, facts: EvalSetFacts, records: Callable[[], EvalSet]
+) -> None:
     """The second eval set of a quality job must be of the tuning set's kind and scorable by its metric; the rest
     (mask symbol, lengths) is checked by the worker before the search, naming validate_eval_set_id."""
-    from mdmtune.metrics import get_metric
-
     if second.kind != eval_set.kind:
         raise InvalidInput(
             "validate_eval_set_id", f"holds {second.kind} records, the tuning eval set {eval_set.kind} records"
         )
-    try:
-        get_metric(spec.metric).check_records(records.records)
-    except InvalidInput as error:
-        raise InvalidInput("validate_eval_set_id", f"{spec.metric} cannot score it: {error.message}") from None
+    problem = facts.metric_problem(spec.metric, records)
+    if problem is not None:
+        raise InvalidInput("validate_eval_set_id", f"{spec.metric} cannot score it: {problem.message}")
 
 
 def cancel_job(session: Session, job: Job) -> Job:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, true, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mdmtune.service.db.models import Job, JobHelper, JobStatus, utcnow
@@ -38,14 +38,14 @@ class Lease:
     worker_id: str
 
 
-def _claimable(now: datetime) -> Any:
+def _claimable(now: datetime) -> ColumnElement[bool]:
     return or_(
         Job.status == JobStatus.queued.value,
         and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
     )
 
 
-def _claim_values(worker_id: str, token: str, now: datetime, lease_seconds: float) -> dict[str, Any]:
+def _claim_values(worker_id: str, token: str, now: datetime, lease_seconds: float) -> dict[str, object]:
     return {
         "status": JobStatus.running.value,
         "lease_token": token,
@@ -88,7 +88,7 @@ def claim_next(sessions: sessionmaker[Session], worker_id: str, lease_seconds: f
         return Lease(job_id=row.id, token=token, attempt=row.attempt, worker_id=worker_id)
 
 
-def fenced_update(sessions: sessionmaker[Session], lease: Lease, **values: Any) -> bool:
+def fenced_update(sessions: sessionmaker[Session], lease: Lease, **values: object) -> bool:
     """Write `values` on the job only while this lease holds it; True if written."""
     with sessions() as session, session.begin():
         result = session.execute(
@@ -119,12 +119,12 @@ def finish(
     *,
     result: dict[str, Any] | None = None,
     error: str | None = None,
-    **progress: Any,
+    **progress: object,
 ) -> bool:
     """The final write (succeeded, failed or cancelled), fenced; the lease is cleared with it. `progress`: final
     values of the progress columns (trials_done, nfe, best_value, best_params)."""
     assert status.is_final
-    values: dict[str, Any] = {
+    values: dict[str, object] = {
         **progress,
         "status": status.value,
         "finished_at": utcnow(),
@@ -143,7 +143,7 @@ def release(sessions: sessionmaker[Session], lease: Lease, *, count_attempt: boo
 
     count_attempt=False takes this claim back out of `attempt`: a database fault is not the job's doing, and must
     not bring it closer to `max_attempts`."""
-    values: dict[str, Any] = {"status": JobStatus.queued.value, "lease_token": None, "lease_expires_at": None}
+    values: dict[str, object] = {"status": JobStatus.queued.value, "lease_token": None, "lease_expires_at": None}
     if not count_attempt:
         values["attempt"] = Job.attempt - 1
     return fenced_update(sessions, lease, **values)

@@ -1,14 +1,15 @@
 """`Worker`: claims one job at a time and runs it to an end state, holding its lease by heartbeat.
 
-One job, under the lease:
-1. load the study (created with its baselines when the job was submitted; `create_study` loads it, and would create
-   it with the baselines only if it were missing: under the lease, so only one worker can do that);
+One job, under the lease, is the library's lifecycle (mdmtune.tuning.lifecycle.run_job: prepare, search, finish),
+to which this worker adds only:
+1. the study: created with its baselines when the job was submitted; `create_study` loads it, and would create it
+   with the baselines only if it were missing (under the lease, so only one worker can do that);
 2. the RUNNING trials of workers that are gone (an earlier lease holder, a dead helper) are told FAIL and
    re-enqueued (`sharing.reap_stale_trials`, from should_stop), so no trial is counted twice and none is lost;
-3. `run_search` in batches; `should_stop` (polled between model batches) checks: lease lost, SIGTERM, cancel
-   requested, timeout; an interrupted trial batch is told FAIL and re-enqueued by the library;
-4. the end: succeeded (finalize -> result), cancelled, failed (error kept; the trials stay in the study), or on
-   SIGTERM the lease is released and the job is queued again for the next worker. Every write is fenced.
+3. `should_stop` (polled between model batches) checks: lease lost, SIGTERM, cancel requested, timeout; an
+   interrupted trial batch is told FAIL and re-enqueued by the library; progress is written fenced;
+4. the end: succeeded (the result), cancelled, failed (error kept; the trials stay in the study), or on SIGTERM
+   the lease is released and the job is queued again for the next worker. Every write is fenced.
 
 A worker with no job to claim may help with a running one (`help_once`): same study, its own sampler seed, no
 writes on the job row.
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,9 +40,19 @@ from mdmtune.service.workers import queue
 from mdmtune.service.workers.faults import backoff_delays, is_transient, retry_transient
 from mdmtune.service.workers.objectives import ObjectiveCache
 from mdmtune.service.workers.sharing import TaggedStudy, reap_stale_trials
+from mdmtune.tuning.spec import TuneSpec
+
+if TYPE_CHECKING:
+    import optuna
+
+    from mdmtune.tuning.frontier import FrontierResult
+    from mdmtune.tuning.lifecycle import JobHooks
+    from mdmtune.tuning.result import TuneResult
+    from mdmtune.tuning.search import Progress
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_S = 0.5
+T = TypeVar("T")
 
 
 class Outcome(str, Enum):
@@ -91,7 +102,7 @@ class _Stop:
     deadline: float
     helping: bool = False
     """A helper also stops when the lease holder is gone: the next lease holder reaps, resumes and finalizes."""
-    study: Any = None
+    study: TaggedStudy | None = None
     """Set once the study is open: the lease holder reaps dead workers' trials from here, between batches and
     while it waits for helpers' trials (run_search calls should_stop in both places)."""
     reason: Outcome | None = None
@@ -220,7 +231,7 @@ class Worker:
             )
             return Outcome.failed if written else Outcome.lost
 
-    def retrying(self, action: Callable[[], Any], what: str) -> Any:
+    def retrying(self, action: Callable[[], T], what: str) -> T:
         """`action` retried with backoff through passing database faults, for up to half a lease."""
         return retry_transient(action, what=what, give_up_after_s=self.settings.lease_seconds / 2)
 
@@ -269,16 +280,16 @@ class Worker:
         return Outcome.helped
 
     def _help(self, helper: queue.Lease, heartbeat: _Heartbeat) -> None:
-        from mdmtune.tuning.search import run_search
-        from mdmtune.tuning.spec import TuneSpec
+        """Only the search step of the job's life, on its shared study, with a sampler seed of its own."""
+        from mdmtune.tuning.lifecycle import JobHooks, prepare, search
 
         job = queue.load_job(self.sessions, helper.job_id)
         spec = TuneSpec.from_mapping(job.request).validate()
-        objective = self.objectives.get(spec, job, self.sessions, score_file=False)
+        prepared = prepare(spec, self.objectives.inputs(spec, job, self.sessions, helper=True))
         study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(helper.token), self.worker_id)
         stop = _Stop(self, helper, heartbeat, deadline=self._deadline(job), helping=True)
         seed = (spec.seed + 1000 + int(helper.token[:6], 16)) % 2**32  # a distinct sampler seed per helper
-        run_search(spec, study, objective, should_stop=stop, worker_seed=seed)
+        search(prepared, study, JobHooks(should_stop=stop, worker_seed=lambda _study: seed))
 
     def _deadline(self, job: Job) -> float:
         """The job's timeout counts from its first claim, across resumes."""
@@ -287,130 +298,100 @@ class Worker:
         return (started + timedelta(seconds=limit)).timestamp()
 
     def _search_and_finish(self, job: Job, lease: queue.Lease, stop: _Stop) -> Outcome:
-        from mdmtune.tuning.finalize import finalize
-        from mdmtune.tuning.objective import EvaluationStopped
-        from mdmtune.tuning.search import count_trials, create_study, run_search, study_nfe
-        from mdmtune.tuning.spec import TuneSpec
+        """The library's job lifecycle (prepare, search, finish) under the lease: this worker adds the job's tagged
+        study, the resume seed, fenced progress and the stop check; the result is written fenced."""
+        from mdmtune.tuning.lifecycle import Stopped, run_job
 
         spec = TuneSpec.from_mapping(job.request).validate()
         self._refuse_without_sandbox(spec, job)
-        if spec.objective == "frontier":
-            return self._frontier_and_finish(job, lease, stop, spec)
-        create_study(spec, self.storage, job.study_name)  # loads it; creates it (with baselines) only if missing
-        study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(lease.token), self.worker_id)
-        stop.study = study  # a resumed job's first should_stop reaps what its dead worker left RUNNING
-        objective = self.objectives.get(spec, job, self.sessions)
-        prepared = self._prepare_validation(job, objective)
+        inputs = self.retrying(lambda: self.objectives.inputs(spec, job, self.sessions), "read artifacts")
+        hooks = self._hooks(spec, lease, stop)
+        end = run_job(spec, inputs, lambda one: self._open_study(one, job, lease, stop), hooks)
+        if isinstance(end, Stopped):
+            trials_done = job.trials_done if end.trials_done is None else end.trials_done
+            return self._stopped(job, lease, stop.reason, trials_done=trials_done)
+        return self._succeed(job, lease, stop, end)
 
-        def write_progress(p: Any) -> bool:
-            return queue.fenced_update(
-                self.sessions,
-                lease,
+    def _open_study(self, spec: TuneSpec, job: Job, lease: queue.Lease, stop: _Stop) -> TaggedStudy:
+        """The job's study (created with its baselines at submit; created here only if missing, under the lease),
+        tagged with this worker; from now on should_stop reaps what dead workers left RUNNING in it."""
+        from mdmtune.tuning.search import create_study
+
+        create_study(spec, self.storage, job.study_name)
+        stop.study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(lease.token), self.worker_id)
+        return stop.study
+
+    def _hooks(self, spec: TuneSpec, lease: queue.Lease, stop: _Stop) -> JobHooks:
+        """Progress written under the lease (a lost write means a lost lease), the stop check, the resume seed."""
+        from mdmtune.tuning.lifecycle import JobHooks
+        from mdmtune.tuning.search import study_nfe
+
+        def fenced(what: str, **values: object) -> None:
+            if not self.retrying(lambda: queue.fenced_update(self.sessions, lease, **values), what):
+                stop.heartbeat.lost.set()
+
+        def progress(p: Progress) -> None:
+            fenced(
+                "progress",
                 trials_done=p.trials_done,
-                nfe=study_nfe(study),  # every worker's and every earlier run's, not only this run's
+                nfe=study_nfe(stop.study),  # every worker's and every earlier run's, not only this run's
                 best_value=_finite_or_none(p.best_value),
                 best_params=p.best_params,
             )
 
-        def progress(p: Any) -> None:
-            if not self.retrying(lambda: write_progress(p), "progress"):
-                stop.heartbeat.lost.set()
+        def on_budget(done: int, nfe: int) -> None:  # a frontier job's progress counts whole budgets
+            fenced("progress", trials_done=done * spec.trials, nfe=nfe)
 
-        seed = self._resume_seed(spec.seed, lease, study)
-        run = run_search(spec, study, objective, progress=progress, should_stop=stop, worker_seed=seed)
-        if run.stopped:
-            return self._stopped(job, lease, stop.reason, trials_done=count_trials(study)[0])
-        try:
-            result = finalize(spec, study, objective, should_stop=stop)
-        except EvaluationStopped:  # cancelled (or timed out, or SIGTERM) while confirming
-            return self._stopped(job, lease, stop.reason, trials_done=count_trials(study)[0])
-        if prepared is not None:
-            from mdmtune.tuning.shift import attach_validation
+        return JobHooks(
+            progress=progress,
+            should_stop=stop,
+            worker_seed=lambda study: self._resume_seed(spec.seed, lease, study),
+            on_budget=on_budget,
+            finish_when_stopped=False,
+        )
 
-            attach_validation(result, objective, prepared)
-        result.study_name = job.study_name
-        best = result.best
-        trials_done = self.retrying(lambda: count_trials(study)[0], "count trials")
+    def _succeed(self, job: Job, lease: queue.Lease, stop: _Stop, result: TuneResult | FrontierResult) -> Outcome:
+        """The result and the final progress, fenced: a quality or energy job's study totals (helpers' trials and
+        NFEs included), a frontier job's largest budget's winner."""
+        from mdmtune.tuning.result import TuneResult
+        from mdmtune.tuning.search import count_trials
+
+        if isinstance(result, TuneResult):
+            result.study_name = job.study_name
+            best = result.best
+            value = best.search_value if best.search_value is not None else best.score
+            trials_done = self.retrying(lambda: count_trials(stop.study)[0], "count trials")
+        else:
+            best = result.frontier[-1].winner
+            value, trials_done = best.score, job.n_trials
         written = self.retrying(
             lambda: queue.finish(
                 self.sessions,
                 lease,
                 JobStatus.succeeded,
                 result=to_jsonable(result),
-                # the study's totals: helpers' trials and NFEs included, also when the last batches were theirs
                 trials_done=trials_done,
                 nfe=result.nfe,
-                best_value=_finite_or_none(best.search_value if best.search_value is not None else best.score),
+                best_value=_finite_or_none(value),
                 best_params={"a": best.a, "b": best.b} if best.a is not None else None,
             ),
             "finish job",
         )
         return Outcome.succeeded if written else Outcome.lost
 
-    def _refuse_without_sandbox(self, spec: Any, job: Job) -> None:
+    def _refuse_without_sandbox(self, spec: TuneSpec, job: Job) -> None:
         """pass_at_1 runs the tenant's and the model's code: without the strong sandbox (or the operator's explicit
         allow_weak_sandbox) the job fails here, once, with the reason, before any model is loaded."""
         from mdmtune.sandbox import require_sandbox
 
         metric = spec.metric
         if metric is None and spec.objective != "energy":
-            _checkpoint, row = self.retrying(lambda: self.objectives._rows(job, self.sessions), "read artifacts")
+            _checkpoint, row = self.retrying(lambda: self.objectives.rows(job, self.sessions), "read artifacts")
             metric = self.objectives.eval_set(row).declared_metric
         if metric == "pass_at_1":
             require_sandbox(self.settings.allow_weak_sandbox)
 
-    def _prepare_validation(self, job: Job, objective: Any) -> Any:
-        """The second eval set encoded for the job's model, before the search: a misfit fails the job at once."""
-        second = self.objectives.validation_set(job, self.sessions)
-        if second is None:
-            return None
-        from mdmtune.tuning.shift import prepare_validation
-
-        return prepare_validation(objective, second)
-
-    def _frontier_and_finish(self, job: Job, lease: queue.Lease, stop: _Stop, spec: Any) -> Outcome:
-        """A frontier job: the library's run_frontier on the job's checkpoint and eval set, under the lease; the
-        result is the document `mdmtune frontier --json` prints. Progress: trials_done counts whole budgets."""
-        from mdmtune.tuning.frontier import run_frontier
-        from mdmtune.tuning.objective import EvaluationStopped
-
-        checkpoint, eval_set = self.retrying(lambda: self.objectives._rows(job, self.sessions), "read artifacts")
-
-        def on_budget(done: int, nfe: int) -> None:
-            def update() -> bool:
-                return queue.fenced_update(self.sessions, lease, trials_done=done * spec.trials, nfe=nfe)
-
-            if not self.retrying(update, "progress"):
-                stop.heartbeat.lost.set()
-
-        try:
-            result = run_frontier(
-                spec,
-                checkpoint=self.objectives.denoiser(checkpoint, spec.family),
-                eval_set=self.objectives.eval_set(eval_set),
-                checkpoint_sha=checkpoint.sha256,
-                should_stop=stop,
-                on_budget=on_budget,
-            )
-        except EvaluationStopped:
-            return self._stopped(job, lease, stop.reason, trials_done=job.trials_done)
-        largest = result.frontier[-1].winner
-        written = self.retrying(
-            lambda: queue.finish(
-                self.sessions,
-                lease,
-                JobStatus.succeeded,
-                result=to_jsonable(result),
-                trials_done=job.n_trials,
-                nfe=result.nfe,
-                best_value=_finite_or_none(largest.score),
-                best_params={"a": largest.a, "b": largest.b} if largest.a is not None else None,
-            ),
-            "finish job",
-        )
-        return Outcome.succeeded if written else Outcome.lost
-
-    def _resume_seed(self, seed: int, lease: queue.Lease, study: Any) -> int:
+    def _resume_seed(self, seed: int, lease: queue.Lease, study: optuna.Study) -> int:
         """The sampler's seed: the job's own on a fresh study; on a resumed one it moves on with the trials already
         asked, so a resumed sampler never replays the draws of an earlier run (that would evaluate the same points
         twice), also after a database fault that gave the job back without counting the claim."""

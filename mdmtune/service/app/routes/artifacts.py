@@ -6,10 +6,12 @@ its content address and given a row; any failure on the way leaves neither a fil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.types import DecoratedCallable
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -19,7 +21,7 @@ from mdmtune.service.app.problems import Problem, problem_responses
 from mdmtune.service.app.schemas import CheckpointOut, CheckpointUri, EvalSetOut
 from mdmtune.service.app.store import ArtifactStore
 from mdmtune.service.app.uploads import FilePart
-from mdmtune.service.db.models import Checkpoint, EvalSet
+from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
 router = APIRouter(prefix="/v1", tags=["artifacts"], responses=problem_responses(400, 401, 403, 413, 415, 422))
 
@@ -50,7 +52,7 @@ _CHECKPOINT_DOC = {
 }
 
 
-def _save_row(services: Services, row: Checkpoint | EvalSet, created: bool) -> None:
+def _save_row(services: Services, row: Checkpoint | EvalSetRow, created: bool) -> None:
     """Insert the row; if that fails, take back an artifact this request created, so nothing is left behind."""
     session: Session
     with services.sessions() as session:
@@ -74,12 +76,24 @@ async def _streamed(request: Request, store: ArtifactStore, area: Path) -> tuple
     return received, part.filename
 
 
-@router.post(
+def _commit(store: ArtifactStore, content: Path, sha256: str) -> tuple[Path, bool]:
+    """Move staged content to its address: (where it now lies, whether this request created it there)."""
+    created = not store.path_for(sha256).exists()
+    return store.commit(content, sha256), created
+
+
+def _upload_route(
+    path: str, response_model: type, summary: str, body_doc: dict[str, object]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """POST `path`, answering 201 with the new artifact; `body_doc` documents the upload body FastAPI cannot infer."""
+    return router.post(path, status_code=201, response_model=response_model, summary=summary, openapi_extra=body_doc)
+
+
+@_upload_route(
     "/checkpoints",
-    status_code=201,
-    response_model=CheckpointOut,
-    summary="Upload a checkpoint (multipart `file`: a file or a zipped folder) or register a server-side `uri`",
-    openapi_extra=_CHECKPOINT_DOC,
+    CheckpointOut,
+    "Upload a checkpoint (multipart `file`: a file or a zipped folder) or register a server-side `uri`",
+    _CHECKPOINT_DOC,
 )
 async def create_checkpoint(
     request: Request, owner: str = Depends(current_owner), services: Services = Depends(get_services)
@@ -92,8 +106,7 @@ async def create_checkpoint(
         content, target = await run_in_threadpool(intake.unpack_checkpoint, received, filename, area, services.settings)
         fmt = await run_in_threadpool(intake.checkpoint_format, target, services.settings)
         meta = await run_in_threadpool(intake.checkpoint_meta, target, fmt)  # JSON files, never weights
-        existed = store.path_for(received.sha256).exists()
-        final = store.commit(content, received.sha256)
+        final, created = _commit(store, content, received.sha256)
     path = intake.locate(final, target.relative_to(content)) if target != content else final
     row = Checkpoint(
         owner_key_id=owner,
@@ -104,7 +117,7 @@ async def create_checkpoint(
         filename=filename,
         meta=meta,
     )
-    await run_in_threadpool(_save_row, services, row, not existed)
+    await run_in_threadpool(_save_row, services, row, created)
     return CheckpointOut.model_validate(row, from_attributes=True)
 
 
@@ -129,13 +142,7 @@ async def _checkpoint_from_uri(request: Request, owner: str, services: Services)
     return CheckpointOut.model_validate(row, from_attributes=True)
 
 
-@router.post(
-    "/eval-sets",
-    status_code=201,
-    response_model=EvalSetOut,
-    summary="Upload an eval set (JSON Lines, multipart `file`)",
-    openapi_extra=_MULTIPART_DOC,
-)
+@_upload_route("/eval-sets", EvalSetOut, "Upload an eval set (JSON Lines, multipart `file`)", _MULTIPART_DOC)
 async def create_eval_set(
     request: Request, owner: str = Depends(current_owner), services: Services = Depends(get_services)
 ) -> EvalSetOut:
@@ -143,13 +150,13 @@ async def create_eval_set(
     with store.staging() as area:
         received, filename = await _streamed(request, store, area)
         eval_set = await run_in_threadpool(intake.parse_uploaded_eval_set, received.path)
+        facts = await run_in_threadpool(intake.eval_set_facts, eval_set)  # what job submissions read, once
         content = area / "content"
         content.mkdir()
         name = "eval_set.jsonl"
         received.path.rename(content / name)
-        existed = store.path_for(received.sha256).exists()
-        final = store.commit(content, received.sha256)
-    row = EvalSet(
+        final, created = _commit(store, content, received.sha256)
+    row = EvalSetRow(
         owner_key_id=owner,
         sha256=received.sha256,
         record_count=len(eval_set),
@@ -157,6 +164,7 @@ async def create_eval_set(
         size=received.size,
         path=_relative(store, final / name),
         filename=filename,
+        facts=facts,
     )
-    await run_in_threadpool(_save_row, services, row, not existed)
+    await run_in_threadpool(_save_row, services, row, created)
     return EvalSetOut.model_validate(row, from_attributes=True)

@@ -70,7 +70,6 @@ def create_job(
                 eval_set_id=body.eval_set_id,
                 validate_eval_set_id=body.validate_eval_set_id,
                 artifact_dir=services.settings.resolved_artifact_dir,
-                eval_sets=services.eval_set_cache.eval_set,
                 idempotency_key=key,
                 request_hash=digest,
                 timeout_seconds=body.timeout_seconds,

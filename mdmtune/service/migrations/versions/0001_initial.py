@@ -2,15 +2,9 @@
 
 Self-contained on purpose: a migration must keep meaning the same thing when the models change later, so it names
 plain SQLAlchemy types instead of importing mdmtune.service.db.models.
-
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-28
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,8 +12,6 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 UTC_TIME = sa.DateTime(timezone=True)
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -37,40 +29,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
     )
-    op.create_table(
+    _create_artifact_table(
         "checkpoints",
-        sa.Column("id", sa.String(32), nullable=False),
-        sa.Column("owner_key_id", sa.String(32), nullable=False),
-        sa.Column("sha256", sa.String(64), nullable=False, comment="of the uploaded bytes"),
-        sa.Column("format", sa.String(16), nullable=False, comment="native | hf | torchscript"),
-        sa.Column("size", sa.BigInteger(), nullable=False, comment="bytes as uploaded"),
-        sa.Column(
-            "path",
-            sa.Text(),
-            nullable=False,
-            comment="file or unpacked folder; relative paths are under the artifact dir",
-        ),
-        sa.Column("filename", sa.Text(), nullable=True, comment="the client's file name, if any"),
-        sa.Column("created_at", UTC_TIME, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_checkpoints")),
+        [sa.Column("format", sa.String(16), nullable=False, comment="native | hf | torchscript")],
+        {
+            "sha256": "of the uploaded bytes",
+            "size": "bytes as uploaded",
+            "path": "file or unpacked folder; relative paths are under the artifact dir",
+            "filename": "the client's file name, if any",
+        },
     )
-    op.create_index(op.f("ix_checkpoints_owner_key_id"), "checkpoints", ["owner_key_id"])
-    op.create_index(op.f("ix_checkpoints_sha256"), "checkpoints", ["sha256"])
-    op.create_table(
+    _create_artifact_table(
         "eval_sets",
-        sa.Column("id", sa.String(32), nullable=False),
-        sa.Column("owner_key_id", sa.String(32), nullable=False),
-        sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("record_count", sa.Integer(), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False, comment="completion | infill"),
-        sa.Column("size", sa.BigInteger(), nullable=False),
-        sa.Column("path", sa.Text(), nullable=False, comment="relative paths are under the artifact dir"),
-        sa.Column("filename", sa.Text(), nullable=True),
-        sa.Column("created_at", UTC_TIME, nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_eval_sets")),
+        [
+            sa.Column("record_count", sa.Integer(), nullable=False),
+            sa.Column("kind", sa.String(16), nullable=False, comment="completion | infill"),
+        ],
+        {"path": "relative paths are under the artifact dir"},
     )
-    op.create_index(op.f("ix_eval_sets_owner_key_id"), "eval_sets", ["owner_key_id"])
-    op.create_index(op.f("ix_eval_sets_sha256"), "eval_sets", ["sha256"])
     op.create_table(
         "jobs",
         sa.Column("id", sa.String(32), nullable=False),
@@ -120,6 +96,25 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_jobs_owner_key_id"), "jobs", ["owner_key_id"])
     op.create_index("ix_jobs_status_created", "jobs", ["status", "created_at"])
+
+
+def _create_artifact_table(table: str, own_columns: list[sa.Column], comments: dict[str, str]) -> None:
+    """An uploaded artifact's table: its owner, content address, `own_columns`, size and place, indexed by owner and
+    by content address. Checkpoints and eval sets share this shape; `comments` holds their column comments."""
+    op.create_table(
+        table,
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("owner_key_id", sa.String(32), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False, comment=comments.get("sha256")),
+        *own_columns,
+        sa.Column("size", sa.BigInteger(), nullable=False, comment=comments.get("size")),
+        sa.Column("path", sa.Text(), nullable=False, comment=comments.get("path")),
+        sa.Column("filename", sa.Text(), nullable=True, comment=comments.get("filename")),
+        sa.Column("created_at", UTC_TIME, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
+    )
+    op.create_index(op.f(f"ix_{table}_owner_key_id"), table, ["owner_key_id"])
+    op.create_index(op.f(f"ix_{table}_sha256"), table, ["sha256"])
 
 
 def downgrade() -> None:

@@ -1,21 +1,12 @@
-"""jobs.validate_eval_set_id: a second eval set on which a quality job re-scores its best and baselines at the end.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-30
-"""
+"""jobs.validate_eval_set_id: a second eval set on which a quality job re-scores its best and baselines at the end."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

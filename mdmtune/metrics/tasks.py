@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
+from types import ModuleType
 
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord, where
@@ -111,7 +111,7 @@ def math_final_answer(text: str) -> str | None:
     return answer.strip("$").strip() or None
 
 
-def _math_verify() -> Any:
+def _math_verify() -> ModuleType:
     try:
         import math_verify
     except ImportError:

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 from mdmtune.errors import InvalidInput
 from mdmtune.evalsets import EvalRecord, where
+from mdmtune.metrics.tasks import cut_at_stops
 from mdmtune.sandbox import Limits, RunResult, run_programs
-from mdmtune.task_metrics import cut_at_stops
 
 HUMANEVAL_STOPS = ("\nclass", "\n#", "\nif", "\nprint", "\n```", "<|eot_id|>", "</s>")
 MBPP_STOPS = ("[DONE]",)
