@@ -8,7 +8,8 @@ import pytest
 from scipy.stats import binomtest, bootstrap
 
 from mdmtune.errors import InvalidInput
-from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval, wilson_interval
+from mdmtune.tuning.result import BaselineScore
+from mdmtune.tuning.stats import Interval, paired, paired_bootstrap_ci, score_interval, wilson_interval
 
 
 @pytest.mark.parametrize(("k", "n"), [(0, 10), (1, 10), (5, 10), (10, 10), (37, 120), (3, 7), (199, 200)])
@@ -104,3 +105,43 @@ def test_bad_inputs_name_their_field():
     assert error.value.field == "scores"
     with pytest.raises(InvalidInput):
         score_interval([0.5, 1.5])
+
+
+def test_paired_is_both_means_both_wilson_intervals_and_the_paired_bootstrap():
+    rng = np.random.default_rng(4)
+    first, second = rng.integers(0, 2, 60).astype(float), rng.integers(0, 2, 60).astype(float)
+    pair = paired(first, second, resamples=500, seed=9, confidence=0.9)
+    assert pair.score == first.mean() and pair.reference == second.mean()
+    assert pair.diff == first.mean() - second.mean() and pair.n == 60
+    assert pair.ci == score_interval(first, 0.9) and pair.reference_ci == score_interval(second, 0.9)
+    assert pair.diff_ci == paired_bootstrap_ci(first, second, resamples=500, seed=9, confidence=0.9)
+
+
+def test_paired_does_not_depend_on_what_was_drawn_before():
+    first, second = np.array([1.0, 0, 1, 1, 0, 1]), np.array([0.0, 0, 1, 0, 0, 1])
+    alone = paired(first, second, resamples=300, seed=2)
+    paired(second, first, resamples=700, seed=5)
+    np.random.default_rng(2).integers(0, 6, 100)
+    assert paired(first, second, resamples=300, seed=2) == alone
+
+
+def test_a_schedule_paired_with_itself_differs_by_exactly_zero():
+    scores = np.array([1.0, 0.0, 0.5, 1.0, 0.25])
+    pair = paired(scores, scores.copy(), resamples=1000, seed=0)
+    assert pair.diff == 0.0 and pair.diff_ci == Interval(0.0, 0.0) and pair.diff_ci.as_list() == [0.0, 0.0]
+
+
+def test_paired_refuses_unequal_lengths_and_scores_outside_zero_one():
+    with pytest.raises(InvalidInput):
+        paired([1.0, 0.0], [1.0])
+    with pytest.raises(InvalidInput):
+        paired([1.0, 2.0], [1.0, 0.0])
+
+
+def test_a_baseline_shows_its_own_score_beside_best_minus_baseline():
+    best, baseline = np.array([1.0, 1, 0, 1, 1]), np.array([0.0, 1, 0, 0, 1])
+    row = BaselineScore.against_best(paired(best, baseline, resamples=200), 0.5, 0.5, nfe_per_record=3.0)
+    assert (row.a, row.b, row.score, row.nfe_per_record) == (0.5, 0.5, 0.4, 3.0)
+    assert row.ci == score_interval(baseline).as_list()
+    assert row.diff == best.mean() - baseline.mean()
+    assert row.diff_ci == paired_bootstrap_ci(best, baseline, resamples=200).as_list()

@@ -198,3 +198,12 @@ def test_the_tune_table_shows_the_second_set_the_groups_and_the_warnings(tuned, 
     out = capsys.readouterr().out
     assert "second eval set: 60 records" in out and "by group" in out
     assert out.count("warning:") == len(tuned[3].warnings) >= 2
+
+
+def test_a_job_with_a_rival_decoder_validates_its_schedules_on_the_second_set():
+    """The rival decoder sits among the baselines on the confirm split; it is no schedule, so the second set
+    re-scores the best and the schedule baselines only (it used to fail: "unknown schedule 'threshold'")."""
+    job = spec(decoder="threshold", threshold=0.9, remasking="low_confidence", n_trials=6)
+    result = tune(job, checkpoint=ToyPosterior("extremes"), eval_set=mixed_set(80), validate_eval_set=mixed_set(20))
+    assert "threshold" in result.baselines and result.baselines["threshold"].nfe_per_record is not None
+    assert list(result.validation.baselines) == ["linear", "cos2", "sine"]

@@ -9,11 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mdmtune.schedules import Schedule
 from mdmtune.tuning.quality_objective import QualityObjective, _stop_hook
+
+if TYPE_CHECKING:
+    from mdmtune.sampling import SamplerSettings
 
 
 @dataclass
@@ -32,7 +36,7 @@ class AdaptiveSweep:
         objective: QualityObjective,
         decoder: str,
         should_stop: Callable[[], bool] | None,
-        floor: tuple[Any, int] | None = None,
+        floor: tuple[Schedule, int] | None = None,
     ) -> None:
         """floor: the hybrid decoder's (schedule, steps), its count plan; the others take none."""
         if (decoder == "hybrid") != (floor is not None):
@@ -43,7 +47,7 @@ class AdaptiveSweep:
         self.nfe = 0
         self.row_nfe = 0
 
-    def settings(self, value: float) -> Any:
+    def settings(self, value: float) -> SamplerSettings:
         from mdmtune.sampling import SamplerSettings
 
         spec = self.objective.spec

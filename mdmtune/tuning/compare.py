@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,14 @@ from mdmtune import schedules
 from mdmtune.errors import InvalidInput
 from mdmtune.schedules import NAMES, Schedule
 from mdmtune.tuning.groups import GroupBreakdown, breakdown, record_strata
-from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
+from mdmtune.tuning.stats import paired
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import EncodedSet
+    from mdmtune.metrics import Metric
+    from mdmtune.models.base import Denoiser
+    from mdmtune.sampling import SamplerSettings
 
 MAX_SCHEDULES = 32
 """More than this in one comparison is a search: use `mdmtune tune`."""
@@ -68,7 +75,7 @@ class Comparison:
     """Model calls of the whole comparison."""
     per_record: dict[str, list[float]] = field(default_factory=dict)
     """Schedule name -> per-record score (replicates averaged), in the eval set's order."""
-    record_ids: list[Any] = field(default_factory=list)
+    record_ids: list[str | int] = field(default_factory=list)
     model: dict[str, Any] = field(default_factory=dict)
     """How the checkpoint was read and the records wrapped (see QualityObjective.model_report)."""
 
@@ -129,12 +136,12 @@ class SampledScores:
 
 
 def sample_scores(
-    denoiser: Any,
-    encoded: Any,
+    denoiser: Denoiser,
+    encoded: EncodedSet,
     items: Sequence[Schedule],
     steps: int,
-    settings: Any,
-    metric: Any,
+    settings: SamplerSettings,
+    metric: Metric,
     *,
     seed: int = 0,
     replicates: int = 1,
@@ -161,11 +168,11 @@ def sample_scores(
 
 
 def compare(
-    denoiser: Any,
-    eval_set: Any,
+    denoiser: Denoiser,
+    eval_set: EvalSet,
     items: Sequence[NamedSchedule],
     steps: int,
-    settings: Any,
+    settings: SamplerSettings,
     metric: str,
     *,
     baseline: str = "linear",
@@ -224,18 +231,16 @@ def compare(
 def _row(
     item: NamedSchedule, sampled: SampledScores, s: int, base: int, resamples: int, seed: int
 ) -> ScheduleComparison:
-    scores, reference = sampled.scores[s], sampled.scores[base]
-    diff_ci = (
-        [0.0, 0.0] if s == base else paired_bootstrap_ci(scores, reference, resamples=resamples, seed=seed).as_list()
-    )
+    """One schedule against the baseline (the baseline against itself: a zero difference, interval [0, 0])."""
+    pair = paired(sampled.scores[s], sampled.scores[base], resamples=resamples, seed=seed)
     return ScheduleComparison(
         name=item.name,
         a=item.schedule.a,
         b=item.schedule.b,
-        score=float(scores.mean()),
-        ci=score_interval(scores).as_list(),
-        diff_vs_baseline=float(scores.mean() - reference.mean()),
-        diff_ci=diff_ci,
+        score=pair.score,
+        ci=pair.ci.as_list(),
+        diff_vs_baseline=pair.diff,
+        diff_ci=pair.diff_ci.as_list(),
         nfe=sampled.nfe[s],
         nfe_per_record=sampled.nfe_per_record[s],
     )

@@ -34,9 +34,9 @@ from mdmtune.tuning.result import (
     TuneResult,
 )
 from mdmtune.tuning.search import BASELINE_ATTR, study_nfe
-from mdmtune.tuning.shift import best_vs_baselines, shift_warnings
+from mdmtune.tuning.shift import baseline_scores, best_vs_baselines, shift_warnings
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
+from mdmtune.tuning.stats import paired, score_interval
 
 CONFIRM_BASELINES: tuple[str, ...] = ("linear", "cos2", "sine")
 
@@ -196,17 +196,8 @@ def _rival_decoder(
     sweep = AdaptiveSweep(objective, spec.decoder, should_stop, floor)  # type: ignore[arg-type]
     sweep.measure([float(value)], objective.confirm_indices)  # type: ignore[attr-defined]
     measured = sweep.on(float(value), objective.confirm_indices)  # type: ignore[attr-defined]
-    rival = BaselineScore(
-        a=None,
-        b=None,
-        score=float(measured.scores.mean()),
-        diff=float(win_scores.mean() - measured.scores.mean()),
-        diff_ci=paired_bootstrap_ci(
-            win_scores, measured.scores, resamples=spec.bootstrap_resamples, seed=spec.seed
-        ).as_list(),
-        ci=score_interval(measured.scores).as_list(),
-        nfe_per_record=float(measured.calls.mean()),
-    )
+    pair = paired(win_scores, measured.scores, resamples=spec.bootstrap_resamples, seed=spec.seed)
+    rival = BaselineScore.against_best(pair, None, None, nfe_per_record=float(measured.calls.mean()))
     return rival, sweep.nfe
 
 
@@ -234,23 +225,13 @@ def _finalize_quality(
         search_value=float(top.value),
         trial_number=top.number,
     )
-    baselines = {}
-    for offset, reference in enumerate(references):
-        row = scores[len(tuned) + offset]
-        baselines[reference.name] = BaselineScore(
-            a=reference.a,
-            b=reference.b,
-            score=float(row.mean()),
-            diff=float(win_scores.mean() - row.mean()),
-            diff_ci=paired_bootstrap_ci(win_scores, row, resamples=spec.bootstrap_resamples, seed=spec.seed).as_list(),
-            ci=score_interval(row).as_list(),
-        )
+    rows = {reference.name: scores[len(tuned) + i] for i, reference in enumerate(references)}
+    baselines = baseline_scores(win_scores, rows, {r.name: (r.a, r.b) for r in references}, spec)
     if spec.decoder != "schedule":
         baselines[spec.decoder], decoder_nfe = _rival_decoder(spec, objective, win_scores, should_stop, tuned[winner])
         nfe_confirm += decoder_nfe
     nfe_search = study_nfe(study)
     masked = spec.gen_length if spec.gen_length is not None else objective.typical_masked
-    rows = {reference.name: scores[len(tuned) + i] for i, reference in enumerate(references)}
     result = TuneResult(
         objective="quality",
         steps=steps,

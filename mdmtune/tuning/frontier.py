@@ -27,12 +27,14 @@ Never imports FastAPI or SQLAlchemy.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import optuna
 
 from mdmtune import schedules
 from mdmtune.errors import InvalidInput
@@ -42,7 +44,12 @@ from mdmtune.tuning.adaptive_sweep import AdaptiveSweep
 from mdmtune.tuning.objective import EvaluationStopped
 from mdmtune.tuning.quality_objective import QualityObjective
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
+from mdmtune.tuning.stats import paired
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.models.base import Denoiser
+    from mdmtune.tuning.cache import ScoreCache
 
 THRESHOLD_LADDER: tuple[float, ...] = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999)
 """Confidence thresholds, fewest calls first (tau = 0 commits a whole block per call)."""
@@ -105,7 +112,7 @@ class FrontierResult:
     metric: str
     search_records: int
     confirm_records: int
-    confirm_ids: list[Any]
+    confirm_ids: list[str | int]
     """The eval set's ids of the confirm records, where every point was scored (`mdmtune sample` on the whole set
     reproduces a point's score and calls on exactly these records)."""
     nfe: int
@@ -125,9 +132,9 @@ class FrontierResult:
 def run_frontier(
     spec: TuneSpec,
     *,
-    checkpoint: Any,
-    eval_set: Any,
-    cache: Any = None,
+    checkpoint: str | os.PathLike[str] | Denoiser,
+    eval_set: str | os.PathLike[str] | EvalSet,
+    cache: ScoreCache | None = None,
     checkpoint_sha: str | None = None,
     progress: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -256,7 +263,7 @@ def _finalists(sweep: AdaptiveSweep, budgets: list[int], rung: np.ndarray) -> li
 
 def _budget_points(
     spec: TuneSpec,
-    study: Any,
+    study: optuna.Study,
     objective: QualityObjective,
     sweeps: dict[str, AdaptiveSweep],
     budget: int,
@@ -336,16 +343,16 @@ def _hybrid_point(
 def _point(
     spec: TuneSpec, scores: np.ndarray, linear: np.ndarray, calls: np.ndarray, budget: int, *, decoder: str, name: str
 ) -> FrontierPoint:
-    diff_ci = paired_bootstrap_ci(scores, linear, resamples=spec.bootstrap_resamples, seed=spec.seed)
+    pair = paired(scores, linear, resamples=spec.bootstrap_resamples, seed=spec.seed)
     per_record = float(np.mean(calls))
     return FrontierPoint(
         decoder=decoder,
         name=name,
         nfe_per_record=per_record,
-        score=float(np.mean(scores)),
-        ci=score_interval(scores).as_list(),
-        diff_vs_linear=float(np.mean(scores) - np.mean(linear)),
-        diff_vs_linear_ci=diff_ci.as_list(),
+        score=pair.score,
+        ci=pair.ci.as_list(),
+        diff_vs_linear=pair.diff,
+        diff_vs_linear_ci=pair.diff_ci.as_list(),
         within_budget=per_record <= budget + 1e-9,
     )
 

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mdmtune.tuning.stats import paired_bootstrap_ci
+from mdmtune.tuning.stats import paired
+
+if TYPE_CHECKING:
+    from mdmtune.evaluation import EncodedSet
 
 MAX_BINS = 4
 MAX_GROUPS = 50
@@ -97,7 +100,7 @@ def bin_labels(values: Sequence[int] | np.ndarray, max_bins: int = MAX_BINS) -> 
     return [labels[int(v)] for v in array]
 
 
-def record_strata(encoded: Any, indices: Sequence[int] | np.ndarray) -> dict[str, list[str]]:
+def record_strata(encoded: EncodedSet, indices: Sequence[int] | np.ndarray) -> dict[str, list[str]]:
     """Stratum name -> a label per record of `indices`, for an `mdmtune.evaluation.EncodedSet`.
 
     Strata with one label only are left out. `group` values are written as text (a number 3 and "3" are one group).
@@ -127,7 +130,7 @@ def _capped(labels: list[str], limit: int = MAX_GROUPS) -> list[str]:
     return [label if label in kept else OTHER for label in labels]
 
 
-def _group_label(value: Any) -> str:
+def _group_label(value: object) -> str:
     if value is None:
         return NO_GROUP
     return value if isinstance(value, str) else str(value)
@@ -145,7 +148,7 @@ def breakdown(
     """Per-group scores of every schedule (rows of `scores` [S, R], named by `names`) and, for each (schedule,
     reference) pair of row indices, the paired difference per group; losses judged at the corrected level."""
     result = GroupBreakdown()
-    judged: list[tuple[str, GroupResult, int, int, np.ndarray]] = []
+    judged: list[tuple[str, GroupResult, GroupDiff, np.ndarray, np.ndarray]] = []
     for stratum, labels in strata.items():
         label_array = np.asarray(labels)
         groups = []
@@ -156,41 +159,37 @@ def breakdown(
                 label=label, records=len(members), scores={n: float(part[i].mean()) for i, n in enumerate(names)}
             )
             for s, r in pairs:
-                ci = paired_bootstrap_ci(part[s], part[r], resamples=resamples, seed=seed)
-                diff = float(part[s].mean() - part[r].mean())
-                group.diffs.append(GroupDiff(names[s], names[r], diff, ci.as_list()))
+                pair = paired(part[s], part[r], resamples=resamples, seed=seed)
+                group.diffs.append(GroupDiff(names[s], names[r], pair.diff, pair.diff_ci.as_list()))
                 if len(members) >= MIN_JUDGED_RECORDS:
-                    judged.append((stratum, group, s, r, members))
+                    judged.append((stratum, group, group.diffs[-1], part[s], part[r]))
             groups.append(group)
         result.strata[stratum] = groups
     if judged:
         confidence = 1 - FAMILY_ALPHA / len(judged)
         result.loss_confidence = confidence
-        for stratum, group, s, r, members in judged:
-            result.losses += _loss(scores, names, stratum, group, s, r, members, confidence, resamples, seed)
+        for stratum, group, diff, first, second in judged:
+            if diff.diff < 0:  # only a loss can be significant: the corrected bootstrap only where it may be one
+                result.losses += _loss(stratum, group, diff, first, second, confidence, resamples, seed)
     return result
 
 
 def _loss(
-    scores: np.ndarray,
-    names: Sequence[str],
     stratum: str,
     group: GroupResult,
-    s: int,
-    r: int,
-    members: np.ndarray,
+    diff: GroupDiff,
+    first: np.ndarray,
+    second: np.ndarray,
     confidence: float,
     resamples: int,
     seed: int,
 ) -> list[GroupLoss]:
-    first, second = scores[s, members], scores[r, members]
-    diff = float(first.mean() - second.mean())
-    if diff >= 0:
+    """The group as a loss when `first` - `second` stays below 0 at the corrected level."""
+    pair = paired(first, second, resamples=resamples, seed=seed, confidence=confidence)
+    if pair.diff_ci.high >= 0:
         return []
-    ci = paired_bootstrap_ci(first, second, resamples=resamples, seed=seed, confidence=confidence)
-    if ci.high >= 0:
-        return []
-    return [GroupLoss(stratum, group.label, len(members), names[s], names[r], diff, ci.as_list(), confidence)]
+    where = (stratum, group.label, group.records, diff.schedule, diff.reference)
+    return [GroupLoss(*where, pair.diff, pair.diff_ci.as_list(), confidence)]
 
 
 def _ordered(labels: Sequence[str]) -> list[str]:

@@ -9,12 +9,11 @@ For the energy objective `score` is the N-step energy (lower is better) and ther
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mdmtune import display
-
-if TYPE_CHECKING:  # groups pulls in scipy; the CLI imports these types at start-up
-    from mdmtune.tuning.groups import GroupBreakdown
+from mdmtune.tuning.groups import GroupBreakdown
+from mdmtune.tuning.stats import Paired
 
 
 @dataclass
@@ -54,6 +53,22 @@ class BaselineScore:
     ci: list[float] | None = None
     nfe_per_record: float | None = None
     """An adaptive decoder scored as a rival (the job's `decoder`): its mean model calls per confirm record."""
+
+    @classmethod
+    def against_best(
+        cls, pair: Paired, a: float | None, b: float | None, nfe_per_record: float | None = None
+    ) -> BaselineScore:
+        """The baseline as the reference of `pair` (best against this baseline): its own score and interval,
+        and best - baseline."""
+        return cls(
+            a=a,
+            b=b,
+            score=pair.reference,
+            diff=pair.diff,
+            diff_ci=pair.diff_ci.as_list(),
+            ci=pair.reference_ci.as_list(),
+            nfe_per_record=nfe_per_record,
+        )
 
 
 @dataclass
@@ -160,9 +175,8 @@ class TuneResult:
     def from_json(cls, data: dict[str, Any]) -> TuneResult:
         """The typed result again, from to_json's output (fields added later default when absent)."""
         from mdmtune.jsonsafe import from_jsonable
-        from mdmtune.tuning.groups import GroupBreakdown
 
-        return from_jsonable(cls, data, {"GroupBreakdown": GroupBreakdown, "Validation": Validation})
+        return from_jsonable(cls, data)
 
     groups: GroupBreakdown | None = None
     """Quality: the confirm split by strata of its records (group field, masked count or prompt length): each

@@ -14,7 +14,8 @@ So a quality result carries
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,7 +24,12 @@ from mdmtune.errors import InvalidInput
 from mdmtune.tuning.groups import GroupBreakdown, GroupLoss, breakdown, record_strata
 from mdmtune.tuning.result import BaselineScore, BestSchedule, TuneResult, Validation
 from mdmtune.tuning.spec import TuneSpec
-from mdmtune.tuning.stats import paired_bootstrap_ci, score_interval
+from mdmtune.tuning.stats import paired, score_interval
+
+if TYPE_CHECKING:
+    from mdmtune.evalsets import EvalSet
+    from mdmtune.evaluation import EncodedSet
+    from mdmtune.tuning.quality_objective import QualityObjective
 
 BEST = "best"
 
@@ -38,7 +44,24 @@ def best_vs_baselines(
     return breakdown(scores, names, pairs, strata, resamples=spec.bootstrap_resamples, seed=spec.seed)
 
 
-def prepare_validation(objective: Any, eval_set: Any) -> Any:
+def baseline_scores(
+    best_scores: np.ndarray,
+    baseline_rows: dict[str, np.ndarray],
+    shapes: dict[str, tuple[float | None, float | None]],
+    spec: TuneSpec,
+) -> dict[str, BaselineScore]:
+    """Each baseline (name -> its per-record scores, its (a, b)) with the best scored against it, paired."""
+    return {
+        name: BaselineScore.against_best(
+            paired(best_scores, row, resamples=spec.bootstrap_resamples, seed=spec.seed), *shapes[name]
+        )
+        for name, row in baseline_rows.items()
+    }
+
+
+def prepare_validation(
+    objective: QualityObjective, eval_set: str | os.PathLike[str] | EvalSet
+) -> tuple[EvalSet, EncodedSet]:
     """Load (a path) and encode the second eval set for the objective's model, before the search: a set the metric
     cannot score, or without the mask symbol, is refused at once, naming `validate_eval_set`."""
     from mdmtune.evalsets import EvalSet, load_eval_set
@@ -65,42 +88,34 @@ def prepare_validation(objective: Any, eval_set: Any) -> Any:
     return records, encoded
 
 
-def validate(result: TuneResult, objective: Any, prepared: Any) -> Validation:
+def validate(result: TuneResult, objective: QualityObjective, prepared: tuple[EvalSet, EncodedSet]) -> Validation:
     """Re-score the best and the baselines on every record of the prepared second set; paired statistics."""
     from mdmtune.tuning.compare import sample_scores
 
     records, encoded = prepared
     spec: TuneSpec = objective.spec
-    names = list(result.baselines)
+    names = [name for name in result.baselines if name in schedules.NAMES]  # a rival decoder is no schedule
     items = [schedules.beta(result.best.a, result.best.b), *(schedules.named(n) for n in names)]
     sampled = sample_scores(
         objective.denoiser, encoded, items, result.steps, objective.sampler_settings(), objective.metric_obj,
         seed=spec.seed, replicates=spec.replicates, batch_size=spec.batch_size,
     )  # fmt: skip
     best_row = sampled.scores[0]
-    baselines = {}
-    for offset, name in enumerate(names):
-        row = sampled.scores[1 + offset]
-        reference = result.baselines[name]
-        ci = paired_bootstrap_ci(best_row, row, resamples=spec.bootstrap_resamples, seed=spec.seed)
-        baselines[name] = BaselineScore(
-            a=reference.a,
-            b=reference.b,
-            score=float(row.mean()),
-            diff=float(best_row.mean() - row.mean()),
-            diff_ci=ci.as_list(),
-            ci=score_interval(row).as_list(),
-        )
+    rows = {name: sampled.scores[1 + i] for i, name in enumerate(names)}
+    shapes = {name: (result.baselines[name].a, result.baselines[name].b) for name in names}
+    baselines = baseline_scores(best_row, rows, shapes, spec)
     best = BestSchedule(
         a=result.best.a, b=result.best.b, score=float(best_row.mean()), ci=score_interval(best_row).as_list(),
         name=result.best.name,
     )  # fmt: skip
     strata = record_strata(encoded, np.arange(len(encoded)))
-    groups = best_vs_baselines(best_row, {n: sampled.scores[1 + i] for i, n in enumerate(names)}, strata, spec)
+    groups = best_vs_baselines(best_row, rows, strata, spec)
     return Validation(records.sha256, len(encoded), best, baselines, groups, nfe=sum(sampled.nfe))
 
 
-def attach_validation(result: TuneResult, objective: Any, prepared: Any) -> TuneResult:
+def attach_validation(
+    result: TuneResult, objective: QualityObjective, prepared: tuple[EvalSet, EncodedSet]
+) -> TuneResult:
     """Add the second set's re-scoring to `result` (its NFEs counted) and refresh the warnings."""
     result.validation = validate(result, objective, prepared)
     result.nfe += result.validation.nfe

@@ -3,7 +3,9 @@
 Why these two: per-record scores are mostly 0/1 (solved or not), and the eval sets are small (tens to hundreds of
 records), where the Wilson interval keeps its coverage and never leaves [0, 1] (the normal one does). Schedules are
 compared on the same records with the same seeds (common random numbers), so the honest interval on a difference
-resamples records, keeping each record's pair together: the paired bootstrap. Pure numpy/scipy.
+resamples records, keeping each record's pair together: the paired bootstrap. `paired(first, second)` makes both for
+one rival against one reference (`Paired`); every result that compares two schedules or decoders is made from one.
+Pure numpy/scipy.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import norm
 
 from mdmtune.errors import InvalidInput
 
@@ -42,6 +43,8 @@ def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> Inter
         raise InvalidInput("successes", f"must be within [0, {n}], got {successes!r}")
     if not 0 < confidence < 1:
         raise InvalidInput("confidence", f"must be in (0, 1), got {confidence!r}")
+    from scipy.stats import norm  # here, not at the top: the result types import this module at CLI start-up
+
     z = float(norm.ppf(0.5 + confidence / 2))
     p = successes / n
     denominator = 1 + z * z / n
@@ -84,6 +87,52 @@ def paired_bootstrap_ci(
     tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return Interval(float(low), float(high))
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two schedules (or decoders) scored on the same n records with the same noise: `first` against `second`.
+
+    Why one type: every result that sets a rival against a reference (the best against each baseline, a compared
+    schedule against the baseline, a frontier point against linear, one group of records) reports these numbers,
+    and each made them the same way. Both sides keep their mean and Wilson interval, since results show either
+    side's score: a baseline row shows the baseline's score beside best - baseline.
+    """
+
+    score: float
+    """Mean of `first`."""
+    ci: Interval
+    """Wilson interval of `first`'s mean."""
+    reference: float
+    """Mean of `second`."""
+    reference_ci: Interval
+    """Wilson interval of `second`'s mean."""
+    diff: float
+    """mean(first) - mean(second)."""
+    diff_ci: Interval
+    """Paired bootstrap interval of the difference."""
+    n: int
+    """Records (pairs)."""
+
+
+def paired(
+    first: ArrayLike, second: ArrayLike, *, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95
+) -> Paired:
+    """`first` against `second`: per-record scores in [0, 1] on the same records, in the same order.
+
+    Means are taken in the arrays' own dtype and both intervals at `confidence`; the bootstrap is
+    `paired_bootstrap_ci(first, second, ...)` with its own generator seeded by `seed`, so a Paired does not depend
+    on what was computed before it."""
+    a, b = np.asarray(first), np.asarray(second)
+    return Paired(
+        score=float(a.mean()),
+        ci=score_interval(a, confidence),
+        reference=float(b.mean()),
+        reference_ci=score_interval(b, confidence),
+        diff=float(a.mean() - b.mean()),
+        diff_ci=paired_bootstrap_ci(a, b, resamples=resamples, seed=seed, confidence=confidence),
+        n=int(a.size),
+    )
 
 
 def _paired_differences(first: ArrayLike, second: ArrayLike) -> np.ndarray:

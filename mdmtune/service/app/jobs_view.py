@@ -9,7 +9,7 @@ from datetime import datetime
 
 from mdmtune import plans, schedules
 from mdmtune.jsonsafe import to_jsonable
-from mdmtune.service.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress
+from mdmtune.service.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress, QualityOut
 from mdmtune.service.db.models import Job, utcnow
 from mdmtune.tuning.result import CountPlan, TuneResult
 
@@ -98,7 +98,7 @@ def best_out(job: Job) -> BestOut:
     grid = schedules.step_grid(steps)
     quality = None
     if job.objective == "quality" and best is not None:
-        quality = {"score": best.score, "ci": best.ci}
+        quality = QualityOut(score=best.score, ci=best.ci)
     return BestOut(
         job_id=job.id,
         objective=job.objective,
@@ -115,10 +115,10 @@ def best_out(job: Job) -> BestOut:
         or _stored_plan(result.plan if result is not None else None),
         value=to_jsonable(best.score if best is not None else job.best_value),
         quality=quality,
-        baselines=to_jsonable(result.baselines) if result is not None else {},
+        baselines=result.baselines if result is not None else {},
         warnings=list(result.warnings) if result is not None else [],
-        groups=to_jsonable(result.groups) if result is not None else None,
-        validation=to_jsonable(result.validation) if result is not None else None,
+        groups=result.groups if result is not None else None,
+        validation=result.validation if result is not None else None,
         model=result.model if result is not None else None,
-        result=job.result or None,
+        result=result,
     )

@@ -11,12 +11,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    create_model,
+    field_serializer,
+)
 
 from mdmtune.errors import InvalidInput
-from mdmtune.jsonsafe import unstorable_text
+from mdmtune.jsonsafe import to_jsonable, unstorable_text
 from mdmtune.options import OPTIONS, Option
 from mdmtune.tuning import limits as L
+from mdmtune.tuning.groups import GroupBreakdown
+from mdmtune.tuning.result import BaselineScore, TuneResult, Validation
 
 
 def _storable(value: str) -> str:
@@ -203,6 +215,11 @@ class BlockPlan(BaseModel):
     counts: list[int] = Field(..., description="Tokens committed at each step of this block; sums to masked.")
 
 
+class QualityOut(BaseModel):
+    score: float = Field(..., description="Mean score of the best schedule on the held-out confirm split.")
+    ci: list[float] | None = Field(None, description="Its Wilson 95% interval.")
+
+
 class BestOut(BaseModel):
     """GET /v1/tune/{id}/best: everything a sampler needs, plus how sure we are that it beats the baselines."""
 
@@ -221,25 +238,32 @@ class BestOut(BaseModel):
         None, description="The count plan per block for gen_length/block_length (None when gen_length is unknown)."
     )
     value: float | str | None = Field(None, description="The objective's value at (a, b); 'inf' where infinite.")
-    quality: dict[str, Any] | None = Field(None, description="Quality jobs: score with its confidence interval.")
-    baselines: dict[str, Any] = Field(default_factory=dict, description="name -> a, b, score, diff_ci (paired).")
+    quality: QualityOut | None = Field(None, description="Quality jobs: score with its confidence interval.")
+    baselines: dict[str, BaselineScore] = Field(
+        default_factory=dict, description="name -> a, b, score, diff_ci (paired)."
+    )
     warnings: list[str] = Field(
         default_factory=list,
         description="Quality: plain-words shift warnings, where the best wins overall but loses significantly to a "
         "baseline in some group of records, or scores below a baseline on the validation set.",
     )
-    groups: dict[str, Any] | None = Field(
+    groups: GroupBreakdown | None = Field(
         None, description="Quality: the confirm split by groups of records (strata, losses, loss_confidence)."
     )
-    validation: dict[str, Any] | None = Field(
+    validation: Validation | None = Field(
         None, description="With validate_eval_set_id: the best and the baselines re-scored on that set."
     )
-    result: dict[str, Any] | None = Field(None, description="The whole stored tuning result.")
-    model: dict[str, Any] | None = Field(
+    result: TuneResult | None = Field(None, description="The whole stored tuning result.")
+    model: dict[str, JsonValue] | None = Field(
         None,
         description="Quality: how the checkpoint was read and the records encoded (format, family, mask_token_id, "
         "end_token_ids, shifted_logits, add_special_tokens, template).",
     )
+
+    @field_serializer("baselines", "groups", "validation", "result")
+    def _as_stored(self, value: object):  # no return type: the docs keep each field's own schema
+        """The tuning result's parts as result.json holds them (mdmtune.jsonsafe): an infinite energy is "inf"."""
+        return to_jsonable(value)
 
 
 class TrialOut(BaseModel):
