@@ -13,13 +13,13 @@ from pathlib import Path
 
 import torch
 
-from mdmtune.evaluation import EncodedSet, encode_records
 from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.loading import load_denoiser
 from mdmtune.models.native import save_native
 from mdmtune.models.reference import ReferenceMDM
 from mdmtune.testbeds import get_testbed
 from mdmtune.training.loop import TrainConfig, codec_for, model_config_for
+from mdmtune.tuning.evaluation import EncodedSet, encode_records
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ def load_model_and_records(args: argparse.Namespace, records: int) -> tuple[Load
             denoiser = load_denoiser(Path(folder) / "model", device=args.device, dtype=args.dtype)
     else:
         denoiser = load_denoiser(args.checkpoint, device=args.device, dtype=args.dtype)
-    from mdmtune.evalsets import EvalRecord
+    from mdmtune.data.evalsets import EvalRecord
 
     rows = testbed.eval_records(records, seed=args.seed + 1)
     items = [

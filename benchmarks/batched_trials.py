@@ -1,6 +1,6 @@
 """Batched trials: schedules evaluated per second with 8 schedules in one model batch vs one schedule at a time.
 
-This is the tuner's batching (several trials asked at once, sampled in one `mdmtune.evaluation.evaluate` call).
+This is the tuner's batching (several trials asked at once, sampled in one `mdmtune.tuning.evaluation.evaluate` call).
 Both sides evaluate the same 8 schedules on the same records with the same seeds (so the same outputs: checked),
 timed alternately `--repeats` times; the medians are compared. Goal: >= 1.5x on CPU (>= 3x on a GPU). JSON out.
 
@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _reference_model import add_model_arguments, describe, load_model_and_records, synchronize
 
-from mdmtune.evaluation import evaluate
+from mdmtune.core.schedules import beta, named
 from mdmtune.sampling import SamplerSettings
-from mdmtune.schedules import beta, named
+from mdmtune.tuning.evaluation import evaluate
 
 SCHEDULES = [named("linear"), named("cos2"), beta(1.0, 0.2), beta(0.9, 0.3), beta(0.8, 0.8), beta(0.3, 0.9)]
 SCHEDULES += [beta(2.0, 1.0), beta(0.6, 1.5)]

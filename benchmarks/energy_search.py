@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import optuna
 
-from mdmtune.energy import discrete_energy
+from mdmtune.core.energy import discrete_energy
 from mdmtune.tuning import EnergyObjective, TuneSpec, create_study, finalize, run_search
 
 WEIGHTS = ((1.0, 1.0), (0.8, 0.8), (1.0, 0.2), (2.0, 3.0))

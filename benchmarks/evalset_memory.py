@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 _MEASURE = """
 import json, resource, sys, time, tracemalloc
-from mdmtune.evalsets import load_eval_set
+from mdmtune.data.evalsets import load_eval_set
 path = sys.argv[1]
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 tracemalloc.start()

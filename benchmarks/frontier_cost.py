@@ -28,12 +28,12 @@ import numpy as np
 import optuna
 import torch
 
-from mdmtune.evalsets import EvalSet, load_eval_set
-from mdmtune.evaluation import encode_records, evaluate
+from mdmtune.core.schedules import alpha_grids, beta
+from mdmtune.data.evalsets import EvalSet, load_eval_set
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings
 from mdmtune.sampling.layout import build_layout, step_counts
-from mdmtune.schedules import alpha_grids, beta
+from mdmtune.tuning.evaluation import encode_records, evaluate
 from mdmtune.tuning.frontier import run_frontier
 from mdmtune.tuning.spec import TuneSpec
 

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from _reference_model import add_model_arguments, describe, load_model_and_records, synchronize
 
+from mdmtune.core.schedules import alpha_grids, beta, named
 from mdmtune.sampling import SamplerSettings, sample
-from mdmtune.schedules import alpha_grids, beta, named
 
 NOTE = (
     "ratio: median sampler wall time / median wall time of replaying its model calls (timed alternately); "

@@ -35,13 +35,13 @@ import numpy as np
 import optuna
 import torch
 
-from mdmtune.evalsets import EvalSet, load_eval_set
-from mdmtune.evaluation import encode_records, evaluate
+from mdmtune.core.schedules import beta
+from mdmtune.core.toy import run_toy
+from mdmtune.data.evalsets import EvalSet, load_eval_set
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings
-from mdmtune.schedules import beta
-from mdmtune.toy import run_toy
 from mdmtune.tuning import TuneSpec, create_study, run_search
+from mdmtune.tuning.evaluation import encode_records, evaluate
 from mdmtune.tuning.quality_objective import QualityObjective
 from mdmtune.tuning.search import FINISHED
 from mdmtune.tuning.toy_denoiser import ToyPosterior, toy_eval_set

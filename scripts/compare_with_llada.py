@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+from mdmtune.core.schedules import alpha_grids, named
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings, sample
-from mdmtune.schedules import alpha_grids, named
 
 CK = "examples/bert_arithmetic/checkpoint"
 GEN = 16

@@ -35,8 +35,8 @@ def linear_counts(masked: int, steps: int) -> list[int]:
 def plan(masked: int, steps: int, a: float | None, b: float | None) -> list[int]:
     if a is None:
         return linear_counts(masked, steps)
-    from mdmtune.plans import count_plan
-    from mdmtune.schedules import beta
+    from mdmtune.core.plans import count_plan
+    from mdmtune.core.schedules import beta
 
     return [int(k) for k in count_plan(beta(a, b).on_grid(steps), masked)]
 

@@ -10,7 +10,7 @@ from apiartifacts import native_folder, zip_folder
 from apiserver import Server, database, running_server, wait_for_status
 
 from mdmtune.cli.main import main
-from mdmtune.evalsets import dumps_eval_set
+from mdmtune.data.evalsets import dumps_eval_set
 from mdmtune.service.settings import Settings
 
 FINAL = {"succeeded", "failed", "cancelled"}
@@ -100,10 +100,10 @@ def test_budgets_are_checked_by_name(server, files, change, field):
 def test_a_quality_job_scores_its_adaptive_decoder_beside_the_baselines(server, files):
     """decoder threshold on a quality job: the tuned schedule is paired with the decoder on the confirm split, and
     the decoder's score is what evaluate_decoder (mdmtune sample's path) gives on the confirm records."""
-    from mdmtune.evalsets import load_eval_set
-    from mdmtune.evaluation import encode_records, evaluate_decoder
+    from mdmtune.data.evalsets import load_eval_set
     from mdmtune.models.loading import load_denoiser
     from mdmtune.sampling import SamplerSettings
+    from mdmtune.tuning.evaluation import encode_records, evaluate_decoder
     from mdmtune.tuning.quality_objective import split_records
 
     checkpoint, eval_set = files

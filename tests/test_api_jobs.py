@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from apiserver import Server, database, running_server, wait_for_status
 
-from mdmtune import plans, schedules
-from mdmtune.energy import discrete_energy_of_alpha
+from mdmtune.core import plans, schedules
+from mdmtune.core.energy import discrete_energy_of_alpha
 from mdmtune.service.settings import Settings
 
 FINAL = {"succeeded", "failed", "cancelled"}

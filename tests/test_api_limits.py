@@ -11,8 +11,8 @@ from apiserver import Server, database, running_server, wait_for_status
 from test_api_bad_input import assert_refused
 from test_cli_tune import run_cli
 
+from mdmtune.options import limits
 from mdmtune.service.settings import Settings
-from mdmtune.tuning import limits
 
 ENERGY = {"objective": "energy", "steps": 8}
 

@@ -8,8 +8,8 @@ import pytest
 from apiartifacts import native_folder, zip_folder
 from apiserver import Server, database, running_server, wait_for_status
 
-from mdmtune import plans, schedules
-from mdmtune.evalsets import dumps_eval_set
+from mdmtune.core import plans, schedules
+from mdmtune.data.evalsets import dumps_eval_set
 from mdmtune.service.settings import Settings
 
 FINAL = {"succeeded", "failed", "cancelled"}

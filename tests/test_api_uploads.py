@@ -13,7 +13,7 @@ import pytest
 from apiartifacts import hf_folder, native_folder, torchscript_file, zip_folder
 from apiserver import Server, database, running_server
 
-from mdmtune.evalsets import dumps_eval_set
+from mdmtune.data.evalsets import dumps_eval_set
 from mdmtune.service.settings import Settings
 
 

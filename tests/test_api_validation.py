@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from apiserver import Server, database, running_server, wait_for_status
 
-from mdmtune import schedules
-from mdmtune.evalsets import load_eval_set
-from mdmtune.evaluation import encode_records, evaluate
+from mdmtune.core import schedules
+from mdmtune.data.evalsets import load_eval_set
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings
 from mdmtune.service.settings import Settings
+from mdmtune.tuning.evaluation import encode_records, evaluate
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sudoku"
 FINAL = {"succeeded", "failed", "cancelled"}

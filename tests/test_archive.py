@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mdmtune.archive import ZipLimits, safe_extract, single_root
+from mdmtune.data.archive import ZipLimits, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 
 

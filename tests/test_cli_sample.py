@@ -9,12 +9,12 @@ import torch
 from _model_builders import save_tiny_bert, tiny_reference
 
 from mdmtune.cli.main import main
-from mdmtune.evalsets import load_eval_set
-from mdmtune.evaluation import encode_records, evaluate
+from mdmtune.core.schedules import beta
+from mdmtune.data.evalsets import load_eval_set
 from mdmtune.models.loading import load_denoiser
 from mdmtune.models.native import save_native
 from mdmtune.sampling import SamplerSettings
-from mdmtune.schedules import beta
+from mdmtune.tuning.evaluation import encode_records, evaluate
 
 COMPLETION = [
     {"id": "a", "prompt": "12+34=", "answer": "46"},

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mdmtune.cli.main import main
-from mdmtune.evalsets import load_eval_set
+from mdmtune.data.evalsets import load_eval_set
 from mdmtune.metrics import get_metric
 
 ADD_TEST = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"

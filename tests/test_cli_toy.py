@@ -10,8 +10,8 @@ from itertools import product
 import pytest
 
 from mdmtune.cli.main import main
-from mdmtune.schedules import named
-from mdmtune.toy import run_toy, run_toy_schedule
+from mdmtune.core.schedules import named
+from mdmtune.core.toy import run_toy, run_toy_schedule
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:

@@ -103,7 +103,7 @@ def test_bad_arguments_exit_2_with_one_line_naming_the_field(args, field, capsys
 @pytest.fixture(scope="module")
 def arithmetic_job(tmp_path_factory):
     """A random reference MDM saved as a native checkpoint, and an arithmetic eval set, both written here."""
-    from mdmtune.evalsets import write_eval_set
+    from mdmtune.data.evalsets import write_eval_set
     from mdmtune.models.codec import CharCodec
     from mdmtune.models.native import save_native
     from mdmtune.models.reference import ReferenceConfig, ReferenceMDM

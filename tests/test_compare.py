@@ -208,10 +208,10 @@ def test_completion_records_are_stratified_by_prompt_length_and_their_group_fiel
     """Prompt length in tokens (the character codec: one per character); a record without `group` is "(none)"."""
     from _model_builders import tiny_reference
 
-    from mdmtune.evalsets import parse_eval_set
-    from mdmtune.evaluation import encode_records
+    from mdmtune.data.evalsets import parse_eval_set
     from mdmtune.models.loading import load_denoiser
     from mdmtune.models.native import save_native
+    from mdmtune.tuning.evaluation import encode_records
     from mdmtune.tuning.groups import NO_GROUP, record_strata
 
     model = load_denoiser(save_native(*tiny_reference(max_len=32), tmp_path / "tiny"), device="cpu")

@@ -1,4 +1,4 @@
-"""Numbers in text for people are rounded one way everywhere (mdmtune.display); JSON keeps every digit.
+"""Numbers in text for people are rounded one way everywhere (mdmtune.data.display); JSON keeps every digit.
 
 Scores and their intervals: 3 decimals; differences: 3 decimals with a sign; energies: 4 decimals; parameters: 4
 significant digits. The commands are run for real (the shipped Sudoku model) and their tables read back.
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mdmtune import display
 from mdmtune.cli.main import main
+from mdmtune.data import display
 from mdmtune.tuning.result import BaselineScore, BestSchedule, CountPlan, TuneResult
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sudoku"

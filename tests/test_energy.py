@@ -1,6 +1,6 @@
 """Claims of docs/math.md "Energies", one test each.
 
-Expected values are computed independently of mdmtune.energy: from the defining integral with mpmath's tanh-sinh
+Expected values are computed independently of mdmtune.core.energy: from the defining integral with mpmath's tanh-sinh
 quadrature, from Beta-function identities with scipy.special.beta, or from closed forms derived by hand in comments.
 """
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import beta as beta_function
 
-from mdmtune.energy import (
+from mdmtune.core.energy import (
     beta_path_point,
     continuous_energy,
     discrete_energy,
@@ -28,8 +28,8 @@ from mdmtune.energy import (
     schedule_discrete_energy,
     schedule_energy,
 )
+from mdmtune.core.schedules import beta_alpha, beta_gamma, named, step_grid
 from mdmtune.errors import InvalidInput
-from mdmtune.schedules import beta_alpha, beta_gamma, named, step_grid
 
 PI2 = math.pi**2  # docs/math.md: the minimum over all schedules
 WEIGHTS = [(1.0, 1.0), (2.0, 2.0), (0.8, 0.3), (0.5, 3.0), (3.5, 0.7)]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from mdmtune.data.evalsets import parse_eval_set, write_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import parse_eval_set, write_eval_set
 from mdmtune.metrics import METRIC_NAMES, resolve_metric
 from mdmtune.service.db import make_engine, make_session_factory, optuna_storage
 from mdmtune.service.db.models import Checkpoint, EvalSetRow

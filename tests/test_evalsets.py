@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mdmtune.data.evalsets import EvalRecord, load_eval_set, parse_eval_set, write_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, load_eval_set, parse_eval_set, write_eval_set
 
 
 def jsonl(*objects: object) -> bytes:
@@ -171,8 +171,8 @@ def test_a_set_declares_its_metric_on_every_record():
 )
 def test_outputs_and_benchmark_files_report_bad_bytes_and_deep_nesting_by_line(tmp_path, data, fragment):
     """The readers of outputs to score and of benchmark files to convert share the eval sets' guards."""
-    from mdmtune.evalset_convert import read_rows
-    from mdmtune.outputs import read_outputs
+    from mdmtune.data.convert import read_rows
+    from mdmtune.data.outputs import read_outputs
 
     eval_set = parse_eval_set(b'{"id": 1, "prompt": "q", "answer": "a"}\n')
     path = tmp_path / "file.jsonl"

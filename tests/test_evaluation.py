@@ -1,4 +1,4 @@
-"""mdmtune.evaluation: encoding eval sets for a denoiser, and many schedules sampled and scored in one batch."""
+"""mdmtune.tuning.evaluation: encoding eval sets for a denoiser, and many schedules sampled and scored in one batch."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import torch
 from _model_builders import save_tiny_bert
 from _sampling_support import Recording, native_denoiser
 
+from mdmtune.core.schedules import beta, named
+from mdmtune.data.evalsets import EvalRecord, parse_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, parse_eval_set
-from mdmtune.evaluation import encode_records, evaluate
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings
-from mdmtune.schedules import beta, named
+from mdmtune.tuning.evaluation import encode_records, evaluate
 
 GEN = 8
 

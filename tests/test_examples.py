@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from mdmtune.cli.demo import EXAMPLES, example_files, examples_dir
-from mdmtune.evalsets import load_eval_set
-from mdmtune.evaluation import encode_records, evaluate
+from mdmtune.core.schedules import named
+from mdmtune.data.evalsets import load_eval_set
 from mdmtune.metrics import get_metric
 from mdmtune.models.loading import load_denoiser
 from mdmtune.models.native import save_native
 from mdmtune.models.reference import ReferenceMDM
 from mdmtune.sampling import SamplerSettings
-from mdmtune.schedules import named
 from mdmtune.testbeds import TESTBED_NAMES
+from mdmtune.tuning.evaluation import encode_records, evaluate
 
 RECORDS = 48
 

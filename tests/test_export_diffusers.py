@@ -19,9 +19,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from mdmtune.core.plans import count_plan
+from mdmtune.core.schedules import beta
 from mdmtune.export import TunedSchedule, diffusers_config
-from mdmtune.plans import count_plan
-from mdmtune.schedules import beta
 
 pytest.importorskip("transformers")
 diffusers = pytest.importorskip("diffusers")
@@ -66,9 +66,9 @@ class BertWithSep(torch.nn.Module):
 def setup():
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from mdmtune.evalsets import load_eval_set
-    from mdmtune.evaluation import encode_records
+    from mdmtune.data.evalsets import load_eval_set
     from mdmtune.models.loading import load_denoiser
+    from mdmtune.tuning.evaluation import encode_records
 
     tokenizer = AutoTokenizer.from_pretrained(str(CHECKPOINT))
     model = AutoModelForMaskedLM.from_pretrained(str(CHECKPOINT)).eval()
@@ -80,8 +80,8 @@ def setup():
 
 
 def _mdmtune_tokens(setup, a: float, b: float, steps: int, block_length: int | None) -> torch.Tensor:
+    from mdmtune.core.schedules import alpha_grids
     from mdmtune.sampling import SamplerSettings, sample
-    from mdmtune.schedules import alpha_grids
 
     encoded = setup.encoded
     alphas = alpha_grids([beta(a, b)] * len(encoded), steps)

@@ -1,6 +1,6 @@
 """The tuned schedule in LLaDA's generate(): the drop-in get_num_transfer_tokens gives mdmtune's plan and tokens.
 
-The plans are checked against mdmtune.plans row by row (library function and the module `mdmtune export --format
+The plans are checked against mdmtune.core.plans row by row (library function and the module `mdmtune export --format
 llada` writes, with and without mdmtune importable). The tokens are checked on the shipped BERT checkpoint
 (examples/bert_arithmetic) at temperature 0: LLaDA's generate() loop with its get_num_transfer_tokens replaced by
 ours against mdmtune's sampler. CI has no network, so the loop is the project's transcription of LLaDA's generate()
@@ -22,10 +22,10 @@ import pytest
 import torch
 
 from mdmtune.cli.main import main
+from mdmtune.core.plans import count_plan
+from mdmtune.core.schedules import alpha_grids, beta, named
 from mdmtune.export import TunedSchedule, get_num_transfer_tokens, module_text, transfer_tokens_fn
-from mdmtune.plans import count_plan
 from mdmtune.sampling import SamplerSettings, sample
-from mdmtune.schedules import alpha_grids, beta, named
 
 pytest.importorskip("transformers")
 

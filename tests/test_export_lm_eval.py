@@ -46,8 +46,8 @@ metric_list:
 
 def _tune_result(folder: Path) -> Path:
     """A result.json as `mdmtune tune --out` writes it, for a best schedule (A, B) at N = 8, blocks of 8."""
-    from mdmtune.schedules import beta
-    from mdmtune.tuning.finalize import best_plan
+    from mdmtune.core.schedules import beta
+    from mdmtune.tuning.confirmation import best_plan
     from mdmtune.tuning.result import BestSchedule, TuneResult
     from mdmtune.tuning.spec import TuneSpec
 

@@ -21,12 +21,12 @@ import pytest
 import torch
 
 from mdmtune.cli.main import main
-from mdmtune.evalsets import EvalRecord, parse_eval_set
-from mdmtune.evaluation import encode_records, evaluate
+from mdmtune.core.schedules import alpha_grids, beta, named
+from mdmtune.data.evalsets import EvalRecord, parse_eval_set
 from mdmtune.metrics import get_metric
 from mdmtune.models.loading import load_denoiser
 from mdmtune.sampling import SamplerSettings, sample
-from mdmtune.schedules import alpha_grids, beta, named
+from mdmtune.tuning.evaluation import encode_records, evaluate
 
 pytest.importorskip("transformers")
 

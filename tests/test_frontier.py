@@ -204,7 +204,7 @@ def _search_ids(frontier, document) -> list:
 
 def test_the_table_rounds_scores_and_intervals_to_three_decimals(document, capsys, tmp_path):
     from mdmtune.cli.frontier import _print
-    from mdmtune.jsonsafe import from_jsonable
+    from mdmtune.data.jsonsafe import from_jsonable
     from mdmtune.tuning.frontier import FrontierResult
 
     _print(from_jsonable(FrontierResult, document), tmp_path)

@@ -35,8 +35,8 @@ import _code_attacks as attacks
 import _human_eval
 
 import mdmtune.metrics.code as code_metric
-from mdmtune.evalset_convert import convert_rows
-from mdmtune.evalsets import EvalRecord, dumps_eval_set, parse_eval_set
+from mdmtune.data.convert import convert_rows
+from mdmtune.data.evalsets import EvalRecord, dumps_eval_set, parse_eval_set
 from mdmtune.sandbox import Limits, RunResult
 
 pytestmark = pytest.mark.slow

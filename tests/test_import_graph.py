@@ -66,3 +66,27 @@ def test_the_circle_finder_finds_a_circle():
 
 def test_no_module_of_the_package_imports_itself_back():
     assert _circles(_edges(_modules())) == []
+
+
+def test_the_package_root_holds_only_the_package_and_its_errors():
+    """Every module lives in the subpackage of its layer (core, data, metrics, models, options, sampling, tuning,
+    sandbox, export, integrations, plots, testbeds, training, cli, service); the root keeps the one exception
+    family that every layer raises."""
+    loose = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert loose == ["__init__.py", "errors.py"]
+
+
+def test_the_core_layers_import_no_outer_layer():
+    """The core (math, data, metrics, options, sampling, models, tuning) never imports the shells or the CLI."""
+    edges = _edges(_modules())
+    core = ("mdmtune.core", "mdmtune.data", "mdmtune.metrics", "mdmtune.models", "mdmtune.options", "mdmtune.sampling")
+    core += ("mdmtune.tuning", "mdmtune.sandbox", "mdmtune.export")
+    shells = ("mdmtune.cli", "mdmtune.service.app", "mdmtune.service.db", "mdmtune.service.workers")
+    upward = [
+        (module, target)
+        for module, targets in edges.items()
+        if module.startswith(core)
+        for target in targets
+        if target.startswith(shells)
+    ]
+    assert upward == []

@@ -16,8 +16,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM
 
+from mdmtune.core.schedules import alpha_grids, named
 from mdmtune.sampling import SamplerSettings, sample
-from mdmtune.schedules import alpha_grids, named
 
 MASK_ID = 4
 VOCAB = 40

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mdmtune.data.evalsets import EvalRecord
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
 from mdmtune.metrics import METRIC_NAMES, get_metric
 from mdmtune.metrics.text import final_number
 from mdmtune.testbeds.sudoku import random_grid

@@ -15,11 +15,11 @@ import pytest
 import torch
 from _model_builders import WORDS
 
+from mdmtune.data.evalsets import EvalRecord
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
-from mdmtune.evaluation import _decode, encode_records
 from mdmtune.models.families import detect_family
 from mdmtune.models.loading import load_denoiser
+from mdmtune.tuning.evaluation import _decode, encode_records
 
 pytest.importorskip("transformers")
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mdmtune.core.plans import ancestral_probabilities, block_count_plans, check_blocks, count_plan
+from mdmtune.core.schedules import beta, named
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import ancestral_probabilities, block_count_plans, check_blocks, count_plan
-from mdmtune.schedules import beta, named
 
 
 def llada_num_transfer_tokens(masked: int, steps: int) -> list[int]:

@@ -10,12 +10,12 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_hex
 
-from mdmtune.client import schedule_figure as client_schedule_figure
-from mdmtune.client import trials_figure
-from mdmtune.jsonsafe import to_jsonable
+from mdmtune.data.jsonsafe import to_jsonable
 from mdmtune.plots import style
 from mdmtune.plots.frontier import frontier_figure
 from mdmtune.plots.tuning import landscape_figure, quality_vs_steps_figure, schedule_figure
+from mdmtune.service.client import schedule_figure as client_schedule_figure
+from mdmtune.service.client import trials_figure
 from mdmtune.tuning.frontier import BudgetResult, FrontierPoint, FrontierResult
 from mdmtune.tuning.result import (
     BaselineScore,

@@ -14,8 +14,8 @@ from apiartifacts import native_folder
 from apiserver import Server, database, running_server
 from test_cli_tune import run_cli
 
-from mdmtune.client import Client
-from mdmtune.evalsets import write_eval_set
+from mdmtune.data.evalsets import write_eval_set
+from mdmtune.service.client import Client
 from mdmtune.service.settings import Settings
 
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from _sampling_support import Recording, native_denoiser
 
+from mdmtune.core.plans import ancestral_probabilities, block_count_plans, count_plan
+from mdmtune.core.schedules import alpha_grids, beta, named
 from mdmtune.errors import InvalidInput
 from mdmtune.models.loading import load_denoiser
-from mdmtune.plans import ancestral_probabilities, block_count_plans, count_plan
 from mdmtune.sampling import REMASKINGS, SamplerSettings, sample
-from mdmtune.schedules import alpha_grids, beta, named
 
 PROMPT, GEN = 6, 12
 SCHEDULES = [named("linear"), named("cos2"), beta(1.0, 0.2), beta(0.3, 2.0)]
@@ -103,7 +103,7 @@ def _committed_between_calls(recording: Recording, mask_id: int, rows: int) -> l
 
 
 def test_count_sampler_commits_exactly_the_plan_of_each_row_at_each_step(denoiser):
-    """Checked from what the model was shown, not from the sampler's own report: K_k of mdmtune.plans per row."""
+    """Checked from what the model was shown, not from the sampler's own report: K_k of mdmtune.core.plans per row."""
     steps = 12
     recording = Recording(denoiser)
     ids = completion_ids(denoiser, rows=2)

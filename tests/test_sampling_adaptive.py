@@ -16,9 +16,9 @@ import pytest
 import torch
 from _sampling_support import Recording, native_denoiser
 
+from mdmtune.core.schedules import alpha_grids, named
 from mdmtune.errors import InvalidInput
 from mdmtune.sampling import SamplerSettings, sample, sample_adaptive
-from mdmtune.schedules import alpha_grids, named
 
 PROMPT, GEN = 6, 12
 EXACT = {"confidence_dtype": "float64"} if "confidence_dtype" in SamplerSettings.__dataclass_fields__ else {}

@@ -14,10 +14,10 @@ import pytest
 import torch
 from _sampling_support import native_denoiser
 
+from mdmtune.core.plans import block_count_plans
+from mdmtune.core.schedules import alpha_grids, beta, named
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import block_count_plans
 from mdmtune.sampling import SamplerSettings, sample, sample_adaptive, sample_hybrid
-from mdmtune.schedules import alpha_grids, beta, named
 
 PROMPT, GEN = 6, 12
 EXACT = {"confidence_dtype": "float64"}

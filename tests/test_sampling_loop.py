@@ -8,12 +8,12 @@ import pytest
 import torch
 from _sampling_support import native_denoiser
 
+from mdmtune.core.plans import count_plan, count_plans
+from mdmtune.core.schedules import alpha_grids, beta, named
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import count_plan, count_plans
 from mdmtune.sampling import SamplerSettings, sample
 from mdmtune.sampling.layout import build_layout
 from mdmtune.sampling.loop import Call, SamplingLoop
-from mdmtune.schedules import alpha_grids, beta, named
 
 PROMPT, GEN, BLOCK = 5, 8, 4
 

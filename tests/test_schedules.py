@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from mdmtune.errors import InvalidInput
-from mdmtune.schedules import (
+from mdmtune.core.schedules import (
     alpha_grids,
     beta,
     beta_alpha,
@@ -19,6 +18,7 @@ from mdmtune.schedules import (
     named,
     step_grid,
 )
+from mdmtune.errors import InvalidInput
 
 DENSE = np.linspace(0.0, 1.0, 20001)
 shape = st.floats(min_value=0.05, max_value=5.0)

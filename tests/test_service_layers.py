@@ -23,7 +23,7 @@ def test_the_service_never_imports_the_cli():
 
 
 def test_the_client_imports_no_service_code():
-    loaded = _loaded_after("import mdmtune.client")
+    loaded = _loaded_after("import mdmtune.service.client")
     assert "httpx" in loaded
     banned = ("mdmtune.service.app", "mdmtune.service.workers", "mdmtune.service.db", "fastapi", "sqlalchemy", "torch")
     assert not [name for name in loaded if name.startswith(banned)]
@@ -39,8 +39,9 @@ def test_an_api_node_imports_no_torch():
 def test_the_core_never_imports_the_service():
     """A notebook user runs the whole quality search with no web framework or database library loaded."""
     loaded = _loaded_after(
-        "import mdmtune.schedules, mdmtune.plans, mdmtune.energy, mdmtune.toy, mdmtune.evalsets, mdmtune.metrics\n"
-        "import mdmtune.evaluation, mdmtune.sampling, mdmtune.models.loading, mdmtune.tuning.api\n"
+        "import mdmtune.core.schedules, mdmtune.core.plans, mdmtune.core.energy, mdmtune.core.toy\n"
+        "import mdmtune.data.evalsets, mdmtune.metrics\n"
+        "import mdmtune.tuning.evaluation, mdmtune.sampling, mdmtune.models.loading, mdmtune.tuning.api\n"
         "import mdmtune.tuning.quality_objective, mdmtune.tuning.frontier, mdmtune.tuning.compare"
     )
     assert "mdmtune.tuning.quality_objective" in loaded

@@ -13,7 +13,7 @@ from apiartifacts import native_folder, zip_folder
 from apiserver import database, running_server, wait_for_status
 
 from mdmtune.cli.main import main
-from mdmtune.evalsets import dumps_eval_set
+from mdmtune.data.evalsets import dumps_eval_set
 from mdmtune.service.settings import Settings
 
 MAX_LEN = 32

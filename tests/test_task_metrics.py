@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mdmtune.data.evalsets import EvalRecord
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
 from mdmtune.metrics import METRIC_NAMES, get_metric
 from mdmtune.metrics.code import build_program
 from mdmtune.metrics.tasks import INVALID, bbh_extract, gsm8k_extract, last_boxed, math_final_answer

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from mdmtune.data.evalsets import dumps_eval_set, parse_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import dumps_eval_set, parse_eval_set
 from mdmtune.metrics import get_metric
 from mdmtune.testbeds import TESTBED_NAMES, Testbed, get_testbed
 from mdmtune.testbeds.sudoku import is_valid_grid

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mdmtune.errors import InvalidInput
-from mdmtune.plans import ancestral_probabilities, count_plan
-from mdmtune.schedules import beta, named
-from mdmtune.toy import (
+from mdmtune.core.plans import ancestral_probabilities, count_plan
+from mdmtune.core.schedules import beta, named
+from mdmtune.core.toy import (
     SAMPLERS,
     SEQUENCES,
     TARGETS,
@@ -25,13 +24,14 @@ from mdmtune.toy import (
     toy_monte_carlo,
     tv_grid,
 )
+from mdmtune.errors import InvalidInput
 
 GRID = np.geomspace(0.05, 5.0, 31)
 """The tuner's default log-uniform bounds, 31 points a side (0.5 is on it)."""
 
 
 def independent_target(target: str) -> dict[str, float]:
-    """The targets written out from their definitions, not from mdmtune.toy."""
+    """The targets written out from their definitions, not from mdmtune.core.toy."""
     if target == "extremes":
         support = ["aaaaa", "bbbbb"]
     else:

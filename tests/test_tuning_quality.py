@@ -18,11 +18,11 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
-from mdmtune import schedules
 from mdmtune.cli.output import to_jsonable
+from mdmtune.core import schedules
+from mdmtune.core.schedules import named
+from mdmtune.core.toy import run_toy, run_toy_schedule
 from mdmtune.models.codec import CharCodec
-from mdmtune.schedules import named
-from mdmtune.toy import run_toy, run_toy_schedule
 from mdmtune.tuning import TuneSpec, count_trials, create_study, finalize, run_search, study_nfe, tune
 from mdmtune.tuning.cache import ScoreCache
 from mdmtune.tuning.quality_objective import QualityObjective, rung_sizes, split_records
@@ -173,7 +173,7 @@ def test_score_cache_file_is_read_back_by_a_new_objective(tmp_path):
 
 def test_native_checkpoint_path_tunes_end_to_end(tmp_path):
     """A real checkpoint written by save_native (random weights) and a real testbed eval set, through tune()."""
-    from mdmtune.evalsets import write_eval_set
+    from mdmtune.data.evalsets import write_eval_set
     from mdmtune.models.native import save_native
     from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
     from mdmtune.testbeds import get_testbed

@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mdmtune import schedules
 from mdmtune.cli.main import main
 from mdmtune.cli.output import to_jsonable
+from mdmtune.core import schedules
+from mdmtune.core.toy import run_toy
+from mdmtune.data.evalsets import parse_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import parse_eval_set
-from mdmtune.evaluation import encode_records, evaluate
 from mdmtune.sampling import SamplerSettings
-from mdmtune.toy import run_toy
 from mdmtune.tuning import TuneSpec, tune
+from mdmtune.tuning.evaluation import encode_records, evaluate
 from mdmtune.tuning.groups import GroupBreakdown
 from mdmtune.tuning.quality_objective import QualityObjective
 from mdmtune.tuning.result import BaselineScore, BestSchedule, TuneResult, Validation

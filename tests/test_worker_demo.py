@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mdmtune.cli.main import main
-from mdmtune.evalsets import write_eval_set
+from mdmtune.data.evalsets import write_eval_set
 from mdmtune.models.native import save_native
 from mdmtune.models.reference import ReferenceConfig, ReferenceMDM
 from mdmtune.testbeds import get_testbed

@@ -184,7 +184,7 @@ def _quality_rows(settings: Settings, sessions) -> tuple[str, str]:
     """A tiny real native checkpoint and an infill eval set in the artifact folder, with their rows."""
     from apiartifacts import native_folder
 
-    from mdmtune.evalsets import write_eval_set
+    from mdmtune.data.evalsets import write_eval_set
     from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     root = settings.resolved_artifact_dir
@@ -233,7 +233,7 @@ def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated
     once the job is confirming ends it cancelled, with no result, instead of running the confirm split out."""
     from apiartifacts import native_folder
 
-    from mdmtune.evalsets import write_eval_set
+    from mdmtune.data.evalsets import write_eval_set
     from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
@@ -298,7 +298,7 @@ def test_a_helper_that_fails_on_a_job_does_not_rejoin_it(migrated_sqlite_url, tm
 
     from apiartifacts import native_folder
 
-    from mdmtune.evalsets import write_eval_set
+    from mdmtune.data.evalsets import write_eval_set
     from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     caplog.set_level(logging.INFO, logger="mdmtune.service.workers.runner")
@@ -353,7 +353,7 @@ def test_a_hostile_code_job_cannot_wedge_the_worker_and_a_cancel_lands(migrated_
     tries kill(-1) and then sleeps: the worker stays responsive, the cancel lands, nothing is left behind."""
     from apiartifacts import native_folder
 
-    from mdmtune.evalsets import write_eval_set
+    from mdmtune.data.evalsets import write_eval_set
     from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)

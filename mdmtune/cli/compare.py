@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mdmtune import display
 from mdmtune.cli.core import JSON_OPTION
 from mdmtune.cli.model_options import (
     Options,
@@ -24,6 +23,7 @@ from mdmtune.cli.model_options import (
     with_options,
 )
 from mdmtune.cli.output import emit_json, table_console, to_jsonable
+from mdmtune.data import display
 from mdmtune.errors import InvalidInput
 from mdmtune.options import BY_NAME
 from mdmtune.options.checks import check_value
@@ -47,7 +47,7 @@ def compare_command(
     options: Options,
 ) -> None:
     """Score several schedules on the same records: Wilson intervals, paired differences to the baseline, groups."""
-    from mdmtune.evalsets import load_eval_set
+    from mdmtune.data.evalsets import load_eval_set
     from mdmtune.metrics import resolve_metric
     from mdmtune.sampling import SamplerSettings
     from mdmtune.tuning.compare import compare, parse_schedules, with_baseline

@@ -1,6 +1,6 @@
 """`mdmtune schedule` and `mdmtune energy`: the core maths on the command line (README.md).
 
-Thin: parse, call mdmtune.schedules / plans / energy, print. Bad input raises InvalidInput, which cli/main.py turns
+Thin: parse, call mdmtune.core.schedules / plans / energy, print. Bad input raises InvalidInput, which cli/main.py turns
 into exit 2 and one line on stderr.
 """
 
@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mdmtune.cli.output import emit_json
-from mdmtune.energy import MINIMUM, schedule_discrete_energy, schedule_energy
+from mdmtune.core.energy import MINIMUM, schedule_discrete_energy, schedule_energy
+from mdmtune.core.plans import block_count_plans, check_blocks, count_plan
+from mdmtune.core.schedules import NAMES, Schedule, beta, named, step_grid
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import block_count_plans, check_blocks, count_plan
-from mdmtune.schedules import NAMES, Schedule, beta, named, step_grid
 
 A_OPTION = typer.Option(None, "--a", help="Beta shape a (> 0); gamma = I_t(a, b), alpha = sin^2(pi/2 gamma).")
 B_OPTION = typer.Option(None, "--b", help="Beta shape b (> 0).")

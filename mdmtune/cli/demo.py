@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 import typer
 
-from mdmtune import display
 from mdmtune.cli.output import emit_json
-from mdmtune.client import Client, draw_figures
+from mdmtune.data import display
 from mdmtune.errors import InternalError, InvalidInput
+from mdmtune.service.client import Client, draw_figures
 from mdmtune.service.settings import Settings
 
 DEMO_STEPS = 8

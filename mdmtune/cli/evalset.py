@@ -1,6 +1,6 @@
 """`mdmtune evalset convert`: a benchmark file the user has (HumanEval, MBPP, GSM8K, MATH, BBH) -> an eval set.
 
-Thin: parse, call mdmtune.evalset_convert, report. Nothing is downloaded; the prompt conventions are in that module
+Thin: parse, call mdmtune.data.convert, report. Nothing is downloaded; the prompt conventions are in that module
 and in docs/evalsets.md.
 """
 
@@ -33,7 +33,7 @@ def convert_command(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Convert a benchmark file into an eval set whose records declare their metric."""
-    from mdmtune.evalset_convert import convert_file
+    from mdmtune.data.convert import convert_file
 
     written = convert_file(fmt, source, target, fewshot=fewshot, shots=shots, warn=_warn)
     metric = written.declared_metric

@@ -19,12 +19,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mdmtune import display
 from mdmtune.cli.model_options import Options, print_model_line, spec_values, with_options
 from mdmtune.cli.output import emit_json, to_jsonable
+from mdmtune.data import display
 from mdmtune.errors import InvalidInput
-from mdmtune.option_names import DEFAULT_TRIALS
-from mdmtune.tuning.limits import MAX_BUDGETS
+from mdmtune.options.limits import MAX_BUDGETS
+from mdmtune.options.names import DEFAULT_TRIALS
 
 
 def parse_budgets(text: str) -> tuple[int, ...]:

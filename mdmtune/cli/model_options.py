@@ -20,9 +20,9 @@ from mdmtune.errors import InvalidInput
 from mdmtune.options.table import BY_NAME, Option, command_options
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
-    from mdmtune.evaluation import EncodedSet
+    from mdmtune.data.evalsets import EvalSet
     from mdmtune.models.base import Denoiser
+    from mdmtune.tuning.evaluation import EncodedSet
 
 Options = dict[str, Any]
 """The table's options of one command, by name, as the command received them (bounds parsed to tuples)."""
@@ -106,7 +106,7 @@ def load_for_cli(checkpoint: Path, family: str, trust_remote_code: bool) -> Deno
 
 def encode_for_cli(denoiser: Denoiser, records: EvalSet, options: Options) -> EncodedSet:
     """encode_records with the command's reading options (gen_length, mask symbol, template)."""
-    from mdmtune.evaluation import encode_records
+    from mdmtune.tuning.evaluation import encode_records
 
     return encode_records(
         denoiser,

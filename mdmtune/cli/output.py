@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from mdmtune.jsonsafe import to_jsonable
+from mdmtune.data.jsonsafe import to_jsonable
 
 __all__ = ["add_reasons", "emit_json", "fail", "records_table", "table_console", "to_jsonable"]
 
@@ -54,7 +54,7 @@ def records_table(title: str, rows: list[dict[str, Any]], output_chars: int | No
     reason where it gives one."""
     from rich.table import Table
 
-    from mdmtune import display
+    from mdmtune.data import display
 
     table = Table(title=title)
     reasons = any("reason" in row for row in rows)

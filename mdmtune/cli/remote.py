@@ -1,4 +1,4 @@
-"""`mdmtune remote ...`: a running server, from the command line (thin over `mdmtune.client.Client`).
+"""`mdmtune remote ...`: a running server, from the command line (thin over `mdmtune.service.client.Client`).
 
     mdmtune remote tune --server http://gpu-box:8000 --checkpoint examples/sudoku/checkpoint \\
         --eval-set examples/sudoku/eval.jsonl --metric sudoku --steps 8 --out runs/remote
@@ -17,10 +17,10 @@ from typing import Any
 
 import typer
 
-from mdmtune import display
 from mdmtune.cli.model_options import Options, with_options
 from mdmtune.cli.output import emit_json
-from mdmtune.client import Client, draw_figures
+from mdmtune.data import display
+from mdmtune.service.client import Client, draw_figures
 
 remote_app = typer.Typer(help="Use a running mdmtune server: upload, submit, follow, best.", no_args_is_help=True)
 

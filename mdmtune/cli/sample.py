@@ -1,7 +1,7 @@
 """`mdmtune sample`: one schedule applied to every record of an eval set (README.md).
 
 The way a user checks a schedule by hand, and the unit the tuner repeats: per-record output and score, the mean
-score and the NFEs actually spent. Thin: parse, call mdmtune.evaluation, print (one JSON document with --json).
+score and the NFEs actually spent. Thin: parse, call mdmtune.tuning.evaluation, print (one JSON document with --json).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mdmtune import display
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
 from mdmtune.cli.model_options import (
     Options,
@@ -23,11 +22,12 @@ from mdmtune.cli.model_options import (
     with_options,
 )
 from mdmtune.cli.output import add_reasons, emit_json, records_table, table_console
+from mdmtune.data import display
 from mdmtune.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
-    from mdmtune.evaluation import Evaluation
+    from mdmtune.data.evalsets import EvalSet
+    from mdmtune.tuning.evaluation import Evaluation
 
 
 @with_options("sample")
@@ -44,10 +44,10 @@ def sample_command(
 ) -> None:
     """Apply one schedule (or an adaptive decoder) to every record: output and score per record, mean score, NFEs."""
     # Imported here, not at the top: they pull in torch, which other commands should not wait for.
-    from mdmtune.evalsets import load_eval_set
-    from mdmtune.evaluation import evaluate, evaluate_decoder
+    from mdmtune.data.evalsets import load_eval_set
     from mdmtune.metrics import resolve_metric
     from mdmtune.sampling import SamplerSettings
+    from mdmtune.tuning.evaluation import evaluate, evaluate_decoder
     from mdmtune.tuning.quality_objective import model_report
 
     settings = SamplerSettings(**part_values(options, "sampling"))

@@ -13,10 +13,10 @@ from typing import Any
 
 import typer
 
-from mdmtune import display
 from mdmtune.cli.core import JSON_OPTION
 from mdmtune.cli.model_options import Options, with_options
 from mdmtune.cli.output import add_reasons, emit_json, records_table, table_console
+from mdmtune.data import display
 
 
 @with_options("score")
@@ -28,9 +28,9 @@ def score_command(
     options: Options,
 ) -> None:
     """Score outputs made elsewhere: per-record scores and the mean, exactly as the tuner scores them."""
-    from mdmtune.evalsets import load_eval_set
+    from mdmtune.data.evalsets import load_eval_set
+    from mdmtune.data.outputs import read_outputs
     from mdmtune.metrics import resolve_metric, score_outputs
-    from mdmtune.outputs import read_outputs
 
     records = load_eval_set(eval_set)
     scorer = resolve_metric(options["metric"], records)

@@ -1,7 +1,7 @@
 """`mdmtune toy`: the exact toy's generated distribution and its tv, kl, support_mass (README.md).
 
-Thin: parse, call mdmtune.toy, print. Bad input raises InvalidInput, which cli/main.py turns into exit 2 and one line
-on stderr.
+Thin: parse, call mdmtune.core.toy, print. Bad input raises InvalidInput, which cli/main.py turns into exit 2 and
+one line on stderr.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
 from mdmtune.cli.output import emit_json
-from mdmtune.toy import SAMPLERS, TARGETS, ToyResult, run_toy_schedule, target_distribution
+from mdmtune.core.toy import SAMPLERS, TARGETS, ToyResult, run_toy_schedule, target_distribution
 
 
 def _print_toy(result: ToyResult) -> None:

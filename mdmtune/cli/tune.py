@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mdmtune import display
 from mdmtune.cli.model_options import Options, parse_bounds, spec_values, with_options
 from mdmtune.cli.output import emit_json, table_console, to_jsonable
+from mdmtune.data import display
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.result import SweepResult, TuneResult
 from mdmtune.tuning.spec import TuneSpec

@@ -5,7 +5,7 @@ diffusers (>= 0.42) samples LLaDA2-style models with `LLaDA2Pipeline` and `Block
 commits, in each row, every masked token above the confidence `threshold` if there are at least that step's count
 of them, else the count's most confident ones; an optional `editing_threshold` rewrites committed tokens after.
 
-This subclass changes the counts only. They are the count plan of the tuned schedule (mdmtune.plans), and they are
+This subclass changes the counts only. They are the count plan of the tuned schedule (mdmtune.core.plans), and they are
 made per row from the number of masked tokens the block holds at its step 0, exactly as LLaDA's generate() and
 `mdmtune sample` plan a block (in LLaDA2Pipeline the first block also holds the prompt's tail, so it has fewer
 masks than block_length). Threshold and editing are the parent's: with `threshold=1.0` (no probability exceeds 1)

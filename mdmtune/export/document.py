@@ -4,7 +4,7 @@ Why a separate type: a tune result (result.json) answers "which schedule wins", 
 a sampler elsewhere (LLaDA's generate.py, a diffusers scheduler, lm-eval) needs only the schedule, the step count
 and the lengths it was tuned at, and must produce the same count plan mdmtune used. `TunedSchedule` is that: the
 (a, b) of the Beta family (or a named schedule), N, gen_length and block_length, with the count plans computed by
-mdmtune.plans (the same function the tuner and `mdmtune sample` call).
+mdmtune.core.plans (the same function the tuner and `mdmtune sample` call).
 
 Readable sources (`load_tuned`): a tune result.json (`mdmtune tune --out`), a steps sweep's result (pick one N
 with `steps`), a frontier result (pick one budget: the tuned Beta point there), or this module's own JSON document
@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mdmtune.core.plans import block_count_plans, check_blocks, count_plan
+from mdmtune.core.schedules import NAMES, Schedule, beta, named
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import block_count_plans, check_blocks, count_plan
-from mdmtune.schedules import NAMES, Schedule, beta, named
 
 DOCUMENT_FORMAT = "mdmtune.schedule"
 DOCUMENT_VERSION = 1
@@ -112,7 +112,7 @@ class TunedSchedule:
             "plan": None,
             "plan_rule": (
                 "each block's count plan is the largest-remainder apportionment of its masked tokens over the "
-                "increments of alpha on the grid k / steps_per_block, ties to the earlier step (mdmtune.plans)"
+                "increments of alpha on the grid k / steps_per_block, ties to the earlier step (mdmtune.core.plans)"
             ),
             "source": self.source,
         }

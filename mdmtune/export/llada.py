@@ -3,7 +3,7 @@
 LLaDA's generate() calls `get_num_transfer_tokens(block_mask_index, steps)` once per block, with the block's mask
 positions [batch, block_length] and the steps per block, and commits that many of the most confident tokens at each
 step. Its own function spreads each row's masked count evenly (the linear schedule). The functions here return the
-tuned schedule's count plan instead, row by row on each row's own masked count, computed by mdmtune.plans, so the
+tuned schedule's count plan instead, row by row on each row's own masked count, computed by mdmtune.core.plans, so the
 counts are exactly the ones `mdmtune sample` and the tuner use for that block.
 
     import generate                                   # LLaDA's generate.py
@@ -21,9 +21,9 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from mdmtune.core.plans import count_plan
+from mdmtune.core.schedules import Schedule, beta, check_steps, named
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import count_plan
-from mdmtune.schedules import Schedule, beta, check_steps, named
 
 if TYPE_CHECKING:
     import torch
@@ -129,7 +129,7 @@ alpha(t) = sin^2(pi/2 * I_t(a, b)), tuned at steps = {steps}, gen_length = {gen_
     out = generate.generate(model, prompt, steps={steps}, gen_length={gen_length}, block_length={block_length})
 
 or paste get_num_transfer_tokens (with PLANS and _plan) over the function of that name in generate.py. Each row
-commits its plan for the block's own number of masked tokens, the plan mdmtune's sampler uses (mdmtune.plans).
+commits its plan for the block's own number of masked tokens, the plan mdmtune's sampler uses (mdmtune.core.plans).
 """
 
 import torch

@@ -1,6 +1,6 @@
 """`lm_eval --model mdmtune`: lm-evaluation-harness generates through mdmtune's sampler with a tuned schedule.
 
-    python -m mdmtune.lm_eval --model mdmtune \
+    python -m mdmtune.integrations.lm_eval_cli --model mdmtune \
         --model_args checkpoint=CK,schedule=runs/n8/result.json --tasks gsm8k
 
 model_args: checkpoint (any checkpoint `mdmtune sample` reads), schedule (a tune / sweep / frontier result or an
@@ -14,8 +14,8 @@ generation is cut before the first of the request's `until` strings. Only genera
 diffusion model has no left-to-right likelihood, and loglikelihood requests raise a NotImplementedError that says so.
 
 Registration: importing this module registers the model type "mdmtune" with lm-eval's registry. lm-eval 0.4.13
-does not read entry points, so use `python -m mdmtune.lm_eval` (or the `mdmtune-lm-eval` command), which
-registers it and runs lm-eval's own command line, or `import mdmtune.integrations.lm_eval_model` before calling
+does not read entry points, so use the `mdmtune-lm-eval` command (or `python -m mdmtune.integrations.lm_eval_cli`),
+which registers it and runs lm-eval's own command line, or `import mdmtune.integrations.lm_eval_model` before calling
 `lm_eval.simple_evaluate(model="mdmtune", ...)`. The package also declares the `lm_eval.models` entry point that
 lm-eval's plugin discovery (upstream PR #4013, not in 0.4.13) reads.
 """
@@ -102,8 +102,8 @@ class MdmtuneLM(LM):
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         """Sample every context as one completion record of `mdmtune sample`; cut each at its `until` strings."""
-        from mdmtune.evalsets import EvalRecord
-        from mdmtune.evaluation import encode_records, evaluate
+        from mdmtune.data.evalsets import EvalRecord
+        from mdmtune.tuning.evaluation import encode_records, evaluate
 
         if not requests:
             return []

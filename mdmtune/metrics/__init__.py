@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mdmtune.data.evalsets import EvalRecord, EvalSet, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, EvalSet, where
 from mdmtune.metrics import code as _code
 from mdmtune.metrics import tasks as _tasks
 from mdmtune.metrics.base import Metric, RecordCheck, score_outputs

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mdmtune.data.evalsets import EvalRecord
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord
 
 RecordScore = Callable[[str, EvalRecord], float]
 ManyScore = Callable[[Sequence[str], Sequence[EvalRecord]], list[float]]

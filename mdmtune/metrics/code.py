@@ -20,8 +20,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from mdmtune.data.evalsets import EvalRecord, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, where
 from mdmtune.metrics.tasks import cut_at_stops
 from mdmtune.sandbox import Limits, RunResult, run_programs
 

@@ -5,8 +5,8 @@ Pure Python: never imports torch, FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
+from mdmtune.data.evalsets import EvalRecord, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, where
 from mdmtune.testbeds.sudoku import givens, grid_digits, solves
 
 

@@ -20,8 +20,8 @@ import re
 import threading
 from types import ModuleType
 
+from mdmtune.data.evalsets import EvalRecord, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, where
 
 INVALID = "[invalid]"
 """What lm-eval's regex filter yields when it finds no answer (it never equals a reference)."""

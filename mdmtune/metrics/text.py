@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from mdmtune.data.evalsets import EvalRecord, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, where
 from mdmtune.metrics.base import Metric
 
 

@@ -1,6 +1,6 @@
 """The toy_tv metric: a set-level score, 1 - the total variation between the outputs and the exact toy's target.
 
-The toy itself (its targets, sequences and exact distances) is mdmtune.toy; this module only reads a set of decoded
+The toy itself (its targets, sequences and exact distances) is mdmtune.core.toy; this module only reads a set of decoded
 outputs as an empirical distribution. Pure Python and numpy: never imports torch, FastAPI or SQLAlchemy.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mdmtune import toy
+from mdmtune.core import toy
+from mdmtune.data.evalsets import EvalRecord, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, where
 
 
 def check_toy(record: EvalRecord) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from mdmtune.option_names import FAMILIES
+from mdmtune.options.names import FAMILIES
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors import SafetensorError, safe_open
 
-from mdmtune.archive import is_zip, safe_extract, single_root
+from mdmtune.data.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.bounds import check_config_sizes, check_in_vocabulary

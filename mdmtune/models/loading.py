@@ -17,7 +17,7 @@ from typing import Literal
 
 import torch
 
-from mdmtune.archive import is_zip
+from mdmtune.data.archive import is_zip
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.hf import PICKLE_SUFFIXES, is_hf_folder, load_hf

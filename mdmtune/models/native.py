@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mdmtune.archive import is_zip, safe_extract, single_root
+from mdmtune.data.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.bounds import check_config_sizes

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from mdmtune.archive import is_zip, safe_extract, single_root
+from mdmtune.data.archive import is_zip, safe_extract, single_root
 from mdmtune.errors import InvalidInput
 from mdmtune.models.adapter import LoadedDenoiser
 from mdmtune.models.bounds import check_config_sizes, check_in_vocabulary

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mdmtune.option_names import (
+from mdmtune.options import limits as L
+from mdmtune.options.names import (
     CONFIDENCE_DTYPES,
     DECODERS,
     DEFAULT_BOUNDS,
@@ -34,7 +35,6 @@ from mdmtune.option_names import (
     SAMPLERS,
     SEARCH_ALGORITHMS,
 )
-from mdmtune.options import limits as L
 
 Part = Literal["reading", "sampling", "search", "scoring", "cli"]
 Kind = Literal["int", "float", "bool", "str", "choice", "bounds", "steps"]

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from mdmtune.energy import MINIMUM, continuous_energy, discrete_energy
-from mdmtune.schedules import Schedule, beta, named
+from mdmtune.core.energy import MINIMUM, continuous_energy, discrete_energy
+from mdmtune.core.schedules import Schedule, beta, named
 
 DPI = 110
 LANDSCAPE_WEIGHTS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (2.0, 2.0), (0.8, 0.3))

@@ -14,9 +14,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from mdmtune.core.schedules import NAMED_AB, named
+from mdmtune.core.toy import SAMPLERS, TARGETS, run_toy_schedule, tv_grid
 from mdmtune.plots.core import ARGMIN_STYLE, save
-from mdmtune.schedules import NAMED_AB, named
-from mdmtune.toy import SAMPLERS, TARGETS, run_toy_schedule, tv_grid
 
 NAMED_STYLE = {
     "linear": {"marker": "s", "markersize": 9, "color": "#e31a1c", "markeredgecolor": "black"},

@@ -16,10 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.tri import Triangulation
 
-from mdmtune.energy import discrete_energy
+from mdmtune.core.energy import discrete_energy
+from mdmtune.core.schedules import NAMES, beta, named
 from mdmtune.plots import style
 from mdmtune.plots.core import save
-from mdmtune.schedules import NAMES, beta, named
 from mdmtune.tuning.result import SweepResult, TuneResult
 from mdmtune.tuning.spec import TuneSpec
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mdmtune.core.plans import check_blocks
 from mdmtune.errors import InvalidInput
 from mdmtune.models.base import Denoiser
-from mdmtune.plans import check_blocks
 from mdmtune.sampling.layout import Layout, build_layout
 from mdmtune.sampling.loop import Call, CallHook, SamplingLoop, check_inputs, row_values
 from mdmtune.sampling.settings import SampleOutput, SamplerSettings

@@ -8,7 +8,8 @@ window, which is how per-position noise is addressed (so the noise does not depe
 
 Plans are per row, from that row's alphas on the N-step grid. With n blocks the plan inside a block uses the
 schedule on the N/n-step grid, which is every n-th point of the N-step grid, i.e. `alphas[:, ::n]`; the count plans
-themselves come from mdmtune.plans.count_plans, the one place they are derived. Never imports FastAPI or SQLAlchemy.
+themselves come from mdmtune.core.plans.count_plans, the one place they are derived. Never imports FastAPI or
+SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mdmtune.core.plans import ancestral_probabilities, check_blocks, count_plans
+from mdmtune.core.schedules import check_steps
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import ancestral_probabilities, check_blocks, count_plans
-from mdmtune.schedules import check_steps
 
 
 @dataclass(frozen=True)

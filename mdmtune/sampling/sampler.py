@@ -38,7 +38,7 @@ def sample(
 ) -> SampleOutput:
     """Fill every masked position of `ids` [B, L] (mask_token_id marks them), row r under schedule alphas[r].
 
-    alphas [B, N+1]: each row's alpha on the N-step grid (mdmtune.schedules.alpha_grids); seeds: one int per row.
+    alphas [B, N+1]: each row's alpha on the N-step grid (mdmtune.core.schedules.alpha_grids); seeds: one int per row.
     gen_region (start, length): completion, the region generated block by block; None: infill, every mask
     anywhere, no blocks. Rows of different prompt lengths are left-padded with pad_token_id and given an
     attention_mask (1 = real token) by the caller; padding is never generated.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mdmtune.option_names import (
+from mdmtune.options.names import (
     CONFIDENCE_DTYPES,
     DECODERS,
     MAX_CFG_SCALE,

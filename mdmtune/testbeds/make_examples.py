@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mdmtune.evalsets import EvalSet, write_eval_set
+from mdmtune.data.evalsets import EvalSet, write_eval_set
 from mdmtune.testbeds import get_testbed
 from mdmtune.testbeds.arithmetic import ArithmeticTestbed
 from mdmtune.testbeds.sudoku_pattern import PATTERN_RECORDS, PATTERN_SEED, pattern_records

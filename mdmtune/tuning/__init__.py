@@ -27,7 +27,7 @@ _HOMES = {
     "tune_sweep": "api",
     "EnergyObjective": "energy_objective",
     "EvalSetFacts": "evalset_facts",
-    "finalize": "finalize",
+    "finalize": "confirmation",
     "FrontierResult": "frontier",
     "run_frontier": "frontier",
     "JobHooks": "lifecycle",

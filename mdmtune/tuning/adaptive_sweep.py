@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mdmtune.schedules import Schedule
+from mdmtune.core.schedules import Schedule
 from mdmtune.tuning.quality_objective import QualityObjective, _stop_hook
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class AdaptiveSweep:
             self._evaluate(todo, np.array(missing))
 
     def _evaluate(self, values: list[float], indices: np.ndarray) -> None:
-        from mdmtune.evaluation import evaluate_decoder
+        from mdmtune.tuning.evaluation import evaluate_decoder
 
         objective, spec = self.objective, self.objective.spec
         result = evaluate_decoder(

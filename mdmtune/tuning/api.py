@@ -22,7 +22,7 @@ from mdmtune.tuning.search import Progress, create_study
 from mdmtune.tuning.spec import TuneSpec
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
+    from mdmtune.data.evalsets import EvalSet
     from mdmtune.models.base import Denoiser
     from mdmtune.tuning.cache import ScoreCache
     from mdmtune.tuning.quality_objective import QualityObjective

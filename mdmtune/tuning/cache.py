@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mdmtune.schedules import Schedule
+from mdmtune.core.schedules import Schedule
 
 
 def schedule_key(schedule: Schedule) -> str:

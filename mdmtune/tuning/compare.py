@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mdmtune import schedules
+from mdmtune.core import schedules
+from mdmtune.core.schedules import NAMES, Schedule
 from mdmtune.errors import InvalidInput
-from mdmtune.schedules import NAMES, Schedule
 from mdmtune.tuning.groups import GroupBreakdown, breakdown, record_strata
 from mdmtune.tuning.stats import paired
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
-    from mdmtune.evaluation import EncodedSet
+    from mdmtune.data.evalsets import EvalSet
     from mdmtune.metrics import Metric
     from mdmtune.models.base import Denoiser
     from mdmtune.sampling import SamplerSettings
+    from mdmtune.tuning.evaluation import EncodedSet
 
 MAX_SCHEDULES = 32
 """More than this in one comparison is a search: use `mdmtune tune`."""
@@ -149,7 +149,7 @@ def sample_scores(
     on_schedule: Callable[[int, int], None] | None = None,
 ) -> SampledScores:
     """Each schedule in its own evaluate call (as `mdmtune sample` runs it), same records and seeds for all."""
-    from mdmtune.evaluation import evaluate
+    from mdmtune.tuning.evaluation import evaluate
 
     if not metric.per_record:
         raise InvalidInput("metric", f"{metric.name} scores a whole set; comparing needs a per-record metric")
@@ -187,8 +187,8 @@ def compare(
     chat_template: bool = False,
 ) -> Comparison:
     """Sample every schedule on every record of `eval_set` (an EvalSet) and compare each with the baseline."""
-    from mdmtune.evaluation import encode_records
     from mdmtune.metrics import get_metric
+    from mdmtune.tuning.evaluation import encode_records
     from mdmtune.tuning.quality_objective import model_report
 
     items = with_baseline(items, baseline)

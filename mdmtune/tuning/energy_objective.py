@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from mdmtune.energy import discrete_energy
+from mdmtune.core.energy import discrete_energy
 from mdmtune.tuning.objective import BatchValues, Points, ReportHook, StopCheck
 
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypedDict
 
+from mdmtune.data.evalsets import EvalRecord, EvalSet, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, EvalSet, where
 from mdmtune.metrics import METRIC_NAMES, get_metric, resolve_metric
 
 MAX_SYMBOLS = 64

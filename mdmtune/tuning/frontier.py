@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import optuna
 
-from mdmtune import schedules
+from mdmtune.core import schedules
+from mdmtune.core.plans import count_plans
+from mdmtune.core.schedules import Schedule
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import count_plans
-from mdmtune.schedules import Schedule
 from mdmtune.tuning.adaptive_sweep import AdaptiveSweep
 from mdmtune.tuning.objective import EvaluationStopped
 from mdmtune.tuning.quality_objective import QualityObjective
@@ -47,7 +47,7 @@ from mdmtune.tuning.spec import TuneSpec
 from mdmtune.tuning.stats import paired
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
+    from mdmtune.data.evalsets import EvalSet
     from mdmtune.models.base import Denoiser
     from mdmtune.tuning.cache import ScoreCache
 
@@ -273,7 +273,7 @@ def _budget_points(
 ) -> tuple[list[FrontierPoint], int]:
     """Every policy's point at this budget on the confirm split; returns them and the schedule confirm NFEs.
     The hybrid's sweep (on the tuned plan of this budget) adds its calls to hybrid_cost."""
-    from mdmtune.tuning.finalize import finalize
+    from mdmtune.tuning.confirmation import finalize
 
     before = objective.nfe_spent
     tuned = finalize(spec, study, objective, should_stop=should_stop)

@@ -28,7 +28,7 @@ import numpy as np
 from mdmtune.tuning.stats import paired
 
 if TYPE_CHECKING:
-    from mdmtune.evaluation import EncodedSet
+    from mdmtune.tuning.evaluation import EncodedSet
 
 MAX_BINS = 4
 MAX_GROUPS = 50
@@ -101,7 +101,7 @@ def bin_labels(values: Sequence[int] | np.ndarray, max_bins: int = MAX_BINS) -> 
 
 
 def record_strata(encoded: EncodedSet, indices: Sequence[int] | np.ndarray) -> dict[str, list[str]]:
-    """Stratum name -> a label per record of `indices`, for an `mdmtune.evaluation.EncodedSet`.
+    """Stratum name -> a label per record of `indices`, for an `mdmtune.tuning.evaluation.EncodedSet`.
 
     Strata with one label only are left out. `group` values are written as text (a number 3 and "3" are one group).
     """

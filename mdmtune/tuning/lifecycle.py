@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from mdmtune.errors import InvalidInput
+from mdmtune.tuning.confirmation import finalize
 from mdmtune.tuning.energy_objective import EnergyObjective
 from mdmtune.tuning.objective import EvaluationStopped, StopCheck
 from mdmtune.tuning.result import SweepPoint, SweepResult, TuneResult
@@ -32,10 +33,10 @@ from mdmtune.tuning.search import Progress, SearchRun, count_trials, run_search
 from mdmtune.tuning.spec import TuneSpec
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
-    from mdmtune.evaluation import EncodedSet
+    from mdmtune.data.evalsets import EvalSet
     from mdmtune.models.base import Denoiser
     from mdmtune.tuning.cache import ScoreCache
+    from mdmtune.tuning.evaluation import EncodedSet
     from mdmtune.tuning.frontier import FrontierResult
     from mdmtune.tuning.quality_objective import QualityObjective
 
@@ -143,10 +144,6 @@ def search(job: PreparedJob, study: optuna.Study, hooks: JobHooks) -> SearchRun:
 
 def finish(job: PreparedJob, study: optuna.Study, should_stop: StopCheck | None = None) -> TuneResult:
     """The result: finalize on the confirm split, then the second set's re-scoring and its warnings."""
-    # imported here: importing the module `mdmtune.tuning.finalize` sets the package's `finalize` to the module
-    # unless the lazy name was asked first, so `from mdmtune.tuning import finalize` would break after `import tune`
-    from mdmtune.tuning.finalize import finalize
-
     result = finalize(job.spec, study, job.objective, should_stop=should_stop)
     if job.validation is None:
         return result

@@ -7,7 +7,7 @@
   of the search split, then the survivors on r0 * eta, ..., up to the whole split (or spec.subset_size). After each
   rung but the last each trial reports its running mean and the study's successive-halving pruner (optuna's ASHA,
   shared through the storage by every worker) prunes those outside the top 1/eta of that rung.
-- Cost: every trial of a batch is sampled in one `mdmtune.evaluation.evaluate` call (one model batch holds many
+- Cost: every trial of a batch is sampled in one `mdmtune.tuning.evaluation.evaluate` call (one model batch holds many
   schedules); per-record scores are cached by (checkpoint sha, eval set sha, schedule, N, sampler settings, seed,
   replicates), so rungs, confirmations and reruns never sample a (schedule, record) twice. With the count sampler a
   schedule is identified by its count plans (all that sampler reads of it): the many (a, b) that round to the same
@@ -30,20 +30,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import optuna
 
-from mdmtune import schedules
+from mdmtune.core import schedules
+from mdmtune.core.plans import count_plan
+from mdmtune.core.schedules import Schedule
+from mdmtune.data.evalsets import EvalSet, load_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalSet, load_eval_set
 from mdmtune.metrics import Metric, resolve_metric
 from mdmtune.models.base import Denoiser
-from mdmtune.plans import count_plan
-from mdmtune.schedules import Schedule
 from mdmtune.tuning.cache import ScoreCache, context_key, denoiser_fingerprint, schedule_key
 from mdmtune.tuning.objective import BatchValues, EvaluationStopped, Points, ReportHook, StopCheck
 from mdmtune.tuning.spec import TuneSpec
 
 if TYPE_CHECKING:
-    from mdmtune.evaluation import EncodedSet
     from mdmtune.sampling import SamplerSettings
+    from mdmtune.tuning.evaluation import EncodedSet
 
 
 def split_records(n_records: int, confirm_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +104,7 @@ class QualityObjective:
         checkpoint_sha: str | None = None,
     ) -> QualityObjective:
         """Load what is given as a path, encode the eval set once, split it, plan the rungs."""
-        from mdmtune.evaluation import encode_records
+        from mdmtune.tuning.evaluation import encode_records
 
         spec.validate()
         records = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
@@ -257,7 +257,7 @@ class QualityObjective:
 
         should_stop is polled after every model batch; True raises EvaluationStopped (nothing partial is cached).
         """
-        from mdmtune.evaluation import evaluate
+        from mdmtune.tuning.evaluation import evaluate
 
         context = self._context()
         keys = [self.schedule_identity(s) for s in schedule_list]

@@ -1,6 +1,6 @@
 """What a tuning job reports: `TuneResult` and its parts, plain dataclasses.
 
-`result.to_json()` (mdmtune.jsonsafe) turns one into the tune JSON of README.md: `best` (`a`, `b`, `score`, and
+`result.to_json()` (mdmtune.data.jsonsafe) turns one into the tune JSON of README.md: `best` (`a`, `b`, `score`, and
 for quality its `ci`), `baselines` (name -> `a`, `b`, `score`, `diff_ci`), `trials` (`a`, `b`, `value`, `state`),
 `nfe`, `objective`, `steps`; plus the wall time, the count plan of the best schedule and the confirm-split details.
 For the energy objective `score` is the N-step energy (lower is better) and there are no intervals (it is exact).
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mdmtune import display
+from mdmtune.data import display
 from mdmtune.tuning.groups import GroupBreakdown
 from mdmtune.tuning.stats import Paired
 
@@ -167,14 +167,14 @@ class TuneResult:
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (non-finite floats as "inf", "-inf", "nan"): what result.json and a job's row hold."""
-        from mdmtune.jsonsafe import to_jsonable
+        from mdmtune.data.jsonsafe import to_jsonable
 
         return to_jsonable(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TuneResult:
         """The typed result again, from to_json's output (fields added later default when absent)."""
-        from mdmtune.jsonsafe import from_jsonable
+        from mdmtune.data.jsonsafe import from_jsonable
 
         return from_jsonable(cls, data)
 

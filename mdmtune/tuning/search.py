@@ -32,8 +32,8 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from mdmtune.core.schedules import NAMED_AB
 from mdmtune.errors import InvalidInput, MdmtuneError
-from mdmtune.schedules import NAMED_AB
 from mdmtune.tuning.objective import BatchValues, EvaluationStopped, Objective
 from mdmtune.tuning.spec import TuneSpec
 

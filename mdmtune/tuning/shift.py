@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mdmtune import schedules
+from mdmtune.core import schedules
 from mdmtune.errors import InvalidInput
 from mdmtune.tuning.groups import GroupBreakdown, GroupLoss, breakdown, record_strata
 from mdmtune.tuning.result import BaselineScore, BestSchedule, TuneResult, Validation
@@ -27,8 +27,8 @@ from mdmtune.tuning.spec import TuneSpec
 from mdmtune.tuning.stats import paired, score_interval
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
-    from mdmtune.evaluation import EncodedSet
+    from mdmtune.data.evalsets import EvalSet
+    from mdmtune.tuning.evaluation import EncodedSet
     from mdmtune.tuning.quality_objective import QualityObjective
 
 BEST = "best"
@@ -64,8 +64,8 @@ def prepare_validation(
 ) -> tuple[EvalSet, EncodedSet]:
     """Load (a path) and encode the second eval set for the objective's model, before the search: a set the metric
     cannot score, or without the mask symbol, is refused at once, naming `validate_eval_set`."""
-    from mdmtune.evalsets import EvalSet, load_eval_set
-    from mdmtune.evaluation import encode_records
+    from mdmtune.data.evalsets import EvalSet, load_eval_set
+    from mdmtune.tuning.evaluation import encode_records
 
     try:
         records = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)

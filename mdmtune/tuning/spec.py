@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mdmtune.core.plans import check_blocks
 from mdmtune.errors import InvalidInput
-from mdmtune.option_names import DEFAULT_BOUNDS, DEFAULT_TRIALS, OBJECTIVES, SEARCH_ALGORITHMS
 from mdmtune.options import BY_NAME, ModelReading, SamplerSettings, Scoring, Search, spec_options
 from mdmtune.options.checks import check_value
-from mdmtune.plans import check_blocks
+from mdmtune.options.names import DEFAULT_BOUNDS, DEFAULT_TRIALS, OBJECTIVES, SEARCH_ALGORITHMS
 
 __all__ = ["DEFAULT_BOUNDS", "DEFAULT_TRIALS", "OBJECTIVES", "SEARCH_ALGORITHMS", "TuneSpec"]
 

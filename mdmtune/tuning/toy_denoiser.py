@@ -2,7 +2,7 @@
 
 For each masked position it gives P(a | the unmasked tokens) under a toy target (docs/math.md, the exact toy), so
 with the count sampler, `random` remasking and temperature 1 the real sampling pipeline (mdmtune.sampling,
-mdmtune.evaluation) draws exactly the toy's count sampler, and the expected score of a schedule under the regex
+mdmtune.tuning.evaluation) draws exactly the toy's count sampler, and the expected score of a schedule under the regex
 metric "the output is in the target's support" is the toy's exact `support_mass`. Tests and the search-efficiency
 benchmark use it as a cheap, real model with an independently computed truth. Never imports FastAPI or SQLAlchemy.
 """
@@ -13,9 +13,9 @@ import json
 
 import torch
 
-from mdmtune.evalsets import EvalSet, parse_eval_set
+from mdmtune.core.toy import LETTERS, SEQUENCES, target_probabilities
+from mdmtune.data.evalsets import EvalSet, parse_eval_set
 from mdmtune.models.codec import CharCodec
-from mdmtune.toy import LETTERS, SEQUENCES, target_probabilities
 
 SUPPORT_PATTERNS = {
     "extremes": "aaaaa|bbbbb",

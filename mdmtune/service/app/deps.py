@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mdmtune.jsonsafe import unstorable_text
+from mdmtune.data.jsonsafe import unstorable_text
 from mdmtune.service.app.auth import KeyCache, owner_from_cache, owner_from_database
 from mdmtune.service.app.problems import Problem
 from mdmtune.service.app.store import ArtifactStore

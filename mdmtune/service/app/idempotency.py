@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mdmtune.jsonsafe import unstorable_text
+from mdmtune.data.jsonsafe import unstorable_text
 from mdmtune.service.app.deps import Services
 from mdmtune.service.app.problems import Problem
 from mdmtune.service.db.models import Job

@@ -1,8 +1,8 @@
 """Checks an upload must pass before it is stored: zip safety, checkpoint format (never pickle), eval-set records,
 and that a server-side `uri` lies inside an operator-allowed root.
 
-The checks themselves belong to the core (mdmtune.archive, mdmtune.models.loading, mdmtune.evalsets); this module
-only applies them to a staging area and turns their errors into problems naming the upload field.
+The checks themselves belong to the core (mdmtune.data.archive, mdmtune.models.loading, mdmtune.data.evalsets);
+this module only applies them to a staging area and turns their errors into problems naming the upload field.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from mdmtune.data.evalsets import EvalSet, load_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalSet, load_eval_set
 from mdmtune.service.app.problems import Problem
 from mdmtune.service.app.store import Received, hash_path, safe_filename
 from mdmtune.service.settings import Settings
@@ -34,11 +34,11 @@ def _as_file_problem(error: InvalidInput, what: str) -> Problem:
 def unpack_checkpoint(received: Received, filename: str | None, area: Path, settings: Settings) -> tuple[Path, Path]:
     """Lay the upload out as the folder `area/content`; return (content, the checkpoint inside it).
 
-    A zipped folder is extracted with the traversal and size-bomb checks (mdmtune.archive) and its single top
+    A zipped folder is extracted with the traversal and size-bomb checks (mdmtune.data.archive) and its single top
     folder, if any, is the checkpoint; any other file (a TorchScript archive) keeps its sanitized name. Pickles,
     torch.save archives and unknown files are refused here, before anything is unpacked.
     """
-    from mdmtune.archive import ZipLimits, is_zip, safe_extract, single_root
+    from mdmtune.data.archive import ZipLimits, is_zip, safe_extract, single_root
     from mdmtune.models.loading import detect_format
     from mdmtune.models.torchscript import classify_zip
 
@@ -81,7 +81,7 @@ def checkpoint_meta(path: Path, fmt: str) -> dict:
     """What the checkpoint declares (mdmtune.models.metadata, JSON files only), as stored in its row; a config.json
     size past the documented bounds, or a declared text a database cannot store (a NUL character in a special
     token), is a 422 naming the upload and the key."""
-    from mdmtune.jsonsafe import first_unstorable
+    from mdmtune.data.jsonsafe import first_unstorable
     from mdmtune.models.metadata import read_checkpoint_info
 
     try:

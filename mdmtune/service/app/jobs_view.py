@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mdmtune import plans, schedules
-from mdmtune.jsonsafe import to_jsonable
+from mdmtune.core import plans, schedules
+from mdmtune.data.jsonsafe import to_jsonable
 from mdmtune.service.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress, QualityOut
 from mdmtune.service.db.models import Job, utcnow
 from mdmtune.tuning.result import CountPlan, TuneResult

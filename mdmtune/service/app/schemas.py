@@ -23,10 +23,10 @@ from pydantic import (
     field_serializer,
 )
 
+from mdmtune.data.jsonsafe import to_jsonable, unstorable_text
 from mdmtune.errors import InvalidInput
-from mdmtune.jsonsafe import to_jsonable, unstorable_text
 from mdmtune.options import OPTIONS, Option
-from mdmtune.tuning import limits as L
+from mdmtune.options import limits as L
 from mdmtune.tuning.groups import GroupBreakdown
 from mdmtune.tuning.result import BaselineScore, TuneResult, Validation
 
@@ -262,7 +262,7 @@ class BestOut(BaseModel):
 
     @field_serializer("baselines", "groups", "validation", "result")
     def _as_stored(self, value: object):  # no return type: the docs keep each field's own schema
-        """The tuning result's parts as result.json holds them (mdmtune.jsonsafe): an infinite energy is "inf"."""
+        """The tuning result's parts as result.json holds them (mdmtune.data.jsonsafe): an infinite energy is "inf"."""
         return to_jsonable(value)
 
 

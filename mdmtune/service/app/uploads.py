@@ -14,7 +14,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from mdmtune.jsonsafe import unstorable_text
+from mdmtune.data.jsonsafe import unstorable_text
 from mdmtune.service.app.problems import Problem
 
 MULTIPART_OVERHEAD = 64 * 1024

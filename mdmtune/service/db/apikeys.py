@@ -13,8 +13,8 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mdmtune.data.jsonsafe import unstorable_text
 from mdmtune.errors import InvalidInput
-from mdmtune.jsonsafe import unstorable_text
 from mdmtune.service.db.models import ApiKey
 
 KEY_PREFIX = "mdmt_"

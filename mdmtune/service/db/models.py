@@ -138,7 +138,7 @@ class Checkpoint(Base):
 
 class EvalSetRow(Base):
     """The row of an uploaded JSONL eval set, addressed by the sha256 of its bytes (the records themselves are
-    mdmtune.evalsets.EvalSet, read from the file at `path`); `facts` spare a job submission the file."""
+    mdmtune.data.evalsets.EvalSet, read from the file at `path`); `facts` spare a job submission the file."""
 
     __tablename__ = "eval_sets"
 

@@ -25,13 +25,13 @@ from optuna.trial import TrialState
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from mdmtune.data.jsonsafe import to_jsonable
 from mdmtune.errors import InvalidInput
-from mdmtune.jsonsafe import to_jsonable
 from mdmtune.service.db.models import LOCAL_OWNER, Checkpoint, EvalSetRow, Job, JobStatus, new_id, utcnow
 from mdmtune.tuning.spec import TuneSpec
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
+    from mdmtune.data.evalsets import EvalSet
     from mdmtune.models.metadata import CheckpointInfo
     from mdmtune.tuning.evalset_facts import EvalSetFacts
 
@@ -158,7 +158,7 @@ def submit_job(
     would wait on ourselves. If the row cannot be committed (say, an Idempotency-Key race lost on the unique
     constraint), the study is deleted again and the IntegrityError raised.
     """
-    from mdmtune.tuning.limits import MAX_TIMEOUT_SECONDS
+    from mdmtune.options.limits import MAX_TIMEOUT_SECONDS
     from mdmtune.tuning.search import create_study
 
     spec = spec.validate()
@@ -228,7 +228,7 @@ class _Artifacts:
 
     def records(self, row: EvalSetRow) -> EvalSet:
         """The row's records, parsed from its file at most once per submission."""
-        from mdmtune.evalsets import load_eval_set
+        from mdmtune.data.evalsets import load_eval_set
 
         if row.id not in self._parsed:
             self._parsed[row.id] = load_eval_set(_artifact_path(row.path, self.artifact_dir))

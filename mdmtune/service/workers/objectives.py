@@ -20,7 +20,7 @@ from mdmtune.service.db.models import Checkpoint, EvalSetRow, Job
 from mdmtune.service.settings import Settings
 
 if TYPE_CHECKING:
-    from mdmtune.evalsets import EvalSet
+    from mdmtune.data.evalsets import EvalSet
     from mdmtune.models.base import Denoiser
     from mdmtune.tuning.cache import ScoreCache
     from mdmtune.tuning.lifecycle import JobInputs
@@ -114,7 +114,7 @@ class ObjectiveCache:
 
     def eval_set(self, row: EvalSetRow) -> EvalSet:
         """The row's records, parsed once per worker (by sha256)."""
-        from mdmtune.evalsets import load_eval_set
+        from mdmtune.data.evalsets import load_eval_set
 
         with self._lock:
             if row.sha256 in self._eval_sets:

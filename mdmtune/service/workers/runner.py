@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mdmtune.data.jsonsafe import to_jsonable
 from mdmtune.errors import MdmtuneError
-from mdmtune.jsonsafe import to_jsonable
 from mdmtune.service.db.models import Job, JobStatus, utcnow
 from mdmtune.service.db.session import make_engine, make_session_factory, optuna_storage
 from mdmtune.service.settings import Settings

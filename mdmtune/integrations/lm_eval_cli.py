@@ -1,9 +1,10 @@
-"""`python -m mdmtune.lm_eval ...` (or `mdmtune-lm-eval ...`): lm-eval's command line with `--model mdmtune`.
+"""`mdmtune-lm-eval ...` (or `python -m mdmtune.integrations.lm_eval_cli ...`): lm-eval's command line with
+`--model mdmtune`.
 
 lm-eval 0.4.13 finds models only in its own registry; this registers mdmtune's (mdmtune.integrations.lm_eval_model)
 and hands the arguments, unchanged, to lm-eval's own command line:
 
-    python -m mdmtune.lm_eval --model mdmtune --model_args checkpoint=CK,schedule=result.json \
+    python -m mdmtune.integrations.lm_eval_cli --model mdmtune --model_args checkpoint=CK,schedule=result.json \
         --tasks my_task --include_path tasks/
 """
 

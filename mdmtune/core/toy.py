@@ -23,9 +23,9 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mdmtune.core.plans import ancestral_probabilities, count_plan
+from mdmtune.core.schedules import Schedule, beta, beta_alpha, check_steps, step_grid
 from mdmtune.errors import InvalidInput
-from mdmtune.plans import ancestral_probabilities, count_plan
-from mdmtune.schedules import Schedule, beta, beta_alpha, check_steps, step_grid
 
 LENGTH = 5
 """n: tokens in a toy sequence."""

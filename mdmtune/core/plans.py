@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mdmtune.core.schedules import Schedule, check_steps
 from mdmtune.errors import InvalidInput
-from mdmtune.schedules import Schedule, check_steps
 
 TIE_TOLERANCE = 1e-9
 """Fractional parts (and quotas vs integers) closer than this count as equal (docs/math.md)."""

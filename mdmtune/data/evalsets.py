@@ -24,8 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from mdmtune.data.jsonsafe import MAX_JSON_DEPTH, first_unstorable, json_depth
 from mdmtune.errors import InvalidInput
-from mdmtune.jsonsafe import MAX_JSON_DEPTH, first_unstorable, json_depth
 
 KINDS: tuple[str, ...] = ("completion", "infill")
 _TEXT_FIELD = {"completion": "prompt", "infill": "masked"}

@@ -1,6 +1,6 @@
 """`Client`: a small Python client of a running mdmtune server (what `mdmtune remote` uses; import it in scripts).
 
-    from mdmtune.client import Client
+    from mdmtune.service.client import Client
     with Client("http://gpu-box:8000", api_key="...") as remote:
         checkpoint = remote.upload_checkpoint("examples/sudoku/checkpoint")   # a folder is zipped on the way
         eval_set = remote.upload_eval_set("examples/sudoku/eval.jsonl")
@@ -163,7 +163,7 @@ def draw_figures(best: dict[str, Any], trials: list[dict[str, Any]], out: Path) 
 
 
 def _baseline_names(best: dict[str, Any]) -> list[str]:
-    from mdmtune import schedules
+    from mdmtune.core import schedules
 
     return [name for name in (list(best.get("baselines") or {}) or ["linear", "cos2"]) if name in schedules.NAMES]
 
@@ -182,7 +182,7 @@ def schedule_figure(best: dict[str, Any]) -> Any:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from mdmtune import schedules
+    from mdmtune.core import schedules
     from mdmtune.plots import style
 
     t = np.linspace(0.0, 1.0, 201)

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mdmtune.data.evalsets import EvalSet, json_lines
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalSet, json_lines
 
 
 def _fail(line: int, message: str) -> InvalidInput:

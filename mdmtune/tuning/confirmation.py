@@ -20,10 +20,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from mdmtune import schedules
+from mdmtune.core import schedules
+from mdmtune.core.plans import block_count_plans, count_plan
+from mdmtune.core.schedules import NAMED_AB, Schedule
 from mdmtune.errors import MdmtuneError
-from mdmtune.plans import block_count_plans, count_plan
-from mdmtune.schedules import NAMED_AB, Schedule
 from mdmtune.tuning.energy_objective import EnergyObjective
 from mdmtune.tuning.result import (
     BaselineScore,

@@ -25,13 +25,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from mdmtune.core.schedules import Schedule, alpha_grids, check_steps
+from mdmtune.data.evalsets import EvalRecord, EvalSet, where
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalRecord, EvalSet, where
 from mdmtune.metrics import Metric, get_metric, score_outputs
 from mdmtune.models.base import Denoiser
 from mdmtune.models.template import NO_TEMPLATE, Template, learn_template
 from mdmtune.sampling import SampleOutput, SamplerSettings, derive_seed, sample, sample_adaptive, sample_hybrid
-from mdmtune.schedules import Schedule, alpha_grids, check_steps
 
 BatchHook = Callable[[int, int], None]
 """on_batch(rows_done, rows_total), called after every model batch; raising from it stops the evaluation."""

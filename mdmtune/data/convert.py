@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mdmtune.data.evalsets import EvalSet, json_lines, write_eval_set
 from mdmtune.errors import InvalidInput
-from mdmtune.evalsets import EvalSet, json_lines, write_eval_set
 
 Row = Mapping[str, Any]
 FORMATS: tuple[str, ...] = ("humaneval", "mbpp", "gsm8k", "math", "bbh")

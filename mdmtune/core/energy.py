@@ -22,8 +22,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln
 
+from mdmtune.core.schedules import Schedule, beta_gamma, check_shape_parameters, step_grid
 from mdmtune.errors import InvalidInput
-from mdmtune.schedules import Schedule, beta_gamma, check_shape_parameters, step_grid
 
 Floats = NDArray[np.float64]
 

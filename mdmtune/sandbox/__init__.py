@@ -15,7 +15,7 @@ the program sees:
 - an empty environment, no stdin, and the limits of `Limits` (CPU time, address space, file size, open files, one
   process: no fork, no thread), a wall clock, and an output cap (its output comes back through a pipe: the parent
   never opens a path the program can touch).
-The harness (mdmtune/_sandbox_harness.py) runs the program and writes the verdict: see its docstring. The verdict
+The harness (mdmtune/sandbox/_harness.py) runs the program and writes the verdict: see its docstring. The verdict
 is one of `VERDICTS` (an exception's name follows "failed: ", the limit's name "killed by limit: ").
 
 When bwrap is missing or cannot start (a container without the capability or seccomp profile it needs), the weak
@@ -48,7 +48,7 @@ from pathlib import Path
 
 from mdmtune.errors import InternalError, InvalidInput
 
-_HARNESS = Path(__file__).with_name("_sandbox_harness.py")
+_HARNESS = Path(__file__).with_name("_harness.py")
 UID_POOL = 256
 """Distinct sandbox uids (as root): at most this many programs run at once on one machine."""
 ALLOW_WEAK_ENV = "MDMTUNE_ALLOW_WEAK_SANDBOX"
