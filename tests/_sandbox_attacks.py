@@ -115,13 +115,14 @@ def escapes(target: Target) -> dict[str, str]:
     }
 
 
-def run_attacks(cpu_seconds: int = 1, wall_seconds: float = 8.0) -> dict[str, object]:
+def run_attacks(cpu_seconds: int = 2, wall_seconds: float = 12.0) -> dict[str, object]:
     """Set out the bait, run every hostile program through mdmtune.sandbox, and report what each reached.
 
     The caller stands for the worker; a sibling process of the same user stands for the API (kill(-1) would reach
     it without a pid namespace). Returns the verdicts, the protections, and what the bait saw. The wall limit is
-    eight times the CPU limit so that the endless loop meets its CPU limit first even on a loaded machine (on 2
-    busy cores a 2 s CPU limit under a 4 s wall limit sometimes read "timed out").
+    six times the CPU limit so that the endless loop meets its CPU limit first even on a loaded machine (on 2
+    busy cores a 2 s CPU limit under a 4 s wall limit sometimes read "timed out"); the CPU limit stays at 2 s
+    because the memory hog's page faults cost about a second of CPU before it meets its memory limit.
     """
     import contextlib
     import os
