@@ -71,3 +71,9 @@ def test_unknown_request_keys_are_refused_by_name():
     with pytest.raises(InvalidInput) as error:
         TuneSpec.from_mapping({"steps": 8, "n_trails": 10})
     assert error.value.field == "n_trails"
+
+
+def test_a_frontier_jobs_budgets_are_its_steps_in_ascending_order():
+    spec = TuneSpec(objective="frontier", steps=(16, 4, 8), metric="sudoku")
+    assert spec.budgets == (4, 8, 16)
+    assert TuneSpec(objective="frontier", steps=8, metric="sudoku").budgets == (8,)

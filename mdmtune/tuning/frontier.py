@@ -1,6 +1,6 @@
 """The quality-per-NFE frontier: at each budget B of model calls per record, which decoding policy wins, by how much.
 
-At every budget B (`spec.steps` holds the budgets) six points compete on the same records and seeds:
+At every budget B (`spec.budgets`) six points compete on the same records and seeds:
 - schedule: the tuned Beta schedule at N = B (the ordinary search: `run_search` + `finalize`, its confirm winner),
   linear and cos2 at N = B (a schedule's calls per record are the steps at which its plan commits something, <= B);
 - threshold: the Fast-dLLM decoder with the tau of best search-split score among those whose mean calls per record
@@ -96,7 +96,7 @@ class BudgetResult:
 
 
 @dataclass
-class SweepPoint:
+class AdaptivePoint:
     """An adaptive decoder's parameter as measured on the search split (every value tried, for the figure)."""
 
     decoder: str
@@ -121,7 +121,7 @@ class FrontierResult:
     """The same cost counted per sampled row (what each row would cost alone): independent of the batch size."""
     nfe_by_part: dict[str, int]
     row_nfe_by_part: dict[str, int]
-    sweeps: list[SweepPoint]
+    sweeps: list[AdaptivePoint]
     wall_time_s: float
     seed: int
     figures: dict[str, str] = field(default_factory=dict)
@@ -150,7 +150,7 @@ def run_frontier(
     spec = spec.replace(objective="frontier").validate()
     if spec.sampler != "count":
         raise InvalidInput("sampler", "the frontier compares count plans with adaptive decoders; use sampler count")
-    budgets = sorted(spec.steps_list)
+    budgets = list(spec.budgets)
     say = progress or (lambda message: None)
     base = QualityObjective.build(
         spec.replace(objective="quality", steps=budgets[0]),
@@ -205,7 +205,7 @@ def run_frontier(
         nfe_by_part=nfe_by_part,
         row_nfe_by_part=rows_by_part,
         sweeps=[
-            SweepPoint(decoder=d, parameter=v, nfe_per_record=c, score=s)
+            AdaptivePoint(decoder=d, parameter=v, nfe_per_record=c, score=s)
             for d, sweep in sweeps.items()
             for v, c, s in sweep.table(base.search_indices)
         ],

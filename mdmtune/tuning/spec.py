@@ -110,6 +110,12 @@ class TuneSpec:
         return tuple(steps) if isinstance(steps, (tuple, list)) else (steps,)
 
     @property
+    def budgets(self) -> tuple[int, ...]:
+        """A frontier job's budgets (mean model calls per record), ascending. They travel in `steps` (the request's
+        `budgets`, the CLI's `--budgets`) because the schedule competing at budget B runs N = B steps."""
+        return tuple(sorted(self.steps_list))
+
+    @property
     def direction(self) -> Literal["minimize", "maximize"]:
         return "minimize" if self.objective == "energy" else "maximize"
 

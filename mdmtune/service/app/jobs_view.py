@@ -9,7 +9,7 @@ from datetime import datetime
 
 from mdmtune.core import plans, schedules
 from mdmtune.data.jsonsafe import to_jsonable
-from mdmtune.service.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, Progress, QualityOut
+from mdmtune.service.app.schemas import BestOut, BestSoFar, BlockPlan, JobOut, ProgressOut, QualityOut
 from mdmtune.service.db.models import Job, utcnow
 from mdmtune.tuning.result import CountPlan, TuneResult
 
@@ -33,7 +33,7 @@ def phase(job: Job) -> str:
     return "confirming" if job.trials_done >= job.n_trials else "searching"
 
 
-def progress(job: Job) -> Progress:
+def progress(job: Job) -> ProgressOut:
     """Trials done of total, NFEs, elapsed since the first claim, and a linear eta while running."""
     elapsed = _seconds(job.started_at, job.finished_at)
     eta = None
@@ -41,7 +41,7 @@ def progress(job: Job) -> Progress:
         eta = elapsed / job.trials_done * max(0, job.n_trials - job.trials_done)
     elif job.status in ("succeeded", "failed", "cancelled"):
         eta = 0.0
-    return Progress(
+    return ProgressOut(
         trials_done=job.trials_done, n_trials=job.n_trials, nfe=job.nfe, elapsed_seconds=elapsed, eta_seconds=eta
     )
 

@@ -169,7 +169,7 @@ class EvalSetOut(BaseModel):
     created_at: datetime
 
 
-class Progress(BaseModel):
+class ProgressOut(BaseModel):
     trials_done: int
     n_trials: int
     nfe: int = Field(..., description="Model forward passes so far (0 for energy jobs).")
@@ -200,7 +200,7 @@ class JobOut(BaseModel):
     eval_set_id: str | None = None
     validate_eval_set_id: str | None = None
     request: dict[str, Any] = Field(..., description="The full tuning request, defaults filled in.")
-    progress: Progress
+    progress: ProgressOut
     best: BestSoFar | None = Field(None, description="Best trial so far (final once succeeded).")
     cancel_requested: bool = False
     error: str | None = None

@@ -189,7 +189,7 @@ def submit_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         study_name=study_name,
-        n_trials=spec.trials * len(spec.steps_list),  # a frontier job runs one search per budget
+        n_trials=spec.trials * len(spec.steps_list),  # a frontier job runs one search per budget (spec.budgets)
         timeout_seconds=timeout_seconds,
     )
     return _commit(session, storage, job)
