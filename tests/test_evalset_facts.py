@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mdmtune.data.evalsets import parse_eval_set, write_eval_set
+from mdmtune.data.evalsets import parse_eval_set
 from mdmtune.errors import InvalidInput
 from mdmtune.metrics import METRIC_NAMES, resolve_metric
 from mdmtune.service.db import make_engine, make_session_factory, optuna_storage
-from mdmtune.service.db.models import Checkpoint, EvalSetRow
+from mdmtune.service.db.models import EvalSetRow
 from mdmtune.service.workers.jobs import submit_job
 from mdmtune.tuning.evalset_facts import EvalSetFacts, MaskCount
 from mdmtune.tuning.spec import TuneSpec
@@ -65,19 +65,11 @@ def test_facts_resolve_a_metric_exactly_as_the_records_do(eval_set, name):
 @pytest.fixture
 def rows(db_url, tmp_path):
     """A native checkpoint and an infill eval set stored the old way: a row without facts."""
-    from apiartifacts import native_folder
+    from apiartifacts import stored_infill_rows
 
     engine = make_engine(db_url)
     sessions = make_session_factory(engine)
-    native_folder(tmp_path / "ckpt", max_len=16)
-    records = [{"id": i, "masked": f"{i}+1=_", "answer": f"{i}+1={i + 1}"} for i in range(1, 9)]
-    written = write_eval_set(records, tmp_path / "evals" / "set.jsonl")
-    with sessions() as session:
-        checkpoint = Checkpoint(sha256="c" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
-        session.add_all([checkpoint, eval_set])
-        session.commit()
-        ids = checkpoint.id, eval_set.id
+    ids = stored_infill_rows(sessions, tmp_path)
     yield sessions, optuna_storage(db_url), ids, tmp_path
     engine.dispose()
 

@@ -182,21 +182,9 @@ def test_job_whose_workers_keep_dying_fails_after_max_attempts(env):
 
 def _quality_rows(settings: Settings, sessions) -> tuple[str, str]:
     """A tiny real native checkpoint and an infill eval set in the artifact folder, with their rows."""
-    from apiartifacts import native_folder
+    from apiartifacts import stored_infill_rows
 
-    from mdmtune.data.evalsets import write_eval_set
-    from mdmtune.service.db.models import Checkpoint, EvalSetRow
-
-    root = settings.resolved_artifact_dir
-    native_folder(root / "ckpt", max_len=16)
-    records = [{"id": i, "masked": f"{i}+1=_", "answer": f"{i}+1={i + 1}"} for i in range(1, 9)]
-    written = write_eval_set(records, root / "evals" / "set.jsonl")
-    with sessions() as session:
-        checkpoint = Checkpoint(sha256="c" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
-        session.add_all([checkpoint, eval_set])
-        session.commit()
-        return checkpoint.id, eval_set.id
+    return stored_infill_rows(sessions, settings.resolved_artifact_dir)
 
 
 def test_quality_jobs_share_one_loaded_checkpoint_and_keep_their_scores(migrated_sqlite_url, tmp_path):
