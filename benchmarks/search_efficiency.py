@@ -208,7 +208,7 @@ def setup(args: argparse.Namespace) -> tuple[str, object, EvalSet, TuneSpec]:
             n_trials=args.trials,
             seed=args.seed,
             batch_size=args.batch_size,
-        ).validate()
+        )
         return f"toy:{args.toy}", ToyPosterior(args.toy), toy_eval_set(args.toy, args.records or 300), spec
     checkpoint = args.checkpoint or find_checkpoint("sudoku")
     if checkpoint is None:
@@ -218,7 +218,7 @@ def setup(args: argparse.Namespace) -> tuple[str, object, EvalSet, TuneSpec]:
         eval_set = EvalSet(eval_set.records[: args.records], eval_set.kind, eval_set.sha256)
     spec = TuneSpec(
         steps=args.steps, metric=args.metric, n_trials=args.trials, seed=args.seed, batch_size=args.batch_size
-    ).validate()
+    )
     return str(checkpoint), load_denoiser(checkpoint, device=args.device), eval_set, spec
 
 

@@ -231,5 +231,5 @@ def test_a_tune_job_refuses_bad_hybrid_fields_by_name(kwargs, field):
     from mdmtune.tuning.spec import TuneSpec
 
     with pytest.raises(InvalidInput) as error:
-        TuneSpec(**{"objective": "quality", "metric": "sudoku", "steps": 4, **kwargs}).validate()
+        TuneSpec(**{"objective": "quality", "metric": "sudoku", "steps": 4, **kwargs})
     assert error.value.field == field

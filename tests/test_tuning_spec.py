@@ -51,12 +51,12 @@ def test_defaults_are_the_documented_ones():
 )
 def test_validate_names_the_bad_field(changes, field):
     with pytest.raises(InvalidInput) as error:
-        TuneSpec(**changes).validate()
+        TuneSpec(**changes)
     assert error.value.field == field
 
 
 def test_energy_jobs_skip_the_quality_checks():
-    TuneSpec(objective="energy", metric="bleu", confirm_fraction=2.0).validate()
+    TuneSpec(objective="energy", metric="bleu", confirm_fraction=2.0)
 
 
 def test_json_round_trip_keeps_every_field():

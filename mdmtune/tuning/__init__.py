@@ -1,7 +1,7 @@
 """Schedule tuning: an Optuna search over the Beta family's (a, b), for an energy or a quality objective.
 
 The public surface (what the CLI and the service's workers call):
-- `TuneSpec` (spec.py): the job; `validate()` names the bad field.
+- `TuneSpec` (spec.py): the job, checked when made (a bad value raises InvalidInput naming the field).
 - `create_study(spec, storage, study_name)`: creates or loads the study; baselines (linear, cos2) enqueued once.
 - `run_search(spec, study, objective, *, progress, should_stop, worker_seed)`: batched ask/tell up to n_trials
   finished trials in the study (resumable, shareable between workers); `fail_stale_running_trials(study)` after a

@@ -76,7 +76,6 @@ def tune(
     re-scored when the search ends (`result.validation`, and `result.warnings` where the best loses there). It is
     checked before the search starts, so a set the job cannot score fails at once. A stop (should_stop) ends the
     search; the result reports the trials it finished."""
-    spec.validate()
     if len(spec.steps_list) != 1:
         raise InvalidInput("steps", "tune() takes one step count; use tune_sweep() for several")
     inputs = JobInputs(checkpoint, eval_set, validate_eval_set, cache, checkpoint_sha)
@@ -103,7 +102,6 @@ def tune_sweep(
     validate_eval_set: str | os.PathLike[str] | EvalSet | None = None,
 ) -> SweepResult:
     """Tune at each N of spec.steps (one study each, one shared score cache) and report quality vs steps."""
-    spec.validate()
     inputs = JobInputs(checkpoint, eval_set, validate_eval_set, cache)
     return run_sweep(
         spec,

@@ -147,7 +147,7 @@ def run_frontier(
     from mdmtune.tuning.search import create_study, run_search
 
     started = time.perf_counter()
-    spec = spec.replace(objective="frontier").validate()
+    spec = spec.replace(objective="frontier")
     if spec.sampler != "count":
         raise InvalidInput("sampler", "the frontier compares count plans with adaptive decoders; use sampler count")
     budgets = list(spec.budgets)

@@ -106,7 +106,6 @@ class QualityObjective:
         """Load what is given as a path, encode the eval set once, split it, plan the rungs."""
         from mdmtune.tuning.evaluation import encode_records
 
-        spec.validate()
         records = eval_set if isinstance(eval_set, EvalSet) else load_eval_set(eval_set)
         metric = resolve_metric(spec.metric, records)  # before the model loads: a wrong metric costs nothing
         if not metric.per_record:

@@ -125,7 +125,6 @@ def create_study(
     spec: TuneSpec, storage: str | optuna.storages.BaseStorage | None, study_name: str | None = None
 ) -> optuna.Study:
     """Create (or load) the study and enqueue the in-bounds baselines, only if this call created it."""
-    spec.validate()
     backend = open_storage(storage)
     sampler = make_sampler(spec, spec.seed)
     try:
@@ -229,7 +228,6 @@ def run_search(
     poll_s: float = 0.2,
 ) -> SearchRun:
     """Ask/tell in batches until the study holds spec.trials finished trials (or should_stop() says stop)."""
-    spec.validate()
     if objective.direction != spec.direction:
         raise InvalidInput("objective", f"the objective should {spec.direction}, not {objective.direction}")
     study.sampler = make_sampler(spec, spec.seed if worker_seed is None else worker_seed)

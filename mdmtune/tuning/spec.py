@@ -128,8 +128,8 @@ class TuneSpec:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> TuneSpec:
-        """Nothing left to do: a spec is checked when it is made. Kept (returning self) for the callers that chain it
-        (mdmtune.tuning.api, search, frontier, quality_objective and the service's workers)."""
+        """Nothing left to do: a spec is checked when it is made. Kept (returning self) so that library code written
+        for earlier versions, which chained `TuneSpec(...).validate()`, keeps working."""
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Jobs: the one module that submits, cancels and lists them, and checks a quality job against its artifacts.
 
 Used alike by the HTTP routes, the workers' tests, the benchmarks and the demo (through the HTTP API), so a job made
-any way is made the same way: validated (`TuneSpec.validate()`, then the artifacts' stored metadata), its Optuna
-study created with the baselines enqueued once, then its queued row committed.
+any way is made the same way: validated (the `TuneSpec` checks itself when made, then the artifacts' stored
+metadata), its Optuna study created with the baselines enqueued once, then its queued row committed.
 
 The checks read what was stored at upload (the checkpoint's declared conventions, `checkpoints.meta`; the eval
 set's facts, `eval_sets.facts`) and never load a model or parse an eval set (but once for a row stored before
@@ -161,7 +161,6 @@ def submit_job(
     from mdmtune.options.limits import MAX_TIMEOUT_SECONDS
     from mdmtune.tuning.search import create_study
 
-    spec = spec.validate()
     if len(spec.steps_list) != 1 and spec.objective != "frontier":
         raise InvalidInput("steps", "a service job tunes one step count; submit one job per step count")
     if timeout_seconds is not None and not 0 < timeout_seconds <= MAX_TIMEOUT_SECONDS:

@@ -284,7 +284,7 @@ class Worker:
         from mdmtune.tuning.lifecycle import JobHooks, prepare, search
 
         job = queue.load_job(self.sessions, helper.job_id)
-        spec = TuneSpec.from_mapping(job.request).validate()
+        spec = TuneSpec.from_mapping(job.request)
         prepared = prepare(spec, self.objectives.inputs(spec, job, self.sessions, helper=True))
         study = TaggedStudy(job.study_name, self.storage, queue.trial_tag(helper.token), self.worker_id)
         stop = _Stop(self, helper, heartbeat, deadline=self._deadline(job), helping=True)
@@ -302,7 +302,7 @@ class Worker:
         study, the resume seed, fenced progress and the stop check; the result is written fenced."""
         from mdmtune.tuning.lifecycle import Stopped, run_job
 
-        spec = TuneSpec.from_mapping(job.request).validate()
+        spec = TuneSpec.from_mapping(job.request)
         self._refuse_without_sandbox(spec, job)
         inputs = self.retrying(lambda: self.objectives.inputs(spec, job, self.sessions), "read artifacts")
         hooks = self._hooks(spec, lease, stop)
