@@ -144,8 +144,6 @@ def run_frontier(
 
     progress(message) narrates; on_budget(budgets done, model calls so far) after each budget; should_stop() is
     polled between model batches, and True raises EvaluationStopped (nothing is reported half-done)."""
-    from mdmtune.tuning.search import create_study, run_search
-
     started = time.perf_counter()
     spec = spec.replace(objective="frontier")
     if spec.sampler != "count":
@@ -161,38 +159,13 @@ def run_frontier(
     )
     sweeps = {d: AdaptiveSweep(base, d, should_stop) for d in ("threshold", "entropy")}
     _sweep_adaptive(sweeps, budgets, say)
-    budget_results, schedule_nfe, schedule_rows = [], {"search": 0, "confirm": 0}, 0
-    hybrid_cost = {"nfe": 0, "row_nfe": 0}
+    costs = _Costs(sweeps)
+    budget_results: list[BudgetResult] = []
     for budget in budgets:
-        one = spec.replace(objective="quality", steps=budget, n_trials=spec.trials)
-        objective = base.with_steps(budget)
-        study = create_study(one, None, f"mdmtune-frontier-N{budget}")
-        say(f"budget {budget}: tuning the Beta schedule at N = {budget} ({one.trials} trials)")
-        if run_search(one, study, objective, should_stop=should_stop).stopped:
-            raise EvaluationStopped(f"stopped while tuning the schedule at N = {budget}")
-        points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget, should_stop, hybrid_cost, say)
-        schedule_nfe["search"] += objective.nfe_spent - confirm_nfe
-        schedule_nfe["confirm"] += confirm_nfe
-        schedule_rows += objective.row_nfe_spent
-        budget_results.append(BudgetResult(budget=budget, winner=_winner(points), points=points))
-        say(f"budget {budget}: winner {budget_results[-1].winner.name} ({budget_results[-1].winner.score:.3f})")
+        budget_results.append(_tune_budget(spec, base, sweeps, budget, costs, should_stop, say))
         if on_budget is not None:
-            spent = sum(s.nfe for s in sweeps.values()) + schedule_nfe["search"] + schedule_nfe["confirm"]
-            spent += hybrid_cost["nfe"]
-            on_budget(len(budget_results), spent)
-    nfe_by_part = {
-        "schedule_search": schedule_nfe["search"],
-        "schedule_confirm": schedule_nfe["confirm"],
-        "threshold": sweeps["threshold"].nfe,
-        "entropy": sweeps["entropy"].nfe,
-        "hybrid": hybrid_cost["nfe"],
-    }
-    rows_by_part = {
-        "schedule": schedule_rows,
-        "threshold": sweeps["threshold"].row_nfe,
-        "entropy": sweeps["entropy"].row_nfe,
-        "hybrid": hybrid_cost["row_nfe"],
-    }
+            on_budget(len(budget_results), sum(costs.nfe_by_part().values()))
+    nfe_by_part, rows_by_part = costs.nfe_by_part(), costs.rows_by_part()
     return FrontierResult(
         frontier=budget_results,
         budgets=budgets,
@@ -213,6 +186,59 @@ def run_frontier(
         seed=spec.seed,
         model=base.model_report(),
     )
+
+
+class _Costs:
+    """Model calls spent so far, by part of the job (the adaptive sweeps count their own)."""
+
+    def __init__(self, sweeps: dict[str, AdaptiveSweep]) -> None:
+        self.sweeps = sweeps
+        self.schedule_search = self.schedule_confirm = self.schedule_rows = 0
+        self.hybrid = {"nfe": 0, "row_nfe": 0}
+
+    def nfe_by_part(self) -> dict[str, int]:
+        return {
+            "schedule_search": self.schedule_search,
+            "schedule_confirm": self.schedule_confirm,
+            "threshold": self.sweeps["threshold"].nfe,
+            "entropy": self.sweeps["entropy"].nfe,
+            "hybrid": self.hybrid["nfe"],
+        }
+
+    def rows_by_part(self) -> dict[str, int]:
+        return {
+            "schedule": self.schedule_rows,
+            "threshold": self.sweeps["threshold"].row_nfe,
+            "entropy": self.sweeps["entropy"].row_nfe,
+            "hybrid": self.hybrid["row_nfe"],
+        }
+
+
+def _tune_budget(
+    spec: TuneSpec,
+    base: QualityObjective,
+    sweeps: dict[str, AdaptiveSweep],
+    budget: int,
+    costs: _Costs,
+    should_stop: Callable[[], bool] | None,
+    say: Callable[[str], None],
+) -> BudgetResult:
+    """One budget: tune the Beta schedule at N = budget, then score every policy on the confirm split."""
+    from mdmtune.tuning.search import create_study, run_search
+
+    one = spec.replace(objective="quality", steps=budget, n_trials=spec.trials)
+    objective = base.with_steps(budget)
+    study = create_study(one, None, f"mdmtune-frontier-N{budget}")
+    say(f"budget {budget}: tuning the Beta schedule at N = {budget} ({one.trials} trials)")
+    if run_search(one, study, objective, should_stop=should_stop).stopped:
+        raise EvaluationStopped(f"stopped while tuning the schedule at N = {budget}")
+    points, confirm_nfe = _budget_points(one, study, objective, sweeps, budget, should_stop, costs.hybrid, say)
+    costs.schedule_search += objective.nfe_spent - confirm_nfe
+    costs.schedule_confirm += confirm_nfe
+    costs.schedule_rows += objective.row_nfe_spent
+    result = BudgetResult(budget=budget, winner=_winner(points), points=points)
+    say(f"budget {budget}: winner {result.winner.name} ({result.winner.score:.3f})")
+    return result
 
 
 def _sweep_adaptive(sweeps: dict[str, AdaptiveSweep], budgets: list[int], say: Callable[[str], None]) -> None:
