@@ -158,10 +158,13 @@ def test_sample_with_a_decoder_keeps_nfe_per_record_and_refuses_schedule_options
         assert code == 2 and out == "" and f"{field}:" in err, (extra, err)
 
 
-def test_tune_scores_a_rival_decoder_beside_the_baselines(capsys, frontier):
+@pytest.mark.parametrize("remasking", ["low_confidence", "random"])
+def test_tune_scores_a_rival_decoder_beside_the_baselines(capsys, frontier, remasking):
+    """The rival commits by its own rule whatever remasking the schedules are sampled with."""
     args = ["tune", "--checkpoint", str(CHECKPOINT), "--eval-set", str(frontier / "eval.jsonl"), "--metric", "sudoku"]
     args += ["--steps", "4", "--trials", "3", "--decoder", "entropy", "--entropy-bound", "0.5", "--no-figures"]
-    code, out, err = run_cli(capsys, *args, "--out", str(frontier / "tune"), "--json")
+    args += ["--remasking", remasking]
+    code, out, err = run_cli(capsys, *args, "--out", str(frontier / f"tune-{remasking}"), "--json")
     assert code == 0, err
     document = json.loads(out)
     rival = document["baselines"]["entropy"]

@@ -77,3 +77,18 @@ def test_a_frontier_jobs_budgets_are_its_steps_in_ascending_order():
     spec = TuneSpec(objective="frontier", steps=(16, 4, 8), metric="sudoku")
     assert spec.budgets == (4, 8, 16)
     assert TuneSpec(objective="frontier", steps=8, metric="sudoku").budgets == (8,)
+
+
+def test_the_jobs_remasking_does_not_bind_its_rival_decoder():
+    """The schedules are sampled with the job's sampler and remasking; the rival always commits by confidence."""
+    spec = TuneSpec(metric="sudoku", steps=4, remasking="random", decoder="threshold", threshold=0.9)
+    assert (spec.remasking, spec.decoder) == ("random", "threshold")
+    assert (
+        TuneSpec(metric="sudoku", steps=4, sampler="ancestral", decoder="hybrid", threshold=0.9).sampler == "ancestral"
+    )
+    with pytest.raises(InvalidInput) as error:
+        TuneSpec(metric="sudoku", steps=4, remasking="random", decoder="threshold")
+    assert error.value.field == "threshold"
+    with pytest.raises(InvalidInput) as error:
+        TuneSpec(metric="sudoku", steps=4, remasking="top", decoder="threshold", threshold=0.9)
+    assert error.value.field == "remasking"

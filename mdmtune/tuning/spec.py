@@ -24,6 +24,7 @@ from mdmtune.errors import InvalidInput
 from mdmtune.options import BY_NAME, ModelReading, SamplerSettings, Scoring, Search, spec_options
 from mdmtune.options.checks import check_value
 from mdmtune.options.names import DEFAULT_BOUNDS, DEFAULT_TRIALS, OBJECTIVES, SEARCH_ALGORITHMS
+from mdmtune.options.table import options_of
 
 __all__ = ["DEFAULT_BOUNDS", "DEFAULT_TRIALS", "OBJECTIVES", "SEARCH_ALGORITHMS", "TuneSpec"]
 
@@ -74,7 +75,8 @@ class TuneSpec:
         self._check_lengths()
         if self.objective in MODEL_OBJECTIVES:
             self._check_decoder()
-            for part in (self.sampling, self.reading, self.scoring):
+            self._check_sampling()
+            for part in (self.reading, self.scoring):
                 part.check()
 
     def _check_lengths(self) -> None:
@@ -88,6 +90,18 @@ class TuneSpec:
                     check_blocks(self.gen_length, self.block_length, n)
         elif self.block_length is not None:
             raise InvalidInput("block_length", "needs gen_length")
+
+    def _check_sampling(self) -> None:
+        """Every sampling field by its declaration, then the decoder's rules for the rival as it is sampled.
+
+        In a quality job `sampler` and `remasking` are how the schedules are sampled, while `decoder` (with its
+        `threshold` or `entropy_bound`) names the rival scored beside them, which always commits by model confidence
+        (count sampler, its own ranking: mdmtune.tuning.adaptive_sweep). So the job's sampler and remasking do not
+        bind the rival, and `remasking="random"` with a threshold rival is a valid job."""
+        for option in options_of("sampling"):
+            check_value(option, getattr(self.sampling, option.name))
+        rival = self.sampling.values() | {"sampler": "count", "remasking": "low_confidence"}
+        SamplerSettings.unchecked(**rival).rules()
 
     def _check_decoder(self) -> None:
         """What a job may ask of the decoder, before the sampler's own rules (SamplerSettings) run."""
