@@ -90,3 +90,37 @@ def test_the_core_layers_import_no_outer_layer():
         if target.startswith(shells)
     ]
     assert upward == []
+
+
+def _bound_names(init: Path, package: str) -> dict[str, bool]:
+    """Names a package's __init__ binds at module level -> whether the binding is its own submodule of that name
+    (lazy exports listed in a `_HOMES` dict count as bindings too)."""
+    bound: dict[str, bool] = {}
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            for alias in node.names:
+                bound[alias.asname or alias.name] = node.module == package and alias.asname in (None, alias.name)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound[node.name] = False
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            bound |= {name: False for name in names}
+            if "_HOMES" in names and isinstance(node.value, ast.Dict):
+                bound |= {k.value: False for k in node.value.keys if isinstance(k, ast.Constant)}
+    return bound
+
+
+def test_no_package_binds_a_submodules_name_to_something_else():
+    """`import mdmtune.metrics.sudoku as m` must give the module: a function of the same name in the package's
+    __init__ would be returned instead, or replaced by the module depending on import order."""
+    modules = _modules()
+    clashes = []
+    for package, path in modules.items():
+        if path.name != "__init__.py":
+            continue
+        children = {name.rsplit(".", 1)[1] for name in modules if name.startswith(package + ".")}
+        for name, is_module in _bound_names(path, package).items():
+            if name in children and not is_module:
+                clashes.append(f"{package}.{name}")
+    assert clashes == []
