@@ -133,3 +133,16 @@ def test_an_energy_job_keeps_its_unused_quality_options_unchecked_as_before():
     with pytest.raises(InvalidInput) as error:
         spec.replace(objective="quality")
     assert error.value.field == "sampler"
+
+
+def test_every_sampling_option_but_the_rivals_reaches_the_schedules_sampler_and_the_score_cache_key():
+    """A new sampling option must change the score cache's key, or cached scores of other settings are reused."""
+    from mdmtune.options.names import RIVAL_FIELDS
+    from mdmtune.options.table import options_of
+    from mdmtune.tuning import TuneSpec
+    from mdmtune.tuning.quality_objective import sampling_fields
+
+    spec = TuneSpec(metric="sudoku", steps=4, temperature=1, decoder="threshold", threshold=0.5)
+    fields = sampling_fields(spec, leave_out=RIVAL_FIELDS)
+    assert set(fields) == {o.name for o in options_of("sampling")} - set(RIVAL_FIELDS)
+    assert fields["temperature"] == 1.0 and isinstance(fields["temperature"], float)

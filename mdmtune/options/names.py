@@ -25,3 +25,6 @@ OBJECTIVES: tuple[str, ...] = ("quality", "energy", "frontier")
 SEARCH_ALGORITHMS: tuple[str, ...] = ("tpe", "gp", "cmaes", "random")
 DEFAULT_TRIALS = {"quality": 60, "energy": 200, "frontier": 40}
 DEFAULT_BOUNDS = (0.05, 5.0)
+RIVAL_FIELDS: tuple[str, ...] = ("decoder", "threshold", "entropy_bound", "max_steps")
+"""The sampling options that choose an adaptive decoder: in a quality job, the rival scored beside the schedules,
+which themselves are always sampled with the count plan (so these stay out of the schedules' settings)."""

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mdmtune.core.schedules import Schedule
-from mdmtune.tuning.quality_objective import QualityObjective, _stop_hook
+from mdmtune.options.names import RIVAL_FIELDS
+from mdmtune.tuning.quality_objective import QualityObjective, _stop_hook, sampling_fields
 
 if TYPE_CHECKING:
     from mdmtune.sampling import SamplerSettings
@@ -50,16 +51,10 @@ class AdaptiveSweep:
     def settings(self, value: float) -> SamplerSettings:
         from mdmtune.sampling import SamplerSettings
 
-        spec = self.objective.spec
         parameter = {"entropy_bound": value} if self.decoder == "entropy" else {"threshold": value}
-        return SamplerSettings(
-            temperature=float(spec.temperature),
-            block_length=spec.block_length,
-            cfg_scale=float(spec.cfg_scale),
-            confidence_dtype=spec.confidence_dtype,
-            decoder=self.decoder,
-            **parameter,
-        )
+        # the job's settings but its schedules' sampler and ranking: an adaptive decoder commits by confidence
+        shared = sampling_fields(self.objective.spec, leave_out=(*RIVAL_FIELDS, "sampler", "remasking"))
+        return SamplerSettings(**shared, decoder=self.decoder, **parameter)
 
     def measure(self, values: list[float], indices: np.ndarray) -> None:
         """Sample what is missing of every value on `indices`; values missing the same records share one evaluation

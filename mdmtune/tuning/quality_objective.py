@@ -37,6 +37,8 @@ from mdmtune.data.evalsets import EvalSet, load_eval_set
 from mdmtune.errors import InvalidInput
 from mdmtune.metrics import Metric, resolve_metric
 from mdmtune.models.base import Denoiser
+from mdmtune.options import BY_NAME
+from mdmtune.options.names import RIVAL_FIELDS
 from mdmtune.tuning.cache import ScoreCache, context_key, denoiser_fingerprint, schedule_key
 from mdmtune.tuning.objective import BatchValues, EvaluationStopped, Points, ReportHook, StopCheck
 from mdmtune.tuning.spec import TuneSpec
@@ -67,6 +69,12 @@ def _aligned(sizes: list[int], eta: int) -> list[int]:
     """Optuna's pruner decides at steps r0 * eta^k: make every rung but the last exactly that."""
     first = sizes[0]
     return [first * eta**k for k in range(len(sizes) - 1)] + [sizes[-1]]
+
+
+def sampling_fields(spec: TuneSpec, leave_out: tuple[str, ...]) -> dict[str, str | float | int | None]:
+    """The job's sampling options but `leave_out`, floats as floats (the score cache's key spells them so)."""
+    fields = {k: v for k, v in spec.sampling.values().items() if k not in leave_out}
+    return {k: float(v) if v is not None and BY_NAME[k].kind == "float" else v for k, v in fields.items()}
 
 
 @dataclass
@@ -207,17 +215,10 @@ class QualityObjective:
         return SamplerSettings(**self._sampler_fields())
 
     def _sampler_fields(self) -> dict[str, str | float | int | None]:
-        """The job's sampler settings, named as SamplerSettings takes them and as the score cache's key holds them
-        (one list, so that the key covers every setting the sampler reads)."""
-        s = self.spec
-        return {
-            "sampler": s.sampler,
-            "remasking": s.remasking,
-            "temperature": float(s.temperature),
-            "block_length": s.block_length,
-            "cfg_scale": float(s.cfg_scale),
-            "confidence_dtype": s.confidence_dtype,
-        }
+        """How the job's schedules are sampled: every sampling option but the rival decoder's (the schedules always
+        use the count plan), named as SamplerSettings takes them and as the score cache's key holds them. Read off
+        the option table, so a new sampling option reaches both the sampler and the key by itself."""
+        return sampling_fields(self.spec, leave_out=RIVAL_FIELDS)
 
     def model_report(self) -> dict[str, Any]:
         """How the checkpoint was read and the records encoded, for the result: a wrong guess must be visible."""
