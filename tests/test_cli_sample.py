@@ -95,6 +95,10 @@ def test_sample_infills_a_hugging_face_checkpoint_and_prints_a_table(capsys, tmp
         (["--name", "linear", "--gen-length", "8", "--metric", "bleu"], "unknown metric"),
         (["--name", "linear", "--gen-length", "8", "--metric", "pass_at_1"], "metric: pass_at_1 cannot score"),
         (["--name", "linear", "--gen-length", "40"], "over the model's maximum"),
+        (["--name", "linear", "--gen-length", "8", "--batch-size", "0"], "batch_size"),
+        (["--name", "linear", "--gen-length", "8", "--seed", "-1"], "seed"),
+        (["--name", "linear", "--gen-length", "8", "--mask-symbol", "x" * 300], "mask_symbol"),
+        (["--name", "linear", "--gen-length", "8", "--steps", "0"], "steps"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, files, extra, reason):

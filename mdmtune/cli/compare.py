@@ -17,6 +17,7 @@ from rich.table import Table
 from mdmtune.cli.core import JSON_OPTION
 from mdmtune.cli.model_options import (
     Options,
+    check_reading,
     load_for_cli,
     part_values,
     print_model_line,
@@ -83,6 +84,7 @@ def _check_counts(steps: int, resamples: int, options: Options) -> None:
     for name in ("replicates", "seed"):
         check_value(BY_NAME[name], options[name])
     check_value(BY_NAME["steps"], steps)
+    check_reading(options)
     if resamples < 100 or resamples > BOOTSTRAP_LIMIT:
         raise InvalidInput("resamples", f"must be an integer in [100, {BOOTSTRAP_LIMIT}], got {resamples}")
 

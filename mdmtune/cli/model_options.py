@@ -89,6 +89,14 @@ def part_values(options: Options, part: str) -> dict[str, Any]:
     return {name: value for name, value in options.items() if BY_NAME[name].part == part}
 
 
+def check_reading(options: Options) -> None:
+    """How the checkpoint is read, by the declarations (gen_length, batch_size, mask_symbol, family, ...): sample and
+    compare build no TuneSpec that would check them, and must refuse what tune and the service refuse."""
+    from mdmtune.options import ModelReading
+
+    ModelReading(**part_values(options, "reading"))
+
+
 def spec_values(options: Options) -> dict[str, Any]:
     """The options a TuneSpec takes (not trust_remote_code, not max_steps)."""
     return {name: value for name, value in options.items() if BY_NAME[name].in_spec}

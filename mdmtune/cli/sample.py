@@ -15,6 +15,7 @@ import typer
 from mdmtune.cli.core import A_OPTION, B_OPTION, JSON_OPTION, NAME_OPTION, pick_schedule
 from mdmtune.cli.model_options import (
     Options,
+    check_reading,
     encode_for_cli,
     load_for_cli,
     part_values,
@@ -24,6 +25,8 @@ from mdmtune.cli.model_options import (
 from mdmtune.cli.output import add_reasons, emit_json, records_table, table_console
 from mdmtune.data import display
 from mdmtune.errors import InvalidInput
+from mdmtune.options import BY_NAME
+from mdmtune.options.checks import check_value
 
 if TYPE_CHECKING:
     from mdmtune.data.evalsets import EvalSet
@@ -51,6 +54,10 @@ def sample_command(
     from mdmtune.tuning.quality_objective import model_report
 
     settings = SamplerSettings(**part_values(options, "sampling"))
+    check_reading(options)
+    check_value(BY_NAME["seed"], options["seed"])
+    if steps is not None:
+        check_value(BY_NAME["steps"], steps)
     schedule = _schedule_or_none(settings.decoder, steps, a, b, name)
     records = load_eval_set(eval_set)
     scorer = resolve_metric(options["metric"], records)
