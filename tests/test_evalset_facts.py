@@ -4,7 +4,7 @@ submission reads them instead of the file (a row stored before facts were kept g
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mdmtune.data.evalsets import parse_eval_set
 from mdmtune.errors import InvalidInput
@@ -12,7 +12,7 @@ from mdmtune.metrics import METRIC_NAMES, resolve_metric
 from mdmtune.service.db import make_engine, make_session_factory, optuna_storage
 from mdmtune.service.db.models import EvalSetRow
 from mdmtune.service.workers.jobs import submit_job
-from mdmtune.tuning.evalset_facts import EvalSetFacts, MaskCount
+from mdmtune.tuning.evalset_facts import FACTS_VERSION, EvalSetFacts, MaskCount
 from mdmtune.tuning.spec import TuneSpec
 
 COMPLETION = parse_eval_set(
@@ -107,3 +107,18 @@ def test_a_mask_symbol_the_facts_do_not_count_is_counted_once_and_stored(rows):
     with pytest.raises(InvalidInput, match="line 1: no mask symbol 'X'"):
         _submit(rows, mask_symbol="X")
     assert _stored_facts(rows)["mask_counts"]["X"] == [0, 1]
+
+
+def test_facts_of_another_version_are_computed_again_once(rows):
+    """Facts computed by a version whose checks differed (here: a wrong count, marked version 0) are not trusted."""
+    sessions, _storage, (_checkpoint_id, eval_set_id), _root = rows
+    _submit(rows)
+    stale = dict(_stored_facts(rows), version=FACTS_VERSION - 1)
+    stale["mask_counts"] = {"_": [9, None]}
+    with sessions() as session:
+        session.execute(update(EvalSetRow).where(EvalSetRow.id == eval_set_id).values(facts=stale))
+        session.commit()
+    with pytest.raises(InvalidInput, match="more than the eval set's largest masked count, 1"):
+        _submit(rows, steps=2)  # the stale facts would have allowed 9
+    facts = _stored_facts(rows)
+    assert facts["version"] == FACTS_VERSION and facts["mask_counts"]["_"] == [1, None]

@@ -48,7 +48,13 @@ class MaskCount:
     """The line of the first record without it; None when every record holds it."""
 
 
+FACTS_VERSION = 1
+"""Bumped whenever what the facts hold or how they are computed changes (a metric's record check, the symbols
+counted): stored facts of another version are computed again from the file, once, like a row stored without any."""
+
+
 class FactsJson(TypedDict):
+    version: int
     declared_metric: str | None
     metrics: dict[str, list[str] | None]
     mask_counts: dict[str, list[int | None]]
@@ -106,10 +112,18 @@ class EvalSetFacts:
 
     def to_json(self) -> FactsJson:
         return {
+            "version": FACTS_VERSION,
             "declared_metric": self.declared_metric,
             "metrics": {n: None if p is None else [p.field, p.message] for n, p in self.metrics.items()},
             "mask_counts": {s: [c.largest, c.first_without] for s, c in self.mask_counts.items()},
         }
+
+    @classmethod
+    def stored(cls, kind: str, record_count: int, data: FactsJson | None) -> EvalSetFacts | None:
+        """Facts as a row stores them; None when there are none or they are of another FACTS_VERSION."""
+        if data is None or data.get("version") != FACTS_VERSION:
+            return None
+        return cls.from_json(kind, record_count, data)
 
     @classmethod
     def from_json(cls, kind: str, record_count: int, data: FactsJson) -> EvalSetFacts:

@@ -234,11 +234,12 @@ class _Artifacts:
         return self._parsed[row.id]
 
     def facts(self, row: EvalSetRow, symbol: str | None = None) -> EvalSetFacts:
-        """The row's stored facts, counting `symbol`. A row stored before facts were kept, or one whose facts do not
-        count `symbol`, is read from its file once and its facts stored, so the next submission reads none."""
+        """The row's stored facts, counting `symbol`. A row stored before facts were kept (or by a version that
+        computed them differently), or one whose facts do not count `symbol`, is read from its file once and its
+        facts stored, so the next submission reads none."""
         from mdmtune.tuning.evalset_facts import EvalSetFacts
 
-        facts = None if row.facts is None else EvalSetFacts.from_json(row.kind, row.record_count, row.facts)
+        facts = EvalSetFacts.stored(row.kind, row.record_count, row.facts)
         wanted = symbol if row.kind == "infill" else None
         if facts is not None and (wanted is None or wanted in facts.mask_counts):
             return facts
