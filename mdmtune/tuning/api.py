@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import optuna
 
 from mdmtune.errors import InvalidInput
+from mdmtune.tuning import lifecycle
 from mdmtune.tuning.energy_objective import EnergyObjective
 from mdmtune.tuning.lifecycle import JobHooks, JobInputs, run_one, run_sweep, summarize_sweep
 from mdmtune.tuning.result import SweepResult, TuneResult
@@ -51,8 +52,6 @@ def build_objective(
     `checkpoint_sha` names a loaded Denoiser in the score cache's key (e.g. the artifact's sha256); without it a
     loaded model is fingerprinted by hashing its parameters, which costs a pass over them.
     """
-    from mdmtune.tuning import lifecycle
-
     inputs = JobInputs(checkpoint=checkpoint, eval_set=eval_set, cache=cache, checkpoint_sha=checkpoint_sha)
     return lifecycle.build_objective(spec, inputs)
 

@@ -2,7 +2,9 @@
 
 - `queue`: claim (SKIP LOCKED / atomic UPDATE ... RETURNING), lease renewal, fenced writes.
 - `runner`: `Worker` (one job at a time, heartbeat thread, SIGTERM-safe) and `run_worker(settings)`.
-- `objectives`: the tuning objective of a job (energy: no model; quality: checkpoint + eval set, cached by sha256).
+- `objectives`: a job's inputs for mdmtune.tuning.lifecycle (the loaded checkpoint and the parsed eval set, cached by
+  sha256, so a worker loads each once).
+- `sharing`: several workers on one job's study (trials tagged by worker; a gone worker's trials re-enqueued).
 - `jobs`: the one place jobs are submitted, cancelled, listed and checked against their artifacts (the routes, the
   tests and the benchmarks all go through it; trials are read from Optuna's storage: there is no project table).
 - `faults`: which database errors are passing ones, and retries with backoff.

@@ -1,15 +1,9 @@
 """eval_sets.facts: what a job submission checks of an eval set (declared metric, which metrics score every record,
 the mask symbols' counts), computed once at upload so that no submission parses the file. Rows from before it stay
 NULL; the first submission on one computes their facts from the file and stores them.
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-04
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,8 +11,6 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0005"
 down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
