@@ -54,10 +54,7 @@ def sample_command(
     from mdmtune.tuning.quality_objective import model_report
 
     settings = SamplerSettings(**part_values(options, "sampling"))
-    check_reading(options)
-    check_value(BY_NAME["seed"], options["seed"])
-    if steps is not None:
-        check_value(BY_NAME["steps"], steps)
+    _check_counts(steps, options)
     schedule = _schedule_or_none(settings.decoder, steps, a, b, name)
     records = load_eval_set(eval_set)
     scorer = resolve_metric(options["metric"], records)
@@ -99,6 +96,14 @@ def _scores(records: EvalSet, result: Evaluation) -> dict[str, Any]:
         "nfe": result.nfe,
         "nfe_per_record": float(result.row_nfe.mean()),
     }
+
+
+def _check_counts(steps: int | None, options: Options) -> None:
+    """What no part built here checks, by its declaration: how the checkpoint is read, the seed and N."""
+    check_reading(options)
+    check_value(BY_NAME["seed"], options["seed"])
+    if steps is not None:
+        check_value(BY_NAME["steps"], steps)
 
 
 def _schedule_or_none(decoder: str, steps: int | None, a: float | None, b: float | None, name: str | None) -> Any:
