@@ -87,18 +87,20 @@ def zipped(entries: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def stored_infill_rows(sessions, root: Path) -> tuple[str, str]:
-    """A tiny real native checkpoint and an infill eval set under `root`, with their database rows (no facts: the
-    way rows were stored before facts were kept). Returns (checkpoint_id, eval_set_id)."""
+def stored_infill_rows(sessions, root: Path, records: list[dict] | None = None, name: str = "set") -> tuple[str, str]:
+    """A tiny real native checkpoint and an infill eval set (8 sums by default) under `root`, with their database
+    rows (no facts: the way rows were stored before facts were kept). Returns (checkpoint_id, eval_set_id)."""
     from mdmtune.data.evalsets import write_eval_set
     from mdmtune.service.db.models import Checkpoint, EvalSetRow
 
     native_folder(root / "ckpt", max_len=16)
-    records = [{"id": i, "masked": f"{i}+1=_", "answer": f"{i}+1={i + 1}"} for i in range(1, 9)]
-    written = write_eval_set(records, root / "evals" / "set.jsonl")
+    if records is None:
+        records = [{"id": i, "masked": f"{i}+1=_", "answer": f"{i}+1={i + 1}"} for i in range(1, 9)]
+    written = write_eval_set(records, root / "evals" / f"{name}.jsonl")
     with sessions() as session:
         checkpoint = Checkpoint(sha256="c" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/set.jsonl")
+        path = f"evals/{name}.jsonl"
+        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path=path)
         session.add_all([checkpoint, eval_set])
         session.commit()
         return checkpoint.id, eval_set.id

@@ -219,24 +219,14 @@ def test_quality_jobs_share_one_loaded_checkpoint_and_keep_their_scores(migrated
 def test_cancel_stops_a_job_in_its_confirm_phase_within_one_model_batch(migrated_sqlite_url, tmp_path):
     """The search is only the two baselines; the confirm split is large and scored in small batches. A cancel sent
     once the job is confirming ends it cancelled, with no result, instead of running the confirm split out."""
-    from apiartifacts import native_folder
-
-    from mdmtune.data.evalsets import write_eval_set
-    from mdmtune.service.db.models import Checkpoint, EvalSetRow
+    from apiartifacts import stored_infill_rows
 
     settings = Settings(database_url=migrated_sqlite_url, data_dir=tmp_path, device="cpu", lease_seconds=30)
     engine = make_engine(migrated_sqlite_url)
     sessions, storage = make_session_factory(engine), optuna_storage(migrated_sqlite_url)
-    root = settings.resolved_artifact_dir
-    native_folder(root / "ckpt", max_len=16)
     records = [{"id": i, "masked": f"{i % 97}+{i % 89}=____", "answer": "0000"} for i in range(1500)]
-    written = write_eval_set(records, root / "evals" / "big.jsonl")
-    with sessions() as session:
-        checkpoint = Checkpoint(sha256="d" * 64, format="native", size=1, path="ckpt")
-        eval_set = EvalSetRow(sha256=written.sha256, record_count=len(records), kind="infill", path="evals/big.jsonl")
-        session.add_all([checkpoint, eval_set])
-        session.commit()
-        ids = (checkpoint.id, eval_set.id)
+    root = settings.resolved_artifact_dir
+    ids = stored_infill_rows(sessions, root, records, name="big")
     spec = TuneSpec(
         objective="quality",
         steps=4,
