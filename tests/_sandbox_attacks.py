@@ -46,7 +46,9 @@ SCORING_TRICKS: dict[str, str] = {
     "syntax_error": "def broken(:\n    pass\n",
     "infinite_loop": "while True:\n    pass\n",
     "sleep_forever": "import time\ntime.sleep(3600)\n",
-    "memory_hog": "blocks = [bytearray(1 << 28) for _ in range(64)]\n",
+    # bytes(n) takes zeroed pages from calloc without touching them: the address-space limit is what stops it, and
+    # it spends no CPU on the way (a bytearray writes every page, ~1 s of CPU, which met the CPU limit first on CI)
+    "memory_hog": "blocks = [bytes(1 << 28) for _ in range(64)]\n",
     "output_flood": "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n",
 }
 
@@ -121,8 +123,7 @@ def run_attacks(cpu_seconds: int = 2, wall_seconds: float = 12.0) -> dict[str, o
     The caller stands for the worker; a sibling process of the same user stands for the API (kill(-1) would reach
     it without a pid namespace). Returns the verdicts, the protections, and what the bait saw. The wall limit is
     six times the CPU limit so that the endless loop meets its CPU limit first even on a loaded machine (on 2
-    busy cores a 2 s CPU limit under a 4 s wall limit sometimes read "timed out"); the CPU limit stays at 2 s
-    because the memory hog's page faults cost about a second of CPU before it meets its memory limit.
+    busy cores a 2 s CPU limit under a 4 s wall limit sometimes read "timed out").
     """
     import contextlib
     import os
