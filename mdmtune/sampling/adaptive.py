@@ -21,6 +21,8 @@ accounting are the count sampler's. Never imports FastAPI or SQLAlchemy.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 import torch
 
@@ -88,7 +90,7 @@ def _calls_per_block(
     return settings.max_steps // n_blocks
 
 
-class _AdaptiveRule:
+class _AdaptiveRule(ABC):
     """Every unfinished row takes part in each call (the first max_batch of them), on its own current block; its
     own call index addresses its noise and its committed_per_step column. A block's last allowed call commits
     whatever is left in it."""
@@ -109,8 +111,9 @@ class _AdaptiveRule:
         last_call = torch.as_tensor(call.loop.block_calls[call.rows] == self.per_block - 1, device=device)
         return self.accept(call, values) | last_call[call.local]
 
+    @abstractmethod
     def accept(self, call: Call, values: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Which candidates of each row this decoder commits now, given each row's parameter (`values`)."""
 
 
 class _ThresholdRule(_AdaptiveRule):
