@@ -174,3 +174,32 @@ def test_threshold_and_editing_are_the_parents_when_the_plans_coincide(threshold
         for field in ("prev_sample", "transfer_index", "editing_transfer_index", "sampled_tokens"):
             assert torch.equal(getattr(mine, field), getattr(theirs, field)), (step, field)
         sample = theirs.prev_sample
+
+
+@pytest.mark.parametrize("threshold", [0.9, 0.6])
+@pytest.mark.parametrize("steps", [8, 4])
+@pytest.mark.parametrize(("a", "b"), SCHEDULES)
+def test_llada2_pipeline_with_a_threshold_gives_mdmtunes_hybrid_decoder_tokens(setup, a, b, steps, threshold):
+    """diffusers' own threshold rule (each step commits its planned count or every position above tau, the more)
+    is mdmtune's hybrid decoder with the same Beta plan as its floor."""
+    from mdmtune.core.schedules import alpha_grids
+    from mdmtune.sampling import SamplerSettings, sample
+
+    encoded, tokenizer = setup.encoded, setup.tokenizer
+    start, _ = encoded.gen_region
+    pipe = LLaDA2Pipeline(
+        model=BertWithSep(setup.model, tokenizer.sep_token_id),
+        scheduler=_scheduler(a, b, steps, GEN_LENGTH),
+        tokenizer=tokenizer,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(
+        input_ids=encoded.ids[:, :start], gen_length=GEN_LENGTH, block_length=start + GEN_LENGTH,
+        num_inference_steps=steps, temperature=0.0, threshold=threshold, editing_threshold=None,
+        eos_early_stop=False, output_type="seq",
+    )  # fmt: skip
+    settings = SamplerSettings(decoder="hybrid", threshold=threshold)
+    alphas = alpha_grids([beta(a, b)] * len(encoded), steps)
+    ids = sample(setup.denoiser, encoded.ids, alphas, settings, list(range(len(encoded))), encoded.gen_region).ids
+    ours = ids[:, start : start + GEN_LENGTH]
+    assert torch.equal(out.sequences, ours), f"{int((out.sequences != ours).any(dim=1).sum())} of {RECORDS} differ"
