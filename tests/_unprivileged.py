@@ -3,8 +3,8 @@
 The tests run as root; the non-root deployment is a worker whose uid owns nothing but its own processes. `run_as`
 creates the user if needed and starts `python -c CODE` under it through util-linux: `unshare --mount` gives the
 snippet a private view in which the closed directories above the interpreter, the virtual environment and the
-checkout (/root is 0700 on this machine) are replaced by a searchable tmpfs with just those paths bound back, then
-`setpriv` drops every privilege. What the snippet prints on stdout comes back.
+checkout (/root is 0700 on this machine, `mktemp -d` makes 0700 folders) are replaced by a searchable tmpfs with
+just those paths bound back, then `setpriv` drops every privilege. What the snippet prints on stdout comes back.
 """
 
 from __future__ import annotations
@@ -55,10 +55,23 @@ def _mount_script(paths: list[str], stage: str) -> str:
         lines += [f"mkdir -p {staged}", f"mount --rbind {shlex.quote(ancestor)} {staged}"]
         lines.append(f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(ancestor)}")
         for path in paths:
-            if path == ancestor or path.startswith(ancestor + "/"):
+            if path == ancestor:
+                lines += _entries_bound_back(staged, path)
+            elif path.startswith(ancestor + "/"):
                 inner = f"{staged}/{os.path.relpath(path, ancestor)}"
                 lines += [f"mkdir -p {shlex.quote(path)}", f"mount --rbind {shlex.quote(inner)} {shlex.quote(path)}"]
     return "\n".join(lines)
+
+
+def _entries_bound_back(staged: str, path: str) -> list[str]:
+    """A closed directory that is itself one of the paths (a checkout cloned into `mktemp -d`, mode 0700): a bind
+    mount would keep its mode, so each of its entries is bound back into the searchable tmpfs instead."""
+    lines = []
+    for name in sorted(os.listdir(path)):
+        source, target = shlex.quote(f"{staged}/{name}"), shlex.quote(f"{path}/{name}")
+        make = f"mkdir -p {target}" if os.path.isdir(f"{path}/{name}") else f"touch {target}"
+        lines += [make, f"mount --rbind {source} {target}"]
+    return lines
 
 
 def run_as(code: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
